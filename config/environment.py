@@ -1,0 +1,168 @@
+"""Every environment variable the project reads, read here and nowhere else.
+
+Standard library only: the local stack scripts (``deploy/local``) import this
+module before any virtualenv exists, so the ports they start services on and
+the URLs the application connects to come from the same definitions.
+
+Defaults point at the local stack on loopback. A malformed value fails fast
+with a :class:`ConfigurationError` naming the variable and the value.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+"""The repository root; the local stack keeps its state below it."""
+
+DEV_SECRET_KEY = "dev-insecure-key-change-me-for-anything-but-local-use"
+"""Used only when DEBUG is on and no SECRET_KEY is given."""
+
+
+class ConfigurationError(ValueError):
+    """A setting is missing or malformed; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class ServicePorts:
+    """Loopback ports of the local stack's services (each one configurable)."""
+
+    kafka: int = 9092
+    kafka_controller: int = 9093
+    redis: int = 6379
+    rabbitmq: int = 5672
+    rabbitmq_dist: int = 25672
+    mongo: int = 27017
+    http: int = 8000
+
+    ENV_NAMES = {
+        "kafka": "KAFKA_PORT",
+        "kafka_controller": "KAFKA_CONTROLLER_PORT",
+        "redis": "REDIS_PORT",
+        "rabbitmq": "RABBITMQ_PORT",
+        "rabbitmq_dist": "RABBITMQ_DIST_PORT",
+        "mongo": "MONGO_PORT",
+        "http": "HTTP_PORT",
+    }
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> ServicePorts:
+        values = {}
+        for attr, name in cls.ENV_NAMES.items():
+            if name in env:
+                values[attr] = _port(env, name)
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class Environment:
+    """The project's settings as read from the environment."""
+
+    debug: bool
+    secret_key: str
+    allowed_hosts: tuple[str, ...]
+    database_url: str
+    kafka_bootstrap_servers: str
+    redis_url: str
+    mongo_url: str
+    rabbitmq_url: str
+    stack_home: Path
+    ports: ServicePorts = field(default_factory=ServicePorts)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Environment:
+        env = os.environ if env is None else env
+        ports = ServicePorts.from_env(env)
+        debug = _bool(env, "DEBUG", default=True)
+        secret_key = env.get("SECRET_KEY", "")
+        if not secret_key:
+            if not debug:
+                raise ConfigurationError("SECRET_KEY is not set; it is required when DEBUG is off")
+            secret_key = DEV_SECRET_KEY
+        stack_home = Path(env.get("STACK_HOME", str(PROJECT_ROOT / ".stack")))
+        return cls(
+            debug=debug,
+            secret_key=secret_key,
+            allowed_hosts=tuple(
+                h.strip()
+                for h in env.get("ALLOWED_HOSTS", "127.0.0.1,localhost").split(",")
+                if h.strip()
+            ),
+            database_url=_url(
+                env,
+                "DATABASE_URL",
+                f"sqlite:///{stack_home / 'django.sqlite3'}",
+                schemes=("sqlite", "postgres", "postgresql"),
+            ),
+            kafka_bootstrap_servers=_bootstrap(
+                env, "KAFKA_BOOTSTRAP_SERVERS", f"127.0.0.1:{ports.kafka}"
+            ),
+            redis_url=_url(
+                env, "REDIS_URL", f"redis://127.0.0.1:{ports.redis}/0", schemes=("redis", "rediss")
+            ),
+            mongo_url=_url(
+                env,
+                "MONGO_URL",
+                f"mongodb://127.0.0.1:{ports.mongo}/taskqueue",
+                schemes=("mongodb", "mongodb+srv"),
+            ),
+            rabbitmq_url=_url(
+                env,
+                "RABBITMQ_URL",
+                f"amqp://guest:guest@127.0.0.1:{ports.rabbitmq}/%2F",
+                schemes=("amqp", "amqps"),
+            ),
+            stack_home=stack_home,
+            ports=ports,
+        )
+
+
+def _bool(env: Mapping[str, str], name: str, *, default: bool) -> bool:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    lowered = raw.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ConfigurationError(f"{name}={raw!r} is not a boolean; use true or false")
+
+
+def _port(env: Mapping[str, str], name: str) -> int:
+    raw = env[name]
+    try:
+        port = int(raw)
+    except ValueError:
+        raise ConfigurationError(f"{name}={raw!r} is not a port number") from None
+    if not 1 <= port <= 65535:
+        raise ConfigurationError(f"{name}={raw!r} is outside 1-65535")
+    return port
+
+
+def _url(env: Mapping[str, str], name: str, default: str, *, schemes: tuple[str, ...]) -> str:
+    raw = env.get(name) or default
+    parts = urlsplit(raw)
+    if parts.scheme not in schemes:
+        raise ConfigurationError(
+            f"{name}={raw!r} must start with {' or '.join(s + '://' for s in schemes)}"
+        )
+    if parts.scheme != "sqlite" and not parts.hostname:
+        raise ConfigurationError(f"{name}={raw!r} names no host")
+    return raw
+
+
+def _bootstrap(env: Mapping[str, str], name: str, default: str) -> str:
+    raw = env.get(name) or default
+    for server in raw.split(","):
+        host, sep, port = server.strip().rpartition(":")
+        if not sep or not host or not port.isdigit():
+            raise ConfigurationError(
+                f"{name}={raw!r}: {server.strip()!r} is not host:port "
+                "(give a comma-separated list such as 127.0.0.1:9092)"
+            )
+    return raw

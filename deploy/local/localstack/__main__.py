@@ -1,0 +1,134 @@
+"""deploy/local/stack: the project's real services as local processes.
+
+    deploy/local/stack up [SERVICE ...]      install if needed, start, wait healthy
+    deploy/local/stack down [SERVICE ...]    stop what this stack started
+    deploy/local/stack status [SERVICE ...]  probe each service (exit 1 if any is down)
+    deploy/local/stack logs [SERVICE] [-n N] [-f]
+
+Services: kafka, redis, rabbitmq, mongo (all when none is named).
+State lives in STACK_HOME (default .stack/ in the repository, git-ignored);
+downloads and builds in STACK_CACHE (default STACK_HOME/cache).
+Ports: KAFKA_PORT (9092), KAFKA_CONTROLLER_PORT (9093), REDIS_PORT (6379),
+RABBITMQ_PORT (5672), RABBITMQ_DIST_PORT (25672), RABBITMQ_EPMD_PORT (4369),
+MONGO_PORT (27017).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[3]
+sys.path.insert(0, str(ROOT))
+
+from config.environment import ConfigurationError, Environment  # noqa: E402
+
+from .kafka import Kafka  # noqa: E402
+from .mongo import Mongo  # noqa: E402
+from .rabbitmq import RabbitMQ  # noqa: E402
+from .redis import Redis  # noqa: E402
+from .service import Layout, Service, StackError, say  # noqa: E402
+
+ORDER = ("kafka", "redis", "rabbitmq", "mongo")
+
+
+def build_services(env: Environment) -> dict[str, Service]:
+    cache = Path(os.environ.get("STACK_CACHE", str(env.stack_home / "cache")))
+    layout = Layout(home=env.stack_home, cache=cache)
+    ports = env.ports
+    epmd_port = int(os.environ.get("RABBITMQ_EPMD_PORT", "4369"))
+    return {
+        "kafka": Kafka(layout, ports.kafka, ports.kafka_controller),
+        "redis": Redis(layout, ports.redis),
+        "rabbitmq": RabbitMQ(layout, ports.rabbitmq, ports.rabbitmq_dist, epmd_port),
+        "mongo": Mongo(layout, ports.mongo),
+    }
+
+
+def select(services: dict[str, Service], names: list[str]) -> list[Service]:
+    unknown = [n for n in names if n not in services]
+    if unknown:
+        raise StackError(f"unknown service {', '.join(unknown)}; choose from {', '.join(ORDER)}")
+    return [services[n] for n in (names or ORDER) if n in services]
+
+
+def up(chosen: list[Service]) -> int:
+    # Install and launch everything first, then wait: the services start in parallel.
+    for service in chosen:
+        service.launch()
+    for service in chosen:
+        service.wait_healthy()
+    say("all requested services are up")
+    return 0
+
+
+def down(chosen: list[Service]) -> int:
+    for service in reversed(chosen):
+        if not service.stop():
+            say(f"{service.name}: not running")
+    return 0
+
+
+def status(chosen: list[Service]) -> int:
+    failures = 0
+    print(f"{'service':<10} {'state':<12} {'pid':>7}  {'port':>5}  detail")
+    for service in chosen:
+        pid = service.pid()
+        reason = service.healthy()
+        if pid and not reason:
+            state, detail = "running", service.describe()
+        elif pid:
+            state, detail = "unhealthy", f"{reason}; log {service.log_file}"
+        elif not reason:
+            state, detail = "foreign", "port answers, but not a process this stack started"
+        else:
+            state, detail = "stopped", f"log {service.log_file}"
+        failures += state != "running"
+        print(f"{service.name:<10} {state:<12} {pid or '-':>7}  {service.port:>5}  {detail}")
+    return 1 if failures else 0
+
+
+def logs(chosen: list[Service], lines: int, follow: bool) -> int:
+    files = [str(s.log_file) for s in chosen if s.log_file.exists()]
+    if not files:
+        say("no logs yet")
+        return 1
+    argv = ["tail", "-n", str(lines)] + (["-F"] if follow else []) + files
+    return subprocess.call(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="deploy/local/stack",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="action", required=True)
+    for action in ("up", "down", "status"):
+        sub.add_parser(action).add_argument("services", nargs="*", metavar="SERVICE")
+    log_parser = sub.add_parser("logs")
+    log_parser.add_argument("services", nargs="*", metavar="SERVICE")
+    log_parser.add_argument("-n", type=int, default=50, help="lines per log (default 50)")
+    log_parser.add_argument("-f", action="store_true", help="follow the logs")
+    args = parser.parse_args(argv)
+    try:
+        chosen = select(build_services(Environment.from_env()), args.services)
+        if args.action == "up":
+            return up(chosen)
+        if args.action == "down":
+            return down(chosen)
+        if args.action == "status":
+            return status(chosen)
+        return logs(chosen, args.n, args.f)
+    except (StackError, ConfigurationError) as exc:
+        print(f"[stack] error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

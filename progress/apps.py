@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class ProgressConfig(AppConfig):
+    """Live progress to browsers and the clients of the workers' control plane."""
+
+    name = "progress"
