@@ -62,3 +62,9 @@ def test_ports_move_the_default_urls_with_them() -> None:
     assert env.redis_url == "redis://127.0.0.1:6390/0"
     assert env.kafka_bootstrap_servers == "127.0.0.1:9192"
     assert env.database_url.startswith("sqlite:///")
+
+
+def test_prometheus_metrics_are_exposed(client: Client) -> None:
+    response = client.get("/metrics")
+    assert response.status_code == 200
+    assert b"django_http_requests_before_middlewares_total" in response.content
