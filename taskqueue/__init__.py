@@ -1,0 +1,58 @@
+"""taskqueue: Celery's programming model on Apache Kafka.
+
+from taskqueue import TaskQueue
+
+app = TaskQueue("shop", broker="kafka://127.0.0.1:9092")
+
+@app.task
+def add(x, y):
+    return x + y
+
+add.delay(2, 3).get(timeout=10)   # a worker: python -m taskqueue worker -A shop
+"""
+
+from .app import TaskQueue, load_app
+from .config import Settings
+from .exceptions import (
+    ConfigurationError,
+    DecodeError,
+    MaxRetriesExceeded,
+    MessageTooLarge,
+    NotRegistered,
+    PublishError,
+    Retry,
+    TaskFailed,
+    TaskQueueError,
+    TaskRevokedError,
+    TimeoutError,
+)
+from .message import Message
+from .middleware import Middleware
+from .result import AsyncResult
+from .states import READY_STATES, State
+from .task import EagerResult, Request, Task
+
+__all__ = [
+    "READY_STATES",
+    "AsyncResult",
+    "ConfigurationError",
+    "DecodeError",
+    "EagerResult",
+    "MaxRetriesExceeded",
+    "Message",
+    "MessageTooLarge",
+    "Middleware",
+    "NotRegistered",
+    "PublishError",
+    "Request",
+    "Retry",
+    "Settings",
+    "State",
+    "Task",
+    "TaskFailed",
+    "TaskQueue",
+    "TaskQueueError",
+    "TaskRevokedError",
+    "TimeoutError",
+    "load_app",
+]

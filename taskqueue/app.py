@@ -1,0 +1,273 @@
+"""TaskQueue: the application object (settings, task registry, publishing).
+
+Building an app never connects to anything: the transport, Redis and Mongo
+clients are created on first use, so importing a module that defines an app
+is always safe.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import logging
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any, overload
+
+from .backends.mongo_results import MongoResultStore
+from .backends.redis_state import RedisStateBackend
+from .config import Settings
+from .exceptions import ConfigurationError, NotRegistered, PublishError
+from .message import Message, new_id
+from .middleware import Middleware, MiddlewareChain
+from .result import AsyncResult, ResultWaiter
+from .task import Task
+from .transport import PublishHandle, Transport, create_transport
+
+logger = logging.getLogger("taskqueue.app")
+
+_CORE_TASK_OPTIONS = frozenset(
+    {"name", "bind", "queue", "max_retries", "default_retry_delay", "autoretry_for", "acks_late"}
+)
+"""Options ``@app.task`` understands itself; middleware may declare more."""
+
+_ALIASES = {"broker": "broker_url", "backend": "redis_url"}
+"""Celery's keyword names, accepted for familiarity."""
+
+
+class TaskQueue:
+    """A task queue application. ``app = TaskQueue("name", broker="kafka://...")``."""
+
+    def __init__(
+        self,
+        main: str = "taskqueue",
+        *,
+        settings_object: object | None = None,
+        middleware: Iterable[Middleware] = (),
+        env: dict[str, str] | None = None,
+        **options: Any,
+    ) -> None:
+        for alias, real in _ALIASES.items():
+            if alias in options:
+                options[real] = options.pop(alias)
+        self.main = main
+        self.settings = Settings.load(env=env, settings_object=settings_object, **options)
+        self.middleware = MiddlewareChain(middleware)
+        self.tasks: dict[str, Task] = {}
+        self.hostname = f"{socket.gethostname()}:{os.getpid()}"
+        self._lock = threading.Lock()
+        self._transport: Transport | None = None
+        self._state: RedisStateBackend | None = None
+        self._results: MongoResultStore | None = None
+        self._waiter: ResultWaiter | None = None
+        self._bulk = threading.local()
+
+    def __repr__(self) -> str:
+        return f"<TaskQueue {self.main} broker={self.settings.broker_url}>"
+
+    # --- lazily created connections -----------------------------------------
+    @property
+    def transport(self) -> Transport:
+        if self._transport is None:
+            with self._lock:
+                if self._transport is None:
+                    self._transport = create_transport(self.settings)
+        return self._transport
+
+    @property
+    def state_backend(self) -> RedisStateBackend:
+        if self._state is None:
+            s = self.settings
+            self._state = RedisStateBackend(s.redis_url, s.key_prefix, s.state_ttl)
+        return self._state
+
+    @property
+    def result_store(self) -> MongoResultStore:
+        if self._results is None:
+            self._results = MongoResultStore(self.settings.mongo_url, self.settings.result_database)
+        return self._results
+
+    @property
+    def result_waiter(self) -> ResultWaiter:
+        if self._waiter is None:
+            with self._lock:
+                if self._waiter is None:
+                    self._waiter = ResultWaiter(self.state_backend)
+        return self._waiter
+
+    # --- registry -----------------------------------------------------------
+    @overload
+    def task(self, fn: Callable[..., Any]) -> Task: ...
+
+    @overload
+    def task(self, fn: None = None, **options: Any) -> Callable[[Callable[..., Any]], Task]: ...
+
+    def task(self, fn: Callable[..., Any] | None = None, **options: Any) -> Any:
+        """Register a function as a task: ``@app.task`` or ``@app.task(bind=True, ...)``."""
+        unknown = set(options) - _CORE_TASK_OPTIONS - self.middleware.declared_options()
+        if unknown:
+            raise ConfigurationError(
+                f"unknown task option(s) {', '.join(sorted(unknown))}: not a core option "
+                f"({', '.join(sorted(_CORE_TASK_OPTIONS))}) and no installed middleware declares it"
+            )
+        if options.get("acks_late") is False:
+            raise ConfigurationError(
+                "acks_late=False is not supported: jobs are acked after they finish"
+            )
+
+        def register(func: Callable[..., Any]) -> Task:
+            name = options.get("name") or f"{func.__module__}.{func.__qualname__}"
+            extra = {k: v for k, v in options.items() if k not in _CORE_TASK_OPTIONS}
+            task = Task(
+                self,
+                func,
+                name,
+                bind=options.get("bind", False),
+                queue=options.get("queue"),
+                max_retries=options.get("max_retries", 3),
+                default_retry_delay=options.get("default_retry_delay", 0.0),
+                autoretry_for=options.get("autoretry_for", ()),
+                options=extra,
+            )
+            if name in self.tasks and self.tasks[name].fn is not func:
+                raise ConfigurationError(f"task name {name!r} is already registered")
+            self.tasks[name] = task
+            return task
+
+        return register(fn) if fn is not None else register
+
+    def get_task(self, name: str) -> Task:
+        try:
+            return self.tasks[name]
+        except KeyError:
+            raise NotRegistered(f"task {name!r} is not registered in app {self.main!r}") from None
+
+    def autodiscover_tasks(
+        self, modules: Iterable[str], related_name: str | None = "tasks"
+    ) -> list[str]:
+        """Import ``<module>.tasks`` (or the module itself) so its tasks register."""
+        imported = []
+        for name in modules:
+            for candidate in ([f"{name}.{related_name}"] if related_name else []) + [name]:
+                try:
+                    importlib.import_module(candidate)
+                except ModuleNotFoundError as exc:
+                    if exc.name != candidate:
+                        raise  # a real import error inside the module
+                    continue
+                imported.append(candidate)
+                break
+        return imported
+
+    # --- publishing ---------------------------------------------------------
+    def send_task(
+        self,
+        name: str,
+        args: Sequence[Any] | None = None,
+        kwargs: dict[str, Any] | None = None,
+        *,
+        queue: str | None = None,
+        task_id: str | None = None,
+        **options: Any,
+    ) -> AsyncResult:
+        """Queue a task by name (it need not be registered in this process)."""
+        if name in self.tasks:
+            return self.tasks[name].apply_async(
+                args, kwargs, task_id=task_id, queue=queue, **options
+            )
+        stub = Task(self, _unregistered, name, queue=queue)
+        return stub.apply_async(args, kwargs, task_id=task_id, **options)
+
+    def publish(self, message: Message) -> AsyncResult:
+        """Send one envelope; waits for the broker's ack unless inside ``bulk()``."""
+        s = self.settings
+        self.middleware.before_publish(message)
+        data = message.encode(s.max_message_bytes)
+        key = (message.routing_key or message.id).encode()
+        handle = self.transport.send(s.topic(message.queue), data, key, message.kafka_headers())
+        pending: list[tuple[Message, PublishHandle]] | None = getattr(self._bulk, "pending", None)
+        if pending is not None:
+            pending.append((message, handle))
+        else:
+            self._wait([(message, handle)])
+        return AsyncResult(message.id, self, message.task)
+
+    def _wait(self, items: list[tuple[Message, PublishHandle]]) -> None:
+        try:
+            self.transport.wait([h for _, h in items], self.settings.publish_timeout + 5)
+        except PublishError as exc:
+            failed = [m.id for m, h in items if not h.done or h.error]
+            raise PublishError(
+                f"{exc} ({len(failed)} of {len(items)} job(s) NOT accepted, first id {failed[0]}); "
+                f"is Kafka up at {self.settings.broker_url} and does the topic exist "
+                "(`python -m taskqueue topics create -A <module>`)?"
+            ) from exc
+        if self.middleware:
+            for message, _ in items:
+                self.middleware.after_publish(message)
+
+    @contextlib.contextmanager
+    def bulk(self) -> Iterator[list[tuple[Message, PublishHandle]]]:
+        """Publish many and wait once: every ``apply_async`` inside returns at
+        once; leaving the block waits for all acks and raises if any failed."""
+        if getattr(self._bulk, "pending", None) is not None:
+            yield self._bulk.pending  # nested: the outer block waits
+            return
+        self._bulk.pending = pending = []
+        try:
+            yield pending
+        finally:
+            self._bulk.pending = None
+        self._wait(pending)
+
+    def AsyncResult(self, id: str) -> AsyncResult:  # noqa: N802 - Celery's name
+        return AsyncResult(id, self)
+
+    # --- topology -----------------------------------------------------------
+    def queues(self) -> list[str]:
+        return sorted({t.queue for t in self.tasks.values()} | {self.settings.default_queue})
+
+    def declare_topics(self, queues: Sequence[str] | None = None) -> list[str]:
+        """Create the topics of these queues and their dead-letter topics."""
+        s = self.settings
+        names = []
+        for q in queues or self.queues():
+            names += [s.topic(q), s.dead_letter_topic(q)]
+        return self.transport.declare(names, s.partitions, s.replication_factor)
+
+    def close(self) -> None:
+        for closable in (self._transport, self._state, self._results):
+            if closable is not None:
+                closable.close()
+        self._transport = self._state = self._results = None
+
+    def now(self) -> float:
+        return time.time()
+
+    def new_id(self) -> str:
+        return new_id()
+
+
+def _unregistered(*args: Any, **kwargs: Any) -> Any:
+    raise NotRegistered("this task is only known by name here; it runs in a worker")
+
+
+def load_app(spec: str) -> TaskQueue:
+    """Find the app in ``module`` or ``module:attribute`` (the ``-A`` option)."""
+    module_name, _, attr = spec.partition(":")
+    module = importlib.import_module(module_name)
+    if attr:
+        app = getattr(module, attr)
+    else:
+        found = [v for v in vars(module).values() if isinstance(v, TaskQueue)]
+        if len(found) != 1:
+            raise ConfigurationError(
+                f"module {module_name} defines {len(found)} TaskQueue apps; use -A {module_name}:<name>"
+            )
+        app = found[0]
+    if not isinstance(app, TaskQueue):
+        raise ConfigurationError(f"{spec} is a {type(app).__name__}, not a TaskQueue")
+    return app

@@ -1,0 +1,1 @@
+"""Where job state lives: Redis (live state, TTL) and MongoDB (durable results)."""

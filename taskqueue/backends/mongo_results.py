@@ -1,0 +1,131 @@
+"""Durable results in MongoDB via mongoengine: one document per job.
+
+Writes are idempotent upserts keyed by the job id, buffered and sent with
+one unordered ``bulk_write`` every few milliseconds or few hundred documents
+(the worker decides when, and commits Kafka offsets only after a flush).
+
+Ordering: a write matches only while the stored document is not final and
+its attempt is not newer. When it does not match, the upsert tries to insert
+a second document with the same ``_id`` and Mongo answers "duplicate key",
+which is exactly "a newer or final result is already stored": that error is
+expected and ignored. Redelivery therefore never duplicates nor regresses a
+result.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+from typing import Any
+
+import mongoengine
+from mongoengine import fields
+from pymongo import UpdateOne
+from pymongo.errors import BulkWriteError
+
+from ..states import READY_STATES
+
+logger = logging.getLogger("taskqueue.results")
+
+DUPLICATE_KEY = 11000
+COLLECTION = "taskqueue_results"
+
+
+class TaskResult(mongoengine.DynamicDocument):
+    """Schema of the result document (see docs/protocol.md, "Result document")."""
+
+    id = fields.StringField(primary_key=True)
+    task = fields.StringField()
+    state = fields.StringField()
+    final = fields.BooleanField(default=False)
+    retries = fields.IntField(default=0)
+    result = fields.DynamicField()
+    error = fields.DictField()
+    traceback = fields.StringField()
+    queue = fields.StringField()
+    root_id = fields.StringField()
+    parent_id = fields.StringField()
+    group_id = fields.StringField()
+    args = fields.ListField()
+    kwargs = fields.DictField()
+    attempts = fields.DictField()
+    worker = fields.StringField()
+    date_done = fields.DateTimeField()
+    runtime = fields.FloatField()
+
+    meta = {"collection": COLLECTION, "strict": False, "db_alias": "taskqueue"}
+
+
+class MongoResultStore:
+    """Buffered, idempotent writer and simple reader of result documents."""
+
+    def __init__(self, url: str, database: str) -> None:
+        self.url = url
+        self.database = database
+        self.alias = f"taskqueue:{database}"
+        self._collection: Any = None
+        self._buffer: list[UpdateOne] = []
+        self._lock = threading.Lock()
+
+    @property
+    def collection(self) -> Any:
+        if self._collection is None:
+            try:
+                mongoengine.get_connection(self.alias)
+            except mongoengine.connection.ConnectionFailure:
+                mongoengine.register_connection(
+                    self.alias,
+                    db=self.database,
+                    host=self.url,
+                    serverSelectionTimeoutMS=5000,
+                    uuidRepresentation="standard",
+                )
+            self._collection = mongoengine.get_db(self.alias)[COLLECTION]
+        return self._collection
+
+    def record(self, doc: dict[str, Any], attempt: dict[str, Any]) -> None:
+        """Buffer one attempt's outcome; ``doc`` holds the top-level fields."""
+        retries = int(doc.get("retries", 0))
+        update = {**doc, f"attempts.{retries}": attempt}
+        if doc.get("state") in READY_STATES:
+            update["final"] = True
+            update.setdefault("date_done", dt.datetime.now(dt.UTC))
+        op = UpdateOne(
+            {"_id": doc["_id"], "final": {"$ne": True}, "retries": {"$lte": retries}},
+            {"$set": {k: v for k, v in update.items() if k != "_id"}},
+            upsert=True,
+        )
+        with self._lock:
+            self._buffer.append(op)
+
+    def __len__(self) -> int:
+        return len(self._buffer)
+
+    def flush(self) -> int:
+        """Send the buffer in one bulk write; returns the number of documents."""
+        with self._lock:
+            ops, self._buffer = self._buffer, []
+        if not ops:
+            return 0
+        try:
+            self.collection.bulk_write(ops, ordered=False)
+        except BulkWriteError as exc:
+            errors = [
+                e for e in exc.details.get("writeErrors", []) if e.get("code") != DUPLICATE_KEY
+            ]
+            if errors:
+                raise
+        return len(ops)
+
+    def get(self, job_id: str) -> dict[str, Any] | None:
+        doc: dict[str, Any] | None = self.collection.find_one({"_id": job_id})
+        return doc
+
+    def forget(self, job_id: str) -> None:
+        self.collection.delete_one({"_id": job_id})
+
+    def close(self) -> None:
+        if self._collection is not None:
+            mongoengine.disconnect(self.alias)
+            self._collection = None

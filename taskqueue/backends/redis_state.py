@@ -1,0 +1,192 @@
+"""Live job state in Redis: a hash per job, a TTL, a pub/sub event per change.
+
+Every write goes through one Lua script that compares the stored state and
+attempt with the new ones (the precedence rule of ``states.may_replace``) so
+redelivered messages and late events never regress a final or newer state,
+whatever order the writes arrive in. The worker sends a whole batch of
+writes in one pipeline.
+
+Layout (``P`` is ``key_prefix``):
+``P:job:<id>``  hash: state, attempt, task, queue, payload (JSON), traceback,
+                worker, updated_at
+``P:events``    channel: one JSON event per applied change
+``P:worker:<name>``  heartbeat hash of a live worker, with a short TTL
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+
+from ..states import PRECEDENCE, READY_STATES, State
+
+APPLIED = 0
+"""The write was stored."""
+SUPERSEDED = 1
+"""Rejected: the stored state is final or belongs to a newer attempt."""
+OUTRANKED = 2
+"""Rejected: same attempt, stored state ranks higher (e.g. a re-sent RECEIVED)."""
+
+_RANKS = "{" + ",".join(f"{s.value}={r}" for s, r in PRECEDENCE.items()) + "}"
+_FINAL_RANK = PRECEDENCE[State.SUCCESS]
+
+_SET_STATE = f"""
+local ranks = {_RANKS}
+local cur = redis.call('HMGET', KEYS[1], 'state', 'attempt')
+local attempt = tonumber(ARGV[3])
+if cur[1] then
+  local crank = ranks[cur[1]] or 3
+  if crank == {_FINAL_RANK} then return {{{SUPERSEDED}, cur[1]}} end
+  local cattempt = tonumber(cur[2]) or 0
+  if attempt < cattempt then return {{{SUPERSEDED}, cur[1]}} end
+  if attempt == cattempt and (ranks[ARGV[2]] or 3) < crank then
+    return {{{OUTRANKED}, cur[1]}}
+  end
+end
+redis.call('HSET', KEYS[1], 'state', ARGV[2], 'attempt', ARGV[3], unpack(ARGV, 6))
+redis.call('EXPIRE', KEYS[1], ARGV[4])
+if ARGV[1] ~= '' then redis.call('PUBLISH', ARGV[1], ARGV[5]) end
+return {{{APPLIED}, cur[1] or ''}}
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class StateUpdate:
+    """One state change of one job, as the worker or a task reports it."""
+
+    job_id: str
+    state: str
+    attempt: int
+    task: str = ""
+    queue: str = ""
+    payload: Any = None
+    traceback: str | None = None
+    worker: str = ""
+
+    def fields(self, now: float) -> list[str]:
+        out = ["updated_at", repr(now)]
+        if self.task:
+            out += ["task", self.task]
+        if self.queue:
+            out += ["queue", self.queue]
+        if self.worker:
+            out += ["worker", self.worker]
+        if self.payload is not None or self.state in READY_STATES:
+            out += ["payload", json.dumps(self.payload, default=repr)]
+        if self.traceback is not None:
+            out += ["traceback", self.traceback]
+        return out
+
+    def event(self, now: float) -> str:
+        return json.dumps(
+            {
+                "id": self.job_id,
+                "state": self.state,
+                "attempt": self.attempt,
+                "task": self.task,
+                "payload": self.payload,
+                "ts": now,
+            },
+            default=repr,
+        )
+
+
+class RedisStateBackend:
+    """Job state store; one instance per app and process (connections are lazy)."""
+
+    def __init__(self, url: str, key_prefix: str, ttl: int) -> None:
+        self.url = url
+        self.prefix = key_prefix
+        self.ttl = ttl
+        self.events_channel = f"{key_prefix}:events"
+        self._client: redis.Redis | None = None
+        self._script: Any = None
+
+    @property
+    def client(self) -> redis.Redis:
+        if self._client is None:
+            self._client = redis.Redis.from_url(
+                self.url, socket_connect_timeout=5, health_check_interval=30
+            )
+            self._script = self._client.register_script(_SET_STATE)
+        return self._client
+
+    def job_key(self, job_id: str) -> str:
+        return f"{self.prefix}:job:{job_id}"
+
+    def _args(self, u: StateUpdate, now: float, publish: bool) -> list[Any]:
+        channel = self.events_channel if publish else ""
+        return [
+            channel,
+            u.state,
+            u.attempt,
+            self.ttl,
+            u.event(now) if publish else "",
+            *u.fields(now),
+        ]
+
+    def write(self, update: StateUpdate, publish: bool = True) -> tuple[int, str]:
+        """Apply one update now (used by tasks for progress); returns (code, previous)."""
+        self.client  # noqa: B018 - ensures the script is registered
+        code, prev = self._script(
+            keys=[self.job_key(update.job_id)], args=self._args(update, time.time(), publish)
+        )
+        return int(code), prev.decode() if isinstance(prev, bytes) else prev
+
+    def write_batch(
+        self, updates: Sequence[StateUpdate], publish: bool = True
+    ) -> list[tuple[int, str]]:
+        """Apply many updates in one round trip, in order."""
+        if not updates:
+            return []
+        client = self.client
+        pipe = client.pipeline(transaction=False)
+        now = time.time()
+        for u in updates:
+            self._script(
+                keys=[self.job_key(u.job_id)], args=self._args(u, now, publish), client=pipe
+            )
+        out = []
+        for code, prev in pipe.execute():
+            out.append((int(code), prev.decode() if isinstance(prev, bytes) else prev))
+        return out
+
+    def read(self, job_id: str) -> dict[str, str]:
+        raw = self.client.hgetall(self.job_key(job_id))
+        return {k.decode(): v.decode() for k, v in raw.items()}
+
+    def forget(self, job_id: str) -> None:
+        self.client.delete(self.job_key(job_id))
+
+    def heartbeat(self, name: str, info: dict[str, Any], ttl: float) -> None:
+        key = f"{self.prefix}:worker:{name}"
+        pipe = self.client.pipeline(transaction=False)
+        pipe.hset(key, mapping={k: str(v) for k, v in info.items()})
+        pipe.expire(key, max(1, int(ttl)))
+        pipe.execute()
+
+    def workers(self) -> dict[str, dict[str, str]]:
+        out = {}
+        for key in self.client.scan_iter(f"{self.prefix}:worker:*"):
+            name = key.decode().split(":worker:", 1)[1]
+            out[name] = {k.decode(): v.decode() for k, v in self.client.hgetall(key).items()}
+        return out
+
+    def remove_worker(self, name: str) -> None:
+        self.client.delete(f"{self.prefix}:worker:{name}")
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    def iter_ids(self, ids: Iterable[str]) -> list[dict[str, str]]:
+        pipe = self.client.pipeline(transaction=False)
+        for i in ids:
+            pipe.hgetall(self.job_key(i))
+        return [{k.decode(): v.decode() for k, v in h.items()} for h in pipe.execute()]

@@ -1,0 +1,124 @@
+"""Command line: ``python -m taskqueue worker|topics|workers -A module``.
+
+Errors are printed in plain words (no traceback) and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from .app import TaskQueue, load_app
+from .exceptions import TaskQueueError
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m taskqueue", description="Celery-style tasks on Kafka"
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def with_app(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "-A", "--app", required=True, help="module[:attribute] defining the TaskQueue app"
+        )
+        p.add_argument(
+            "--loglevel", default="INFO", help="DEBUG, INFO, WARNING, ERROR (default INFO)"
+        )
+
+    worker = sub.add_parser("worker", help="consume queues and run tasks")
+    with_app(worker)
+    worker.add_argument(
+        "-Q", "--queues", default=None, help="comma-separated queues (default: default_queue)"
+    )
+    worker.add_argument(
+        "-c", "--concurrency", type=int, default=None, help="pool size (default: CPU count)"
+    )
+    worker.add_argument("-P", "--pool", choices=("threads", "processes"), default=None)
+    worker.add_argument("-n", "--name", default=None, help="worker name (default host:pid)")
+
+    topics = sub.add_parser("topics", help="manage the Kafka topics of the app's queues")
+    topics_sub = topics.add_subparsers(dest="topics_command", required=True)
+    create = topics_sub.add_parser("create", help="create the queue and dead-letter topics")
+    with_app(create)
+    create.add_argument(
+        "-Q", "--queues", default=None, help="comma-separated queues (default: all known)"
+    )
+
+    workers = sub.add_parser("workers", help="list live workers (from their Redis heartbeats)")
+    with_app(workers)
+    return parser
+
+
+def _queues(text: str | None) -> list[str] | None:
+    return [q.strip() for q in text.split(",") if q.strip()] if text else None
+
+
+def _worker(app: TaskQueue, args: argparse.Namespace) -> int:
+    from .worker import Worker
+
+    worker = Worker(
+        app,
+        queues=_queues(args.queues),
+        concurrency=args.concurrency,
+        pool=args.pool,
+        app_spec=args.app,
+        name=args.name,
+    )
+    worker.install_signal_handlers()
+    print(
+        f"taskqueue worker {worker.name}: queues {', '.join(worker.queues)}, "
+        f"{worker.pool_kind} x{worker.concurrency}; Ctrl-C or SIGTERM for a warm shutdown",
+        flush=True,
+    )
+    worker.run(ready=lambda: print("ready", flush=True))
+    return 0
+
+
+def _topics_create(app: TaskQueue, args: argparse.Namespace) -> int:
+    queues = _queues(args.queues) or app.queues()
+    s = app.settings
+    print(
+        f"creating topics for queues {', '.join(queues)} on {s.broker_url} "
+        f"({s.partitions} partitions, replication {s.replication_factor})...",
+        flush=True,
+    )
+    created = app.declare_topics(queues)
+    for q in queues:
+        for topic in (s.topic(q), s.dead_letter_topic(q)):
+            print(f"  {topic}: {'created' if topic in created else 'already exists'}")
+    return 0
+
+
+def _workers(app: TaskQueue, args: argparse.Namespace) -> int:
+    workers = app.state_backend.workers()
+    if not workers:
+        print("no live workers")
+    for name, info in sorted(workers.items()):
+        print(
+            f"{name}: queues={info.get('queues')} pool={info.get('pool')}x{info.get('concurrency')} "
+            f"active={info.get('active')} processed={info.get('processed')}"
+        )
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=args.loglevel.upper(),
+        format="%(asctime)s %(levelname)s %(processName)s %(name)s: %(message)s",
+    )
+    try:
+        app = load_app(args.app)
+        if args.command == "worker":
+            return _worker(app, args)
+        if args.command == "topics":
+            return _topics_create(app, args)
+        return _workers(app, args)
+    except (TaskQueueError, ImportError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,67 @@
+"""Every error the framework raises on purpose, in one place."""
+
+from __future__ import annotations
+
+
+class TaskQueueError(Exception):
+    """Base class of the framework's errors."""
+
+
+class ConfigurationError(TaskQueueError, ValueError):
+    """A setting is unknown or malformed; the message names it."""
+
+
+class DecodeError(TaskQueueError):
+    """A message body could not be decoded into an envelope."""
+
+
+class MessageTooLarge(TaskQueueError):
+    """An encoded message exceeds the configured ``max_message_bytes``."""
+
+
+class PublishError(TaskQueueError):
+    """The broker did not acknowledge a message (the job was NOT accepted)."""
+
+
+class NotRegistered(TaskQueueError, KeyError):
+    """No task with this name is registered in the app."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else "task not registered"
+
+
+class TimeoutError(TaskQueueError):  # noqa: A001 - mirrors celery.exceptions
+    """Waiting for a result took longer than the caller allowed."""
+
+
+class TaskRevokedError(TaskQueueError):
+    """The job was revoked before it finished."""
+
+
+class TaskFailed(TaskQueueError):
+    """A task failed in a worker; raised by ``AsyncResult.get(propagate=True)``.
+
+    The original exception cannot be rebuilt safely from another process, so
+    its type name, message and traceback travel as data.
+    """
+
+    def __init__(self, exc_type: str, message: str, traceback: str | None = None) -> None:
+        super().__init__(f"{exc_type}: {message}")
+        self.exc_type = exc_type
+        self.message = message
+        self.remote_traceback = traceback
+
+
+class Retry(TaskQueueError):
+    """Raised by ``Task.retry()`` to ask the worker to run the job again."""
+
+    def __init__(
+        self, message: str = "", exc: BaseException | None = None, countdown: float | None = None
+    ) -> None:
+        super().__init__(message or (repr(exc) if exc else "retry requested"))
+        self.exc = exc
+        self.countdown = countdown
+
+
+class MaxRetriesExceeded(TaskQueueError):
+    """``Task.retry()`` was called after ``max_retries`` attempts."""

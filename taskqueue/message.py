@@ -1,0 +1,166 @@
+"""The message envelope: what travels through the broker for one job.
+
+Close to Celery's protocol v2 (task name, id, root/parent ids, retries, eta,
+expires, group, callbacks) but one JSON object instead of Celery's
+headers/body split, because Kafka headers are a flat list of bytes pairs and
+every consumer needs the whole envelope anyway. The contract, field by field,
+is in docs/protocol.md.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+from .exceptions import DecodeError, MessageTooLarge
+
+PROTOCOL_VERSION = 1
+"""Bumped on any incompatible change of the envelope; workers reject others."""
+
+CONTENT_TYPE = "application/json"
+
+_encoder = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+_decoder = json.JSONDecoder()
+
+_REQUIRED: dict[str, type | tuple[type, ...]] = {
+    "v": int,
+    "id": str,
+    "task": str,
+    "args": list,
+    "kwargs": dict,
+}
+_OPTIONAL: dict[str, type | tuple[type, ...]] = {
+    "queue": str,
+    "root_id": str,
+    "parent_id": str,
+    "group": str,
+    "retries": int,
+    "eta": (int, float),
+    "expires": (int, float),
+    "sent_at": (int, float),
+    "callbacks": list,
+    "errbacks": list,
+    "headers": dict,
+    "routing_key": str,
+    "origin": str,
+}
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One job's envelope. Times are UNIX epoch seconds (float, UTC)."""
+
+    id: str
+    task: str
+    args: tuple[Any, ...] = ()
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    queue: str = "default"
+    root_id: str | None = None
+    parent_id: str | None = None
+    group: str | None = None
+    retries: int = 0
+    eta: float | None = None
+    expires: float | None = None
+    sent_at: float = 0.0
+    callbacks: tuple[dict[str, Any], ...] = ()
+    errbacks: tuple[dict[str, Any], ...] = ()
+    headers: dict[str, Any] = field(default_factory=dict)
+    routing_key: str | None = None
+    origin: str | None = None
+    version: int = PROTOCOL_VERSION
+
+    def encode(self, max_bytes: int | None = None) -> bytes:
+        """JSON bytes; raises :class:`MessageTooLarge` past ``max_bytes``."""
+        doc = asdict(self)
+        doc["v"] = doc.pop("version")
+        doc["args"] = list(self.args)
+        doc["callbacks"] = list(self.callbacks)
+        doc["errbacks"] = list(self.errbacks)
+        # Absent beats null: smaller messages and a simpler contract.
+        doc = {k: v for k, v in doc.items() if v is not None and v != [] and v != {}}
+        doc.setdefault("args", [])
+        doc.setdefault("kwargs", {})
+        try:
+            data = _encoder.encode(doc).encode()
+        except (TypeError, ValueError) as exc:
+            raise TypeError(
+                f"arguments of task {self.task} (id {self.id}) are not JSON-serializable: {exc}"
+            ) from exc
+        if max_bytes is not None and len(data) > max_bytes:
+            raise MessageTooLarge(
+                f"message for task {self.task} (id {self.id}) is {len(data)} bytes, "
+                f"over the limit of {max_bytes} (setting max_message_bytes); "
+                "pass a reference (URL, database id) instead of the data itself"
+            )
+        return data
+
+    @classmethod
+    def decode(cls, data: bytes | None) -> Message:
+        """Parse and validate; raises :class:`DecodeError` on anything malformed."""
+        if not data:
+            raise DecodeError("empty message body")
+        try:
+            doc = _decoder.decode(data.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise DecodeError(f"body is not JSON: {exc}") from None
+        if not isinstance(doc, dict):
+            raise DecodeError(f"body is a JSON {type(doc).__name__}, expected an object")
+        _check_types(doc)
+        if doc["v"] != PROTOCOL_VERSION:
+            raise DecodeError(
+                f"protocol version {doc['v']} is not supported (this worker speaks {PROTOCOL_VERSION})"
+            )
+        doc["version"] = doc.pop("v")
+        doc["args"] = tuple(doc["args"])
+        doc["callbacks"] = tuple(doc.get("callbacks", ()))
+        doc["errbacks"] = tuple(doc.get("errbacks", ()))
+        unknown = set(doc) - _FIELD_NAMES
+        for name in unknown:  # newer minor additions are ignored, not fatal
+            del doc[name]
+        return cls(**doc)
+
+    def kafka_headers(self) -> list[tuple[str, bytes]]:
+        """A few fields duplicated as Kafka headers, for tools that do not decode."""
+        return [
+            ("tq-task", self.task.encode()),
+            ("tq-id", self.id.encode()),
+            ("tq-version", str(self.version).encode()),
+            ("content-type", CONTENT_TYPE.encode()),
+        ]
+
+    def retry(self, countdown: float | None = None) -> Message:
+        """The envelope of the next attempt."""
+        now = time.time()
+        return replace(
+            self,
+            retries=self.retries + 1,
+            eta=now + countdown if countdown else None,
+            sent_at=now,
+        )
+
+    def is_expired(self, now: float) -> bool:
+        return self.expires is not None and now >= self.expires
+
+
+_FIELD_NAMES = {f for f in Message.__dataclass_fields__}
+
+
+def _check_types(doc: dict[str, Any]) -> None:
+    for name, kind in _REQUIRED.items():
+        if name not in doc:
+            raise DecodeError(f"required field {name!r} is missing")
+        if not isinstance(doc[name], kind) or isinstance(doc[name], bool) and kind is int:
+            raise DecodeError(f"field {name!r} has type {type(doc[name]).__name__}")
+    for name, kind in _OPTIONAL.items():
+        value = doc.get(name)
+        if value is not None and (not isinstance(value, kind) or isinstance(value, bool)):
+            raise DecodeError(f"field {name!r} has type {type(value).__name__}")
+    if not doc["id"] or not doc["task"]:
+        raise DecodeError("fields 'id' and 'task' must be non-empty")

@@ -1,0 +1,238 @@
+"""AsyncResult: the caller's handle on a job, and the shared event waiter.
+
+``get()`` waits on Redis pub/sub events through ONE subscription per process
+(:class:`ResultWaiter`), started on the first ``get()``: submitting costs
+nothing when nobody waits, and a thousand waiting threads cost one
+connection. The stored hash is read after registering interest, so an event
+published between the read and the wait cannot be missed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+import redis
+
+from .exceptions import TaskFailed, TaskRevokedError, TimeoutError
+from .states import PENDING, READY_STATES, State
+
+if TYPE_CHECKING:
+    from .app import TaskQueue
+    from .backends.redis_state import RedisStateBackend
+
+logger = logging.getLogger("taskqueue.result")
+
+
+class ResultWaiter:
+    """One pub/sub subscription per process; wakes the threads waiting on ids."""
+
+    def __init__(self, backend: RedisStateBackend) -> None:
+        self.backend = backend
+        self._waiting: dict[str, list[threading.Event]] = {}
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._subscribed = threading.Event()
+
+    def _ensure_started(self) -> None:
+        if self._thread is not None and self._thread.is_alive():
+            return
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._subscribed.clear()
+                self._thread = threading.Thread(
+                    target=self._run, name="taskqueue-results", daemon=True
+                )
+                self._thread.start()
+        if not self._subscribed.wait(10):
+            raise TimeoutError(
+                f"cannot subscribe to {self.backend.events_channel} at {self.backend.url}"
+            )
+
+    def _run(self) -> None:
+        while True:
+            try:
+                self._listen()
+            except redis.RedisError as exc:
+                logger.warning("result subscription lost (%s); reconnecting", exc)
+                self._wake_all()  # waiters re-read the hash, so nothing is missed
+                time.sleep(0.5)
+
+    def _listen(self) -> None:
+        client = redis.Redis.from_url(self.backend.url, socket_connect_timeout=5)
+        pubsub = client.pubsub(ignore_subscribe_messages=False)
+        pubsub.subscribe(self.backend.events_channel)
+        try:
+            for item in pubsub.listen():
+                if item["type"] == "subscribe":
+                    self._subscribed.set()
+                    self._wake_all()
+                elif item["type"] == "message" and self._waiting:
+                    self._dispatch(item["data"])
+        finally:
+            pubsub.close()
+            client.close()
+
+    def _dispatch(self, data: bytes) -> None:
+        try:
+            job_id = json.loads(data)["id"]
+        except (ValueError, KeyError, TypeError):
+            return
+        with self._lock:
+            events = self._waiting.get(job_id, ())
+            for event in events:
+                event.set()
+
+    def _wake_all(self) -> None:
+        with self._lock:
+            for events in self._waiting.values():
+                for event in events:
+                    event.set()
+
+    def register(self, job_id: str) -> threading.Event:
+        self._ensure_started()
+        event = threading.Event()
+        with self._lock:
+            self._waiting.setdefault(job_id, []).append(event)
+        return event
+
+    def unregister(self, job_id: str, event: threading.Event) -> None:
+        with self._lock:
+            events = self._waiting.get(job_id)
+            if events is not None:
+                events.remove(event)
+                if not events:
+                    del self._waiting[job_id]
+
+
+class AsyncResult:
+    """Handle on one job's state and result, by id."""
+
+    def __init__(self, id: str, app: TaskQueue, task_name: str | None = None) -> None:  # noqa: A002
+        self.id = id
+        self.app = app
+        self.task_name = task_name
+        self._cache: dict[str, str] | None = None
+
+    def __repr__(self) -> str:
+        return f"<AsyncResult {self.id}>"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, AsyncResult) and other.id == self.id
+
+    def __hash__(self) -> int:
+        return hash(self.id)
+
+    def _meta(self) -> dict[str, str]:
+        if self._cache is not None:
+            return self._cache
+        meta = self.app.state_backend.read(self.id)
+        if not meta and self.app.settings.results_enabled:
+            meta = self._from_results_store()  # Redis state expired or was lost
+        if meta.get("state") in READY_STATES:
+            self._cache = meta  # final: never changes again
+        return meta
+
+    def _from_results_store(self) -> dict[str, str]:
+        doc = self.app.result_store.get(self.id)
+        if not doc:
+            return {}
+        payload = doc.get("result") if doc.get("state") == "SUCCESS" else doc.get("error")
+        return {
+            "state": doc.get("state", PENDING.value),
+            "payload": json.dumps(payload),
+            "traceback": doc.get("traceback") or "",
+            "attempt": str(doc.get("retries", 0)),
+        }
+
+    @property
+    def state(self) -> str:
+        """One of :class:`State` (or a custom state set by ``update_state``)."""
+        state = self._meta().get("state", PENDING.value)
+        try:
+            return State(state)
+        except ValueError:
+            return state
+
+    status = state
+
+    @property
+    def info(self) -> Any:
+        """The result (SUCCESS), error details (FAILURE) or progress meta."""
+        raw = self._meta().get("payload")
+        return json.loads(raw) if raw else None
+
+    @property
+    def result(self) -> Any:
+        return self.info
+
+    @property
+    def traceback(self) -> str | None:
+        return self._meta().get("traceback") or None
+
+    @property
+    def retries(self) -> int:
+        return int(self._meta().get("attempt", 0))
+
+    def ready(self) -> bool:
+        return self.state in READY_STATES
+
+    def successful(self) -> bool:
+        return self.state == State.SUCCESS
+
+    def failed(self) -> bool:
+        return self.state == State.FAILURE
+
+    def get(self, timeout: float | None = None, propagate: bool = True) -> Any:
+        """Wait for a final state; return the result or raise the failure."""
+        meta = self._meta()
+        if meta.get("state") not in READY_STATES:
+            meta = self._wait(timeout)
+        return self._outcome(meta, propagate)
+
+    def _wait(self, timeout: float | None) -> dict[str, str]:
+        waiter = self.app.result_waiter
+        deadline = None if timeout is None else time.monotonic() + timeout
+        event = waiter.register(self.id)
+        try:
+            while True:
+                meta = self._meta()
+                if meta.get("state") in READY_STATES:
+                    return meta
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    raise TimeoutError(
+                        f"job {self.id} not finished after {timeout} s (state {meta.get('state', 'PENDING')})"
+                    )
+                # The wait is capped so a lost Redis connection cannot
+                # strand a caller; an event normally wakes us far earlier.
+                event.wait(5.0 if remaining is None else min(remaining, 5.0))
+                event.clear()
+        finally:
+            waiter.unregister(self.id, event)
+
+    def _outcome(self, meta: dict[str, str], propagate: bool) -> Any:
+        payload = json.loads(meta["payload"]) if meta.get("payload") else None
+        state = meta.get("state")
+        if state == State.SUCCESS or not propagate:
+            return payload
+        if state == State.REVOKED:
+            raise TaskRevokedError(f"job {self.id} was revoked")
+        err = payload if isinstance(payload, dict) else {}
+        raise TaskFailed(
+            err.get("exc_type", "Exception"),
+            err.get("exc_message", str(payload)),
+            meta.get("traceback"),
+        )
+
+    wait = get
+
+    def forget(self) -> None:
+        """Delete the stored state and result."""
+        self._cache = None
+        self.app.state_backend.forget(self.id)
+        if self.app.settings.results_enabled:
+            self.app.result_store.forget(self.id)

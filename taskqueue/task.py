@@ -1,0 +1,320 @@
+"""Task: a registered function plus the ways to call it.
+
+Arguments and call options never share a namespace: ``delay(*args,
+**kwargs)`` passes task arguments only; options go through
+``apply_async(args, kwargs, **options)``. A task may therefore take any
+argument name it likes (``queue``, ``countdown``, ``description``...).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import traceback as tb
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from .exceptions import MaxRetriesExceeded, Retry
+from .message import Message, new_id
+from .states import FAILURE, PROGRESS, SUCCESS, State
+
+if TYPE_CHECKING:
+    from .app import TaskQueue
+    from .result import AsyncResult
+
+
+@dataclass
+class Request:
+    """What a running task knows about its job (``self.request``)."""
+
+    id: str
+    task: str
+    args: tuple[Any, ...] = ()
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    retries: int = 0
+    root_id: str | None = None
+    parent_id: str | None = None
+    group: str | None = None
+    queue: str | None = None
+    headers: dict[str, Any] = field(default_factory=dict)
+    delivery_info: dict[str, Any] = field(default_factory=dict)
+    redelivered: bool = False
+    hostname: str | None = None
+    is_eager: bool = False
+    message: Message | None = None
+
+    @classmethod
+    def from_message(cls, message: Message, **extra: Any) -> Request:
+        return cls(
+            id=message.id,
+            task=message.task,
+            args=message.args,
+            kwargs=message.kwargs,
+            retries=message.retries,
+            root_id=message.root_id,
+            parent_id=message.parent_id,
+            group=message.group,
+            queue=message.queue,
+            headers=message.headers,
+            message=message,
+            **extra,
+        )
+
+
+_context = threading.local()
+
+
+def current_request() -> Request | None:
+    stack = getattr(_context, "stack", None)
+    return stack[-1] if stack else None
+
+
+class RequestContext:
+    """Pushes a request for the duration of a task call (thread-local)."""
+
+    def __init__(self, request: Request) -> None:
+        self.request = request
+
+    def __enter__(self) -> Request:
+        stack = getattr(_context, "stack", None)
+        if stack is None:
+            stack = _context.stack = []
+        stack.append(self.request)
+        return self.request
+
+    def __exit__(self, *exc: object) -> None:
+        _context.stack.pop()
+
+
+class Task:
+    """A task bound to an app. Created by ``@app.task``; call options below."""
+
+    def __init__(
+        self,
+        app: TaskQueue,
+        fn: Callable[..., Any],
+        name: str,
+        bind: bool = False,
+        queue: str | None = None,
+        max_retries: int | None = 3,
+        default_retry_delay: float = 0.0,
+        autoretry_for: Sequence[type[BaseException]] = (),
+        options: dict[str, Any] | None = None,
+    ) -> None:
+        self.app = app
+        self.fn = fn
+        self.name = name
+        self.bind = bind
+        self.queue = queue or app.settings.default_queue
+        self.max_retries = max_retries
+        self.default_retry_delay = default_retry_delay
+        self.autoretry_for = tuple(autoretry_for)
+        self.options = dict(options or {})
+        self.__doc__ = fn.__doc__
+        self.__wrapped__ = fn
+
+    def __repr__(self) -> str:
+        return f"<Task {self.name}>"
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """Run the function directly in this thread (no queue, no state)."""
+        return self.run(*args, **kwargs)
+
+    def run(self, *args: Any, **kwargs: Any) -> Any:
+        return self.fn(self, *args, **kwargs) if self.bind else self.fn(*args, **kwargs)
+
+    @property
+    def request(self) -> Request:
+        request = current_request()
+        if request is None:
+            raise RuntimeError(f"{self.name}: self.request is only available while the task runs")
+        return request
+
+    # --- calling -----------------------------------------------------------
+    def delay(self, *args: Any, **kwargs: Any) -> AsyncResult:
+        """Queue a call with these arguments and the task's default options."""
+        return self.apply_async(args, kwargs)
+
+    def apply_async(
+        self,
+        args: Sequence[Any] | None = None,
+        kwargs: dict[str, Any] | None = None,
+        *,
+        task_id: str | None = None,
+        queue: str | None = None,
+        routing_key: str | None = None,
+        headers: dict[str, Any] | None = None,
+        countdown: float | None = None,
+        eta: float | None = None,
+        expires: float | None = None,
+        parent_id: str | None = None,
+        root_id: str | None = None,
+        group: str | None = None,
+        link: Sequence[dict[str, Any]] = (),
+        link_error: Sequence[dict[str, Any]] = (),
+    ) -> AsyncResult:
+        """Queue a call; returns once the broker acknowledged it (or raises).
+
+        ``countdown``/``eta``/``expires`` are seconds from now / epoch
+        seconds / epoch seconds. Inside a running task, ``parent_id`` and
+        ``root_id`` default to the running job's, so workflows are traceable.
+        """
+        if self.app.settings.always_eager:
+            return self.apply(args, kwargs, task_id=task_id)
+        parent = current_request()
+        job_id = task_id or new_id()
+        message = Message(
+            id=job_id,
+            task=self.name,
+            args=tuple(args or ()),
+            kwargs=dict(kwargs or {}),
+            queue=queue or self.queue,
+            root_id=root_id or (parent.root_id or parent.id if parent else None) or job_id,
+            parent_id=parent_id or (parent.id if parent and not parent.is_eager else None),
+            group=group,
+            eta=time.time() + countdown if countdown else eta,
+            expires=expires,
+            sent_at=time.time(),
+            callbacks=tuple(link),
+            errbacks=tuple(link_error),
+            headers=dict(headers or {}),
+            routing_key=routing_key,
+            origin=self.app.hostname,
+        )
+        return self.app.publish(message)
+
+    def apply(
+        self,
+        args: Sequence[Any] | None = None,
+        kwargs: dict[str, Any] | None = None,
+        task_id: str | None = None,
+    ) -> EagerResult:
+        """Run now, in this thread, as a worker would (retries run inline)."""
+        message = Message(
+            id=task_id or new_id(),
+            task=self.name,
+            args=tuple(args or ()),
+            kwargs=dict(kwargs or {}),
+            queue=self.queue,
+            sent_at=time.time(),
+        )
+        while True:
+            request = Request.from_message(message, is_eager=True, hostname=self.app.hostname)
+            try:
+                with RequestContext(request):
+                    return EagerResult(
+                        message.id, SUCCESS, self.run(*message.args, **message.kwargs)
+                    )
+            except Retry as exc:
+                message = message.retry()
+                if exc.countdown:
+                    time.sleep(exc.countdown)
+            except Exception as exc:
+                if self.should_autoretry(exc, message.retries):
+                    message = message.retry()
+                    continue
+                return EagerResult(message.id, FAILURE, exc, tb.format_exc())
+
+    # --- inside a running task ---------------------------------------------
+    def update_state(
+        self, task_id: str | None = None, state: str | State = PROGRESS, meta: Any = None
+    ) -> None:
+        """Store a (usually PROGRESS) state with ``meta``; shown by ``AsyncResult.info``."""
+        request = current_request()
+        if request is not None and request.is_eager:
+            return  # eager calls have no stored state
+        from .backends.redis_state import StateUpdate
+
+        self.app.state_backend.write(
+            StateUpdate(
+                job_id=task_id or self.request.id,
+                state=str(state),
+                attempt=request.retries if request else 0,
+                task=self.name,
+                payload=meta,
+            )
+        )
+
+    def progress(self, current: float, total: float | None = None, message: str = "") -> None:
+        """Report progress: ``{"current", "total", "percent", "message"}``."""
+        percent = round(100.0 * current / total, 1) if total else None
+        self.update_state(
+            state=PROGRESS,
+            meta={
+                "current": current,
+                "total": total,
+                "percent": percent,
+                "message": message,
+            },
+        )
+
+    def retry(
+        self,
+        exc: BaseException | None = None,
+        countdown: float | None = None,
+        max_retries: int | None = None,
+    ) -> Retry:
+        """Raise :class:`Retry` to run this job again (``raise self.retry(...)``)."""
+        limit = self.max_retries if max_retries is None else max_retries
+        if limit is not None and self.request.retries >= limit:
+            if exc is not None:
+                raise exc
+            raise MaxRetriesExceeded(
+                f"{self.name}[{self.request.id}] gave up after {limit} retries"
+            )
+        raise Retry(exc=exc, countdown=self.default_retry_delay if countdown is None else countdown)
+
+    def should_autoretry(self, exc: BaseException, retries: int) -> bool:
+        return (
+            bool(self.autoretry_for)
+            and isinstance(exc, self.autoretry_for)
+            and (self.max_retries is None or retries < self.max_retries)
+        )
+
+    def signature(
+        self, args: Sequence[Any] = (), kwargs: dict[str, Any] | None = None, **options: Any
+    ) -> dict[str, Any]:
+        """A serializable call description, usable as ``link=[...]`` callback."""
+        return {
+            "task": self.name,
+            "args": list(args),
+            "kwargs": dict(kwargs or {}),
+            "options": options,
+        }
+
+    s = signature
+
+
+class EagerResult:
+    """Result of :meth:`Task.apply`: already final, nothing stored."""
+
+    def __init__(self, id: str, state: State, value: Any, traceback: str | None = None) -> None:  # noqa: A002
+        self.id = id
+        self.state = state
+        self.status = state
+        self._value = value
+        self.traceback = traceback
+
+    def __repr__(self) -> str:
+        return f"<EagerResult {self.id} {self.state.value}>"
+
+    @property
+    def result(self) -> Any:
+        return self._value
+
+    info = result
+
+    def ready(self) -> bool:
+        return True
+
+    def successful(self) -> bool:
+        return self.state == SUCCESS
+
+    def failed(self) -> bool:
+        return self.state == FAILURE
+
+    def get(self, timeout: float | None = None, propagate: bool = True) -> Any:
+        if self.state == FAILURE and propagate:
+            raise self._value
+        return self._value

@@ -1,0 +1,182 @@
+"""The transport interface: publish, consume, declare.
+
+A :class:`Transport` publishes records and declares topics; consuming is its
+own object, a :class:`Consumer`, which polls batches and acknowledges each
+record individually (``ack`` marks one offset finished; ``commit`` stores
+the highest contiguous finished position per partition). Kafka and memory
+are the two implementations.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+from ..exceptions import PublishError
+from .offsets import OffsetTracker
+
+TopicPartition = tuple[str, int]
+Headers = list[tuple[str, bytes]]
+RebalanceCallback = Callable[[list[TopicPartition]], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One record as consumed."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    headers: Headers
+
+    @property
+    def tp(self) -> TopicPartition:
+        return (self.topic, self.partition)
+
+    def header(self, name: str) -> bytes | None:
+        for k, v in self.headers:
+            if k == name:
+                return v
+        return None
+
+
+class PublishHandle:
+    """Completion of one publish; set by the transport's delivery callback."""
+
+    __slots__ = ("topic", "key", "_event", "error", "partition", "offset")
+
+    def __init__(self, topic: str, key: bytes | None) -> None:
+        self.topic = topic
+        self.key = key
+        self._event = threading.Event()
+        self.error: str | None = None
+        self.partition: int | None = None
+        self.offset: int | None = None
+
+    def resolve(self, error: str | None, partition: int | None, offset: int | None) -> None:
+        self.error, self.partition, self.offset = error, partition, offset
+        self._event.set()
+
+    @property
+    def done(self) -> bool:
+        return self._event.is_set()
+
+    def raise_for_error(self) -> None:
+        if not self.done:
+            raise PublishError(f"publish to topic {self.topic} was not acknowledged in time")
+        if self.error is not None:
+            raise PublishError(f"publish to topic {self.topic} failed: {self.error}")
+
+
+class Transport(ABC):
+    """Broker connection for one app. Created lazily, shared by threads."""
+
+    @abstractmethod
+    def declare(self, topics: Sequence[str], partitions: int, replication: int) -> list[str]:
+        """Create missing topics; returns the names that were created."""
+
+    @abstractmethod
+    def send(
+        self, topic: str, value: bytes, key: bytes | None = None, headers: Headers | None = None
+    ) -> PublishHandle:
+        """Hand a record to the transport without waiting for the broker."""
+
+    @abstractmethod
+    def wait(self, handles: Iterable[PublishHandle], timeout: float) -> None:
+        """Block until every handle is acknowledged; raise :class:`PublishError` if not."""
+
+    @abstractmethod
+    def consumer(
+        self,
+        topics: Sequence[str],
+        group_id: str,
+        max_window: int,
+        on_assign: RebalanceCallback | None = None,
+        on_revoke: RebalanceCallback | None = None,
+    ) -> Consumer:
+        """A consumer in ``group_id`` subscribed to ``topics``."""
+
+    def service(self) -> None:
+        """Serve pending delivery reports without blocking (called by loops)."""
+
+    def close(self) -> None:
+        """Release connections; pending publishes are flushed first."""
+
+
+class Consumer(ABC):
+    """Polls batches; tracks per-record acks and commits contiguous positions."""
+
+    def __init__(self, max_window: int) -> None:
+        self.offsets = OffsetTracker(max_window)
+        self._paused: set[TopicPartition] = set()
+
+    @abstractmethod
+    def _fetch(self, max_messages: int, timeout: float) -> list[Delivery]: ...
+
+    @abstractmethod
+    def _commit(self, positions: dict[TopicPartition, int], asynchronous: bool) -> None: ...
+
+    @abstractmethod
+    def _set_paused(self, tps: list[TopicPartition], paused: bool) -> None: ...
+
+    @abstractmethod
+    def assignment(self) -> list[TopicPartition]: ...
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    def poll(self, max_messages: int, timeout: float) -> list[Delivery]:
+        batch = self._fetch(max_messages, timeout)
+        for d in batch:
+            self.offsets.received(d.topic, d.partition, d.offset)
+        return batch
+
+    def ack(self, delivery: Delivery) -> None:
+        """The record is finished (done, dead-lettered or skipped)."""
+        self.offsets.finished(delivery.topic, delivery.partition, delivery.offset)
+
+    def commit(self, asynchronous: bool = True) -> dict[TopicPartition, int]:
+        positions = self.offsets.committable()
+        if positions:
+            self._commit(positions, asynchronous)
+            self.offsets.mark_committed(positions)
+        return positions
+
+    def pause(self, tps: list[TopicPartition]) -> None:
+        new = [tp for tp in tps if tp not in self._paused]
+        if new:
+            self._set_paused(new, True)
+            self._paused.update(new)
+
+    def resume(self, tps: list[TopicPartition]) -> None:
+        old = [tp for tp in tps if tp in self._paused]
+        if old:
+            self._set_paused(old, False)
+            self._paused.difference_update(old)
+
+    @property
+    def paused(self) -> frozenset[TopicPartition]:
+        return frozenset(self._paused)
+
+    def forget(self, tps: list[TopicPartition]) -> None:
+        """Drop tracking of partitions this consumer no longer owns."""
+        self.offsets.forget(tps)
+        self._paused.difference_update(tps)
+
+
+def wait_until(
+    predicate: Callable[[], bool], step: Callable[[float], object], timeout: float
+) -> bool:
+    """Run ``step`` (e.g. a broker poll) until ``predicate`` holds or time runs out."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return False
+        step(min(remaining, 0.05))
+    return True

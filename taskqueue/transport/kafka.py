@@ -1,0 +1,282 @@
+"""Kafka transport on confluent-kafka (librdkafka).
+
+Designed for Kafka as it is, not as an AMQP emulation:
+
+- Publishing hands records to librdkafka's batching producer (idempotent,
+  ``acks=all``, small linger, lz4) and waits for the delivery report of the
+  records the caller cares about. Bulk publishing produces everything and
+  waits once; nothing flushes per record.
+- Consuming fetches batches; acks mark single offsets finished and commits
+  store the highest contiguous finished offset per partition (see
+  ``offsets.py``), never the consumer's whole position.
+- Rebalancing is cooperative-sticky: a rebalance only moves the partitions
+  that must move, and the worker gets a chance to finish or release
+  in-flight work of revoked partitions before they go.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from confluent_kafka import Consumer as KafkaConsumer
+from confluent_kafka import KafkaError, KafkaException, Producer
+from confluent_kafka import TopicPartition as KafkaTopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from ..exceptions import ConfigurationError, PublishError
+from .base import (
+    Consumer,
+    Delivery,
+    Headers,
+    PublishHandle,
+    RebalanceCallback,
+    TopicPartition,
+    Transport,
+    wait_until,
+)
+
+logger = logging.getLogger("taskqueue.kafka")
+
+_PRODUCER_DEFAULTS: dict[str, Any] = {
+    "enable.idempotence": True,  # retries never duplicate or reorder records
+    "acks": "all",
+    "compression.type": "lz4",
+    "batch.num.messages": 10_000,
+    "queue.buffering.max.messages": 500_000,
+    "queue.buffering.max.kbytes": 1_048_576,
+}
+
+_CONSUMER_DEFAULTS: dict[str, Any] = {
+    "enable.auto.commit": False,  # we commit only what is finished
+    "enable.auto.offset.store": False,
+    "auto.offset.reset": "earliest",  # a new group must not skip accepted jobs
+    "partition.assignment.strategy": "cooperative-sticky",
+    "session.timeout.ms": 10_000,
+    "heartbeat.interval.ms": 2_000,
+    "fetch.wait.max.ms": 100,
+    "queued.max.messages.kbytes": 65_536,
+}
+
+
+class KafkaTransport(Transport):
+    def __init__(
+        self,
+        bootstrap: str,
+        linger_ms: float = 1.0,
+        compression: str = "lz4",
+        max_message_bytes: int = 1_000_000,
+        producer_options: dict[str, Any] | None = None,
+        consumer_options: dict[str, Any] | None = None,
+    ) -> None:
+        self.bootstrap = bootstrap
+        self._producer_config = {
+            **_PRODUCER_DEFAULTS,
+            "bootstrap.servers": bootstrap,
+            "linger.ms": linger_ms,
+            "compression.type": compression,
+            # Room for the envelope plus Kafka's record overhead.
+            "message.max.bytes": max_message_bytes + 64 * 1024,
+            **(producer_options or {}),
+        }
+        self._consumer_options = {**_CONSUMER_DEFAULTS, **(consumer_options or {})}
+        self._producer: Producer | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def producer(self) -> Producer:
+        """Created on first use: building the app never connects."""
+        if self._producer is None:
+            with self._lock:
+                if self._producer is None:
+                    try:
+                        self._producer = Producer(self._producer_config)
+                    except KafkaException as exc:
+                        raise ConfigurationError(f"Kafka producer config invalid: {exc}") from exc
+        return self._producer
+
+    def declare(self, topics: Sequence[str], partitions: int, replication: int) -> list[str]:
+        admin = AdminClient({"bootstrap.servers": self.bootstrap})
+        try:
+            existing = set(admin.list_topics(timeout=10).topics)
+        except KafkaException as exc:
+            raise PublishError(f"cannot reach Kafka at {self.bootstrap}: {exc}") from exc
+        missing = [t for t in topics if t not in existing]
+        if not missing:
+            return []
+        futures = admin.create_topics(
+            [
+                NewTopic(t, num_partitions=partitions, replication_factor=replication)
+                for t in missing
+            ],
+            request_timeout=30,
+        )
+        created = []
+        for name, future in futures.items():
+            try:
+                future.result()
+                created.append(name)
+            except KafkaException as exc:
+                if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
+                    raise PublishError(f"cannot create topic {name}: {exc}") from exc
+        self._wait_for_leaders(admin, created)
+        return created
+
+    def _wait_for_leaders(self, admin: AdminClient, topics: list[str]) -> None:
+        """A new topic is usable once every partition has a leader."""
+
+        def ready() -> bool:
+            meta = admin.list_topics(timeout=5).topics
+            return all(
+                t in meta
+                and meta[t].error is None
+                and meta[t].partitions
+                and all(p.leader >= 0 for p in meta[t].partitions.values())
+                for t in topics
+            )
+
+        if topics and not wait_until(ready, time.sleep, 30):
+            raise PublishError(f"topics {topics} have no leader after 30 s")
+
+    def send(
+        self, topic: str, value: bytes, key: bytes | None = None, headers: Headers | None = None
+    ) -> PublishHandle:
+        handle = PublishHandle(topic, key)
+
+        def delivered(err: KafkaError | None, msg: Any) -> None:
+            if err is not None:
+                handle.resolve(err.str(), None, None)
+            else:
+                handle.resolve(None, msg.partition(), msg.offset())
+
+        producer = self.producer
+        while True:
+            try:
+                producer.produce(topic, value, key, headers=headers, on_delivery=delivered)
+                return handle
+            except BufferError:
+                # Local queue full: serve delivery reports to make room.
+                producer.poll(0.05)
+            except KafkaException as exc:
+                raise PublishError(f"cannot publish to topic {topic}: {exc}") from exc
+
+    def wait(self, handles: Iterable[PublishHandle], timeout: float) -> None:
+        pending = [h for h in handles if not h.done]
+        if pending:
+            producer = self.producer
+            if len(pending) > 1:
+                # Bulk: flush ignores linger and sends everything at once.
+                producer.flush(timeout)
+            wait_until(lambda: all(h.done for h in pending), producer.poll, timeout)
+        for h in handles:
+            h.raise_for_error()
+
+    def service(self) -> None:
+        if self._producer is not None:
+            self._producer.poll(0)
+
+    def consumer(
+        self,
+        topics: Sequence[str],
+        group_id: str,
+        max_window: int,
+        on_assign: RebalanceCallback | None = None,
+        on_revoke: RebalanceCallback | None = None,
+    ) -> Consumer:
+        config = {
+            **self._consumer_options,
+            "bootstrap.servers": self.bootstrap,
+            "group.id": group_id,
+        }
+        return KafkaBatchConsumer(config, list(topics), max_window, on_assign, on_revoke)
+
+    def close(self) -> None:
+        if self._producer is not None:
+            remaining = self._producer.flush(10)
+            if remaining:
+                logger.error("%d published records were not acknowledged at close", remaining)
+            self._producer = None
+
+
+class KafkaBatchConsumer(Consumer):
+    def __init__(
+        self,
+        config: dict[str, Any],
+        topics: list[str],
+        max_window: int,
+        on_assign: RebalanceCallback | None,
+        on_revoke: RebalanceCallback | None,
+    ) -> None:
+        super().__init__(max_window)
+        self._on_assign = on_assign
+        self._on_revoke = on_revoke
+        self._consumer = KafkaConsumer({**config, "error_cb": self._error})
+        self._consumer.subscribe(
+            topics, on_assign=self._assigned, on_revoke=self._revoked, on_lost=self._lost
+        )
+
+    @staticmethod
+    def _error(err: KafkaError) -> None:
+        logger.warning("kafka consumer: %s", err.str())
+
+    def _assigned(self, _c: Any, partitions: list[KafkaTopicPartition]) -> None:
+        tps = [(p.topic, p.partition) for p in partitions]
+        logger.info("partitions assigned: %s", tps)
+        if self._on_assign:
+            self._on_assign(tps)
+
+    def _revoked(self, _c: Any, partitions: list[KafkaTopicPartition]) -> None:
+        tps = [(p.topic, p.partition) for p in partitions]
+        logger.info("partitions revoked: %s", tps)
+        if self._on_revoke:
+            self._on_revoke(tps)  # finishes/releases work; commits what it can
+        self.forget(tps)
+
+    def _lost(self, _c: Any, partitions: list[KafkaTopicPartition]) -> None:
+        # Ownership is already gone: committing would fail; just drop state.
+        tps = [(p.topic, p.partition) for p in partitions]
+        logger.warning("partitions lost (session expired): %s", tps)
+        self.forget(tps)
+
+    def _fetch(self, max_messages: int, timeout: float) -> list[Delivery]:
+        out = []
+        for m in self._consumer.consume(max_messages, timeout):
+            err = m.error()
+            if err is not None:
+                if err.code() != KafkaError._PARTITION_EOF:
+                    logger.warning(
+                        "consume error on %s[%s]: %s", m.topic(), m.partition(), err.str()
+                    )
+                continue
+            out.append(
+                Delivery(
+                    m.topic(), m.partition(), m.offset(), m.key(), m.value(), m.headers() or []
+                )
+            )
+        return out
+
+    def _commit(self, positions: dict[TopicPartition, int], asynchronous: bool) -> None:
+        offsets = [KafkaTopicPartition(t, p, o) for (t, p), o in positions.items()]
+        try:
+            self._consumer.commit(offsets=offsets, asynchronous=asynchronous)
+        except KafkaException as exc:
+            # E.g. during a rebalance; the positions are re-committed later or
+            # the records redelivered, and redelivery is safe.
+            logger.warning("offset commit failed (%s): %s", positions, exc)
+
+    def _set_paused(self, tps: list[TopicPartition], paused: bool) -> None:
+        parts = [KafkaTopicPartition(t, p) for t, p in tps]
+        try:
+            (self._consumer.pause if paused else self._consumer.resume)(parts)
+        except KafkaException as exc:
+            logger.warning("pause=%s of %s failed: %s", paused, tps, exc)
+
+    def assignment(self) -> list[TopicPartition]:
+        return [(p.topic, p.partition) for p in self._consumer.assignment()]
+
+    def close(self) -> None:
+        self.commit(asynchronous=False)
+        self._consumer.close()  # leaves the group so partitions move at once

@@ -1,0 +1,117 @@
+"""Which offsets may be committed when jobs finish out of order.
+
+Kafka stores one position per partition: "everything below this is done".
+Jobs of one partition run in parallel and finish in any order, so the
+committable position is the lowest offset still unfinished (or one past the
+highest seen when nothing is). Committing anything higher could lose a job
+if the worker died; committing lower only means some finished jobs are seen
+again, which the worker recognises by their stored final state.
+
+The window (offsets received and not yet committable) is bounded per
+partition: one stuck job holds back its partition's commit point, and the
+bound caps how much a restart may have to re-read behind it.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+
+class PartitionOffsets:
+    """Tracks received/finished offsets of one partition. Not thread-safe."""
+
+    __slots__ = ("_pending", "_done", "_position", "_committed")
+
+    def __init__(self) -> None:
+        self._pending: deque[int] = deque()  # received, ascending
+        self._done: set[int] = set()  # finished, still in _pending
+        self._position: int | None = None  # next offset to commit
+        self._committed: int | None = None
+
+    def received(self, offset: int) -> None:
+        # Offsets arrive ascending per partition (Kafka guarantees order); a
+        # lower one means the consumer was rewound, and stale state must go.
+        if self._pending and offset <= self._pending[-1]:
+            self._pending.clear()
+            self._done.clear()
+        self._pending.append(offset)
+        if self._position is None:
+            self._position = offset
+
+    def finished(self, offset: int) -> None:
+        if not self._pending or offset < self._pending[0]:
+            return  # already behind the commit point (e.g. after a rewind)
+        self._done.add(offset)
+        pending, done = self._pending, self._done
+        while pending and pending[0] in done:
+            head = pending.popleft()
+            done.discard(head)
+            self._position = head + 1
+
+    @property
+    def window(self) -> int:
+        """Offsets received and not yet committable (unfinished or behind one)."""
+        return len(self._pending)
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._pending) - len(self._done)
+
+    def commit_position(self) -> int | None:
+        """The offset to commit now, or None if nothing new since the last commit."""
+        if self._position is None or self._position == self._committed:
+            return None
+        return self._position
+
+    def mark_committed(self, position: int) -> None:
+        self._committed = position
+
+
+class OffsetTracker:
+    """One :class:`PartitionOffsets` per assigned (topic, partition)."""
+
+    def __init__(self, max_window: int) -> None:
+        self.max_window = max_window
+        self._partitions: dict[tuple[str, int], PartitionOffsets] = {}
+
+    def received(self, topic: str, partition: int, offset: int) -> None:
+        key = (topic, partition)
+        tracker = self._partitions.get(key)
+        if tracker is None:
+            tracker = self._partitions[key] = PartitionOffsets()
+        tracker.received(offset)
+
+    def finished(self, topic: str, partition: int, offset: int) -> None:
+        tracker = self._partitions.get((topic, partition))
+        if tracker is not None:  # None: partition revoked meanwhile
+            tracker.finished(offset)
+
+    def window(self, tp: tuple[str, int]) -> int:
+        tracker = self._partitions.get(tp)
+        return 0 if tracker is None else tracker.window
+
+    def in_flight(self, keys: list[tuple[str, int]] | None = None) -> int:
+        items = (
+            self._partitions
+            if keys is None
+            else {k: self._partitions[k] for k in keys if k in self._partitions}
+        )
+        return sum(t.in_flight for t in items.values())
+
+    def committable(self) -> dict[tuple[str, int], int]:
+        out = {}
+        for key, tracker in self._partitions.items():
+            position = tracker.commit_position()
+            if position is not None:
+                out[key] = position
+        return out
+
+    def mark_committed(self, positions: dict[tuple[str, int], int]) -> None:
+        for key, position in positions.items():
+            tracker = self._partitions.get(key)
+            if tracker is not None:
+                tracker.mark_committed(position)
+
+    def forget(self, keys: list[tuple[str, int]]) -> None:
+        for key in keys:
+            self._partitions.pop(key, None)

@@ -1,0 +1,286 @@
+"""The worker's poll loop: fetch, dispatch to the pool, store, ack, commit.
+
+The loop never runs task code. Each turn it:
+
+1. polls a batch (short timeout while work is in flight, so finished jobs
+   are stored promptly);
+2. decodes it; malformed records, unknown tasks and undecodable bodies go
+   to the queue's dead-letter topic with the reason in headers;
+3. writes RECEIVED for the whole batch in one Redis pipeline; the script's
+   answer tells which jobs already have a final state (redelivered after
+   they finished): those are acked without running again;
+4. hands the rest to the pool (or holds them until their eta; they stay
+   uncommitted in Kafka meanwhile, so a delayed job is never only in memory);
+5. drains pool events into one Redis pipeline, buffers Mongo results,
+   flushes them when due, and acks jobs whose writes are durable;
+6. applies back-pressure: pauses partitions while the pool is saturated or
+   a partition's in-flight window is full, resumes them when they drain;
+7. commits the highest contiguous finished offset per partition.
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+import queue
+import time
+from typing import TYPE_CHECKING, Any
+
+from ..backends.redis_state import SUPERSEDED, StateUpdate
+from ..exceptions import DecodeError
+from ..message import Message
+from ..states import RECEIVED, REVOKED
+from ..transport import Consumer, Delivery
+from .execute import Outcome
+from .jobs import Job, Ledger, Outgoing, dead_letter_headers
+from .pool import Pool
+
+if TYPE_CHECKING:
+    from ..app import TaskQueue
+
+logger = logging.getLogger("taskqueue.worker")
+
+COMMIT_INTERVAL = 0.2
+"""Seconds between asynchronous offset commits while busy."""
+
+
+class PollLoop:
+    def __init__(self, app: TaskQueue, pool: Pool, name: str, queues: list[str]) -> None:
+        self.app = app
+        self.pool = pool
+        self.name = name
+        self.queues = queues
+        self.events: queue.SimpleQueue[tuple[str, Job, Any]] = pool.events
+        self.ledger = Ledger(app, name)
+        self.consumer: Consumer | None = None
+        self.jobs: set[Job] = set()  # submitted to the pool, not finished
+        self.delayed: list[tuple[float, int, Job]] = []  # heap by eta
+        self.stopping = False
+        self.processed = 0
+        self._last_commit = time.monotonic()
+        self._seq = 0
+        self._queue_of_topic = {app.settings.topic(q): q for q in queues}
+
+    # --- one turn -----------------------------------------------------------
+    def turn(self) -> None:
+        consumer = self.consumer
+        assert consumer is not None
+        busy = bool(self.jobs or self.ledger.busy or self.delayed)
+        batch = (
+            []
+            if self.stopping
+            else consumer.poll(self.app.settings.consume_batch_size, 0.002 if busy else 0.1)
+        )
+        if self.stopping:
+            consumer.poll(1, 0.01)  # keeps group membership alive; all paused
+        if batch:
+            self.dispatch(batch)
+        self.release_due()
+        self.settle()
+        self.backpressure()
+        if time.monotonic() - self._last_commit >= COMMIT_INTERVAL:
+            consumer.commit(asynchronous=True)
+            self._last_commit = time.monotonic()
+
+    def dispatch(self, batch: list[Delivery]) -> None:
+        now = time.time()
+        jobs: list[Job] = []
+        for d in batch:
+            job = self._decode(d, now)
+            if job is not None:
+                jobs.append(job)
+        if not jobs:
+            return
+        updates = [
+            StateUpdate(
+                j.message.id,
+                RECEIVED.value,
+                j.message.retries,
+                task=j.message.task,
+                queue=j.message.queue,
+                worker=self.name,
+            )
+            for j in jobs
+        ]
+        for job, (code, previous) in zip(
+            jobs, self.app.state_backend.write_batch(updates), strict=True
+        ):
+            if code == SUPERSEDED:
+                logger.info(
+                    "job %s (%s) already %s; acking redelivery without running",
+                    job.message.id,
+                    job.message.task,
+                    previous,
+                )
+                self.ledger.skipped(job)
+                continue
+            job.redelivered = bool(previous) and previous != "PENDING"
+            self.app.middleware.received(job.message)
+            if job.message.eta is not None and job.message.eta > now:
+                self._seq += 1
+                heapq.heappush(self.delayed, (job.message.eta, self._seq, job))
+            else:
+                self._submit(job)
+
+    def _decode(self, d: Delivery, now: float) -> Job | None:
+        queue_name = self._queue_of_topic.get(d.topic, self.app.settings.default_queue)
+        try:
+            message = Message.decode(d.value)
+        except DecodeError as exc:
+            logger.error(
+                "undecodable message at %s[%d]@%d: %s; dead-lettering",
+                d.topic,
+                d.partition,
+                d.offset,
+                exc,
+            )
+            self._dead_letter(d, queue_name, "undecodable", str(exc))
+            return None
+        if message.task not in self.app.tasks:
+            logger.error(
+                "unknown task %r (job %s) at %s[%d]@%d; dead-lettering",
+                message.task,
+                message.id,
+                d.topic,
+                d.partition,
+                d.offset,
+            )
+            self._dead_letter(
+                d, queue_name, "unknown-task", f"task {message.task!r} is not registered"
+            )
+            return None
+        job = Job(d, message, received_at=now)
+        if message.is_expired(now):
+            logger.info("job %s (%s) expired before it ran; revoking", message.id, message.task)
+            self.ledger.finished(
+                job,
+                Outcome(
+                    REVOKED,
+                    error={"exc_type": "Expired", "exc_message": "expired before it ran"},
+                    started_at=now,
+                    finished_at=now,
+                ),
+            )
+            return None
+        return job
+
+    def _dead_letter(self, d: Delivery, queue_name: str, reason: str, detail: str) -> None:
+        topic = self.app.settings.dead_letter_topic(queue_name)
+        out = Outgoing(topic, d.value or b"", d.key, dead_letter_headers(d, reason, detail))
+        self.ledger.skipped(Job(d, _PLACEHOLDER), [out])
+
+    def _submit(self, job: Job) -> None:
+        self.jobs.add(job)
+        self.pool.submit(job)
+
+    def release_due(self) -> None:
+        now = time.time()
+        while self.delayed and self.delayed[0][0] <= now:
+            _, _, job = heapq.heappop(self.delayed)
+            if not job.released:
+                self._submit(job)
+
+    # --- storing and acking ---------------------------------------------------
+    def settle(self, force_flush: bool = False) -> None:
+        """Drain pool events; store them; ack what is durable."""
+        self.drain_events()
+        self.ledger.write_states()
+        self.app.transport.service()
+        self.ledger.flush_results(force=force_flush)
+        consumer = self.consumer
+        assert consumer is not None
+        for job in self.ledger.ackable():
+            if not job.released:
+                consumer.ack(job.delivery)
+
+    def drain_events(self) -> None:
+        ledger = self.ledger
+        while True:
+            try:
+                kind, job, value = self.events.get_nowait()
+            except queue.Empty:
+                return
+            if kind == "started":
+                ledger.started(job)
+                continue
+            self.jobs.discard(job)
+            self.pool.unfinished -= 1
+            if kind in ("done", "lost"):
+                self.processed += 1
+                self._report(job, value)
+                ledger.finished(job, value)
+            # "cancelled": released on revoke; the partition's new owner runs it
+
+    def _report(self, job: Job, outcome: Outcome) -> None:
+        m, mw = job.message, self.app.middleware
+        if outcome.state == "SUCCESS":
+            mw.succeeded(m, outcome.result, outcome.runtime)
+        elif outcome.state == "RETRY":
+            logger.info("job %s (%s) retry %d: %s", m.id, m.task, m.retries + 1, outcome.error)
+            mw.retried(m, outcome.error or {}, outcome.countdown)
+        else:
+            logger.warning("job %s (%s) %s: %s", m.id, m.task, outcome.state, outcome.error)
+            mw.failed(m, outcome.error or {})
+
+    # --- back-pressure ----------------------------------------------------------
+    def backpressure(self) -> None:
+        consumer = self.consumer
+        assert consumer is not None
+        assigned = consumer.assignment()
+        if self.stopping:
+            consumer.pause(assigned)
+            return
+        # The pool queue holds at most a couple of batches: enough to keep
+        # threads busy between polls, little enough to release on revoke.
+        # Pause at the high mark, resume below half of it (hysteresis).
+        high = max(self.pool.size * 2, self.app.settings.consume_batch_size)
+        offsets = consumer.offsets
+        if self.pool.unfinished >= high:
+            consumer.pause(assigned)
+            return
+        half = offsets.max_window // 2
+        consumer.pause([tp for tp in assigned if offsets.window(tp) >= offsets.max_window])
+        if consumer.paused and self.pool.unfinished < high // 2:
+            consumer.resume([tp for tp in consumer.paused if offsets.window(tp) < half])
+
+    # --- rebalancing --------------------------------------------------------------
+    def on_assign(self, tps: list[tuple[str, int]]) -> None:
+        if self.stopping and self.consumer is not None:
+            self.consumer.pause(tps)
+
+    def on_revoke(self, tps: list[tuple[str, int]]) -> None:
+        """Finish in-flight work of revoked partitions (bounded), commit, release the rest."""
+        revoked = set(tps)
+        deadline = time.monotonic() + min(self.app.settings.shutdown_grace, 15.0)
+        for job in list(self.jobs):
+            if job.delivery.tp in revoked and job.future is not None and job.future.cancel():
+                pass  # not started: the partition's new owner will run it
+        self.delayed = [e for e in self.delayed if e[2].delivery.tp not in revoked]
+        heapq.heapify(self.delayed)
+        while any(j.delivery.tp in revoked for j in self.jobs) and time.monotonic() < deadline:
+            self.settle()
+            time.sleep(0.002)
+        self.settle(force_flush=True)
+        self.wait_acks(deadline)
+        consumer = self.consumer
+        if consumer is not None:
+            consumer.commit(asynchronous=False)
+        for job in self.jobs:
+            if job.delivery.tp in revoked:
+                job.released = True
+                logger.warning(
+                    "job %s (%s) still running at revoke of %s[%d]; it may run again",
+                    job.message.id,
+                    job.message.task,
+                    job.delivery.topic,
+                    job.delivery.partition,
+                )
+
+    def wait_acks(self, deadline: float) -> None:
+        while self.ledger.busy and time.monotonic() < deadline:
+            self.settle(force_flush=True)
+            time.sleep(0.002)
+
+
+_PLACEHOLDER = Message(id="-", task="-")
+"""Envelope of a record that could not be decoded (its job is only acked)."""

@@ -1,0 +1,139 @@
+"""Running one job's task body: the only place task code is called.
+
+It runs in the pool (a thread, or a child process of the process pool),
+never in the poll loop. It turns whatever the task does (return, raise,
+``self.retry()``) into an :class:`Outcome`, a small picklable record that the
+loop turns into state writes, result documents and follow-up messages.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import traceback as tb
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ..exceptions import NotRegistered, Retry
+from ..message import Message
+from ..states import FAILURE, RETRY, SUCCESS
+from ..task import Request, RequestContext
+
+if TYPE_CHECKING:
+    from ..app import TaskQueue
+
+
+@dataclass(slots=True)
+class Outcome:
+    """How one attempt ended. ``error`` is ``{"exc_type", "exc_message"}``."""
+
+    state: str
+    result: Any = None
+    error: dict[str, str] | None = None
+    traceback: str | None = None
+    countdown: float | None = None
+    started_at: float = 0.0
+    finished_at: float = 0.0
+
+    @property
+    def runtime(self) -> float:
+        return self.finished_at - self.started_at
+
+
+def error_info(exc: BaseException) -> dict[str, str]:
+    return {"exc_type": type(exc).__name__, "exc_message": str(exc)}
+
+
+def execute(
+    app: TaskQueue,
+    message: Message,
+    delivery_info: dict[str, Any],
+    redelivered: bool,
+    report_started: Callable[[Message, float], None],
+) -> Outcome:
+    """Run the task of ``message`` once and describe how it ended."""
+    started = time.time()
+    try:
+        task = app.get_task(message.task)
+        report_started(message, started)
+        app.middleware.started(message)
+        request = Request.from_message(
+            message, delivery_info=delivery_info, redelivered=redelivered, hostname=app.hostname
+        )
+        with RequestContext(request):
+            value = task.run(*message.args, **message.kwargs)
+        json.dumps(value)  # a result the store cannot hold is a failure, now
+        return Outcome(SUCCESS, result=value, started_at=started, finished_at=time.time())
+    except Retry as exc:
+        cause = exc.exc or exc
+        return Outcome(
+            RETRY,
+            error=error_info(cause),
+            traceback=_format(exc.exc),
+            countdown=exc.countdown,
+            started_at=started,
+            finished_at=time.time(),
+        )
+    except Exception as exc:
+        task_or_none = app.tasks.get(message.task)
+        if task_or_none is not None and task_or_none.should_autoretry(exc, message.retries):
+            return Outcome(
+                RETRY,
+                error=error_info(exc),
+                traceback=tb.format_exc(),
+                countdown=task_or_none.default_retry_delay or None,
+                started_at=started,
+                finished_at=time.time(),
+            )
+        if isinstance(exc, (TypeError, ValueError)) and "JSON serializable" in str(exc):
+            exc = TypeError(f"result of {message.task} is not JSON-serializable: {exc}")
+        return Outcome(
+            FAILURE,
+            error=error_info(exc),
+            traceback=tb.format_exc(),
+            started_at=started,
+            finished_at=time.time(),
+        )
+
+
+def _format(exc: BaseException | None) -> str | None:
+    if exc is None:
+        return None
+    return "".join(tb.format_exception(type(exc), exc, exc.__traceback__))
+
+
+# --- process pool: the child side --------------------------------------------
+_child_app: TaskQueue | None = None
+
+
+def init_child(app_spec: str) -> None:
+    """Initializer of each pool process: import the app (and its tasks)."""
+    global _child_app
+    import signal
+
+    from ..app import load_app
+
+    # The parent decides about shutdown; a terminal Ctrl-C must not kill
+    # children mid-task before the parent's warm shutdown runs.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    _child_app = load_app(app_spec)
+
+
+def _started_directly(message: Message, started: float) -> None:
+    """In a child process the loop is elsewhere: write STARTED ourselves."""
+    from ..backends.redis_state import StateUpdate
+
+    assert _child_app is not None
+    _child_app.state_backend.write(
+        StateUpdate(
+            message.id, "STARTED", message.retries, task=message.task, worker=_child_app.hostname
+        )
+    )
+
+
+def run_in_child(data: bytes, delivery_info: dict[str, Any], redelivered: bool) -> Outcome:
+    if _child_app is None:
+        raise NotRegistered("process pool child was not initialised with an app")
+    return execute(_child_app, Message.decode(data), delivery_info, redelivered, _started_directly)

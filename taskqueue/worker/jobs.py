@@ -1,0 +1,275 @@
+"""From pool events to durable writes, and from durable writes to acks.
+
+The :class:`Ledger` collects what finished jobs need stored (Redis state,
+Mongo results, follow-up messages such as retries and callbacks) and
+releases a job's offset for commit only when all of it is durable:
+
+1. Redis state of the whole batch: one pipeline, synchronous;
+2. Mongo result documents: buffered, flushed every few ms / few hundred;
+3. follow-up messages: acknowledged by Kafka.
+
+A worker killed before step 3 completes leaves the offset uncommitted, so
+the job is redelivered; every write is idempotent, so that is safe.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ..backends.redis_state import StateUpdate
+from ..message import Message, new_id
+from ..states import FAILURE, RETRY, STARTED, SUCCESS
+from ..transport import Delivery, PublishHandle
+from .execute import Outcome
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future
+
+    from ..app import TaskQueue
+
+logger = logging.getLogger("taskqueue.worker")
+
+
+@dataclass(eq=False, slots=True)
+class Job:
+    """One received message on its way through the worker."""
+
+    delivery: Delivery
+    message: Message
+    redelivered: bool = False
+    received_at: float = 0.0
+    future: Future | None = None  # type: ignore[type-arg]
+    released: bool = False  # its partition was revoked: never ack
+
+    @property
+    def data(self) -> bytes:
+        return self.delivery.value or b""
+
+    def delivery_info(self) -> dict[str, Any]:
+        d = self.delivery
+        return {"topic": d.topic, "partition": d.partition, "offset": d.offset}
+
+
+@dataclass(slots=True)
+class Outgoing:
+    """A record this worker publishes (retry, callback, dead letter) and its ack."""
+
+    topic: str
+    value: bytes
+    key: bytes | None
+    headers: list[tuple[str, bytes]]
+    handle: PublishHandle | None = None
+
+
+@dataclass(slots=True)
+class _Pending:
+    job: Job
+    out: list[Outgoing] = field(default_factory=list)
+    mongo_flushed: bool = False
+
+
+class Ledger:
+    """Durable-write bookkeeping for the worker loop (loop thread only)."""
+
+    def __init__(self, app: TaskQueue, worker_name: str) -> None:
+        self.app = app
+        self.worker_name = worker_name
+        self.state_updates: list[StateUpdate] = []
+        self._waiting_mongo: list[_Pending] = []
+        self._waiting_kafka: list[_Pending] = []
+        self._last_flush = time.monotonic()
+        self.results = app.result_store if app.settings.results_enabled else None
+
+    # --- recording -------------------------------------------------------------
+    def started(self, job: Job) -> None:
+        m = job.message
+        self.state_updates.append(
+            StateUpdate(m.id, STARTED.value, m.retries, worker=self.worker_name)
+        )
+
+    def finished(self, job: Job, outcome: Outcome) -> None:
+        m = job.message
+        payload = outcome.result if outcome.state == SUCCESS else outcome.error
+        self.state_updates.append(
+            StateUpdate(
+                m.id,
+                outcome.state,
+                m.retries,
+                task=m.task,
+                queue=m.queue,
+                payload=payload,
+                traceback=outcome.traceback,
+                worker=self.worker_name,
+            )
+        )
+        pending = _Pending(job)
+        pending.out = [self._envelope(msg) for msg in self._follow_ups(m, outcome)]
+        if outcome.state == FAILURE:
+            pending.out.append(
+                Outgoing(
+                    self.app.settings.dead_letter_topic(m.queue),
+                    job.data,
+                    job.delivery.key,
+                    dead_letter_headers(job.delivery, "failed", outcome.error or {}),
+                )
+            )
+        for out in pending.out:
+            self.send(out)
+        if self.results is not None:
+            self.results.record(self._document(m, outcome), self._attempt(job, outcome))
+            self._waiting_mongo.append(pending)
+        else:
+            self._waiting_kafka.append(pending)
+
+    def skipped(self, job: Job, out: list[Outgoing] | None = None) -> None:
+        """A job that needs no run (final already, dead-lettered): ack when sent."""
+        for o in out or ():
+            self.send(o)
+        self._waiting_kafka.append(_Pending(job, list(out or ()), True))
+
+    def send(self, out: Outgoing) -> None:
+        out.handle = self.app.transport.send(out.topic, out.value, out.key, out.headers)
+
+    def _envelope(self, message: Message) -> Outgoing:
+        s = self.app.settings
+        return Outgoing(
+            s.topic(message.queue),
+            message.encode(s.max_message_bytes),
+            (message.routing_key or message.id).encode(),
+            message.kafka_headers(),
+        )
+
+    def _follow_ups(self, m: Message, outcome: Outcome) -> list[Message]:
+        if outcome.state == RETRY:
+            return [m.retry(outcome.countdown)]
+        if outcome.state == SUCCESS:
+            return [self._callback(m, sig, [outcome.result]) for sig in m.callbacks]
+        if outcome.state == FAILURE:
+            return [self._callback(m, sig, [m.id]) for sig in m.errbacks]
+        return []
+
+    def _callback(self, parent: Message, sig: dict[str, Any], first_args: list[Any]) -> Message:
+        options = sig.get("options") or {}
+        return Message(
+            id=new_id(),
+            task=sig["task"],
+            args=tuple(first_args + list(sig.get("args", []))),
+            kwargs=dict(sig.get("kwargs") or {}),
+            queue=options.get("queue") or self._queue_of(sig["task"]),
+            root_id=parent.root_id or parent.id,
+            parent_id=parent.id,
+            sent_at=time.time(),
+            origin=self.worker_name,
+        )
+
+    def _queue_of(self, task_name: str) -> str:
+        task = self.app.tasks.get(task_name)
+        return task.queue if task else self.app.settings.default_queue
+
+    def _document(self, m: Message, outcome: Outcome) -> dict[str, Any]:
+        return {
+            "_id": m.id,
+            "task": m.task,
+            "state": outcome.state,
+            "retries": m.retries,
+            "result": outcome.result,
+            "error": outcome.error,
+            "traceback": outcome.traceback,
+            "queue": m.queue,
+            "root_id": m.root_id,
+            "parent_id": m.parent_id,
+            "group_id": m.group,
+            "args": list(m.args),
+            "kwargs": m.kwargs,
+            "worker": self.worker_name,
+            "runtime": outcome.runtime,
+        }
+
+    def _attempt(self, job: Job, outcome: Outcome) -> dict[str, Any]:
+        d = job.delivery
+        return {
+            "state": outcome.state,
+            "worker": self.worker_name,
+            "error": outcome.error,
+            "received_at": job.received_at,
+            "started_at": outcome.started_at,
+            "finished_at": outcome.finished_at,
+            "runtime": outcome.runtime,
+            "redelivered": job.redelivered,
+            "partition": d.partition,
+            "offset": d.offset,
+        }
+
+    # --- making it durable -------------------------------------------------------
+    def write_states(self) -> None:
+        if self.state_updates:
+            updates, self.state_updates = self.state_updates, []
+            self.app.state_backend.write_batch(updates)
+
+    def flush_results(self, force: bool = False) -> None:
+        if not self._waiting_mongo and not (self.results and len(self.results)):
+            return
+        s = self.app.settings
+        due = (
+            time.monotonic() - self._last_flush >= s.result_flush_interval
+            or len(self._waiting_mongo) >= s.result_flush_size
+        )
+        if not (due or force):
+            return
+        if self.results is not None:
+            self.results.flush()
+        self._last_flush = time.monotonic()
+        for p in self._waiting_mongo:
+            p.mongo_flushed = True
+        self._waiting_kafka.extend(self._waiting_mongo)
+        self._waiting_mongo = []
+
+    def ackable(self) -> list[Job]:
+        """Jobs whose writes are all durable; resends follow-ups that failed."""
+        ready, still = [], []
+        for p in self._waiting_kafka:
+            handles = [o.handle for o in p.out if o.handle is not None]
+            if not all(h.done for h in handles):
+                still.append(p)
+                continue
+            failed = [o for o in p.out if o.handle is not None and o.handle.error]
+            if failed:
+                # Never ack a job whose retry/dead letter is not in Kafka:
+                # resend; if this worker dies first, the job is redelivered.
+                logger.error(
+                    "publish to %s for job %s failed (%s); resending",
+                    failed[0].topic,
+                    p.job.message.id,
+                    failed[0].handle.error,
+                )  # type: ignore[union-attr]
+                for o in failed:
+                    self.send(o)
+                still.append(p)
+                continue
+            ready.append(p.job)
+        self._waiting_kafka = still
+        return ready
+
+    @property
+    def busy(self) -> bool:
+        return bool(self.state_updates or self._waiting_mongo or self._waiting_kafka)
+
+
+def dead_letter_headers(
+    delivery: Delivery, reason: str, error: dict[str, str] | str
+) -> list[tuple[str, bytes]]:
+    """Original headers plus why and from where the record was dead-lettered."""
+    detail = (
+        error if isinstance(error, str) else f"{error.get('exc_type')}: {error.get('exc_message')}"
+    )
+    return list(delivery.headers) + [
+        ("tq-dead-reason", reason.encode()),
+        ("tq-dead-error", detail.encode()[:4000]),
+        ("tq-original-topic", delivery.topic.encode()),
+        ("tq-original-partition", str(delivery.partition).encode()),
+        ("tq-original-offset", str(delivery.offset).encode()),
+        ("tq-dead-at", repr(time.time()).encode()),
+    ]

@@ -1,0 +1,176 @@
+"""Worker: wires app, consumer, pool and poll loop; handles signals and shutdown.
+
+Shutdown: the first SIGTERM/SIGINT starts a warm shutdown (stop fetching,
+finish in-flight jobs within ``shutdown_grace``, store, commit, leave the
+group); a second signal, or the grace period running out, makes it cold
+(commit what is finished and exit: unfinished jobs are redelivered).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import signal
+import socket
+import threading
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from .consumer import PollLoop
+from .pool import Pool, ProcessPool, ThreadPool
+
+if TYPE_CHECKING:
+    from ..app import TaskQueue
+
+logger = logging.getLogger("taskqueue.worker")
+
+
+class Worker:
+    def __init__(
+        self,
+        app: TaskQueue,
+        queues: list[str] | None = None,
+        concurrency: int | None = None,
+        pool: str | None = None,
+        app_spec: str | None = None,
+        name: str | None = None,
+        declare: bool = True,
+    ) -> None:
+        s = app.settings
+        self.app = app
+        self.queues = queues or [s.default_queue]
+        self.concurrency = concurrency or s.effective_concurrency()
+        self.pool_kind = pool or s.pool
+        if self.pool_kind == "processes" and not app_spec:
+            raise ValueError(
+                "the process pool needs app_spec (module[:attr]) to import in children"
+            )
+        self.app_spec = app_spec
+        self.name = name or f"{socket.gethostname()}:{os.getpid()}"
+        self.declare = declare
+        self.group_id = s.group_id or f"{s.topic_prefix}workers.{'+'.join(sorted(self.queues))}"
+        self._signals = 0
+        self._stop = threading.Event()
+        self.loop: PollLoop | None = None
+        self.started_at = time.time()
+
+    def _make_pool(self) -> Pool:
+        events: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        if self.pool_kind == "processes":
+            assert self.app_spec is not None
+            return ProcessPool(self.app_spec, self.concurrency, events)
+        return ThreadPool(self.app, self.concurrency, events)
+
+    def install_signal_handlers(self) -> None:
+        signal.signal(signal.SIGTERM, self._on_signal)
+        signal.signal(signal.SIGINT, self._on_signal)
+
+    def _on_signal(self, signum: int, _frame: object) -> None:
+        self._signals += 1
+        if self._signals == 1:
+            logger.warning(
+                "%s received: warm shutdown (grace %.0f s); send again to stop at once",
+                signal.Signals(signum).name,
+                self.app.settings.shutdown_grace,
+            )
+            self.stop()
+        else:
+            logger.warning("second signal: cold shutdown")
+            self._cold = True
+
+    _cold = False
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def run(self, ready: Callable[[], None] | None = None) -> None:
+        """Consume until stopped; returns after a clean shutdown."""
+        s = self.app.settings
+        topics = [s.topic(q) for q in self.queues]
+        if self.declare:
+            created = self.app.declare_topics(self.queues)
+            if created:
+                logger.info("created topics %s", created)
+        pool = self._make_pool()
+        loop = self.loop = PollLoop(self.app, pool, self.name, self.queues)
+        loop.consumer = self.app.transport.consumer(
+            topics, self.group_id, s.max_in_flight_per_partition, loop.on_assign, loop.on_revoke
+        )
+        heartbeat = threading.Thread(
+            target=self._heartbeat, name="taskqueue-heartbeat", daemon=True
+        )
+        heartbeat.start()
+        logger.info(
+            "worker %s consuming %s as group %s (%s pool, concurrency %d)",
+            self.name,
+            topics,
+            self.group_id,
+            pool.kind,
+            self.concurrency,
+        )
+        if ready:
+            ready()
+        try:
+            while not self._stop.is_set():
+                loop.turn()
+            self._shutdown(loop, pool)
+        finally:
+            self._stop.set()
+            try:
+                self.app.state_backend.remove_worker(self.name)
+            except Exception:  # best effort: the heartbeat key expires anyway
+                logger.debug("could not remove heartbeat key", exc_info=True)
+
+    def _shutdown(self, loop: PollLoop, pool: Pool) -> None:
+        loop.stopping = True
+        consumer = loop.consumer
+        assert consumer is not None
+        deadline = time.monotonic() + self.app.settings.shutdown_grace
+        logger.info(
+            "stopping: %d job(s) in flight, %d delayed (left in Kafka)",
+            len(loop.jobs),
+            len(loop.delayed),
+        )
+        while loop.jobs and time.monotonic() < deadline and not self._cold:
+            loop.turn()
+            time.sleep(0.005)
+        cold = bool(loop.jobs)
+        if cold:
+            logger.warning(
+                "%d job(s) unfinished at shutdown; they will be redelivered", len(loop.jobs)
+            )
+        loop.settle(force_flush=True)
+        loop.wait_acks(time.monotonic() + 10)
+        pool.shutdown(wait=not cold, cancel=True)
+        consumer.close()  # commits synchronously, then leaves the group
+        logger.info("worker %s stopped after %d job(s)", self.name, loop.processed)
+        if cold and self.pool_kind == "threads":
+            # Task threads cannot be interrupted; do not wait for them.
+            logging.shutdown()
+            os._exit(1)
+
+    def _heartbeat(self) -> None:
+        s = self.app.settings
+        while not self._stop.wait(0 if not hasattr(self, "_beat") else s.heartbeat_interval):
+            self._beat = True
+            loop = self.loop
+            try:
+                self.app.state_backend.heartbeat(
+                    self.name,
+                    {
+                        "hostname": socket.gethostname(),
+                        "pid": os.getpid(),
+                        "queues": ",".join(self.queues),
+                        "pool": self.pool_kind,
+                        "concurrency": self.concurrency,
+                        "started_at": self.started_at,
+                        "last_seen": time.time(),
+                        "active": len(loop.jobs) if loop else 0,
+                        "processed": loop.processed if loop else 0,
+                    },
+                    ttl=s.heartbeat_interval * 3,
+                )
+            except Exception as exc:
+                logger.warning("heartbeat to Redis failed: %s", exc)
