@@ -36,6 +36,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "jobs.auth.BearerTokenMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
@@ -105,6 +106,10 @@ KAFKA_BOOTSTRAP_SERVERS = ENV.kafka_bootstrap_servers
 REDIS_URL = ENV.redis_url
 MONGO_URL = ENV.mongo_url
 RABBITMQ_URL = ENV.rabbitmq_url
+
+# The provider APIs (base URLs, timeouts, GitHub token, sandbox switch): a
+# frozen config.environment.ProviderSettings, read by providers.conf.
+PROVIDERS = ENV.providers
 
 LOGGING = {
     "version": 1,

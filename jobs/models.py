@@ -1,0 +1,128 @@
+"""The system of record for submissions: who asked for what, and where it stands.
+
+Hot-path progress lives in Redis; a Job row is written on state
+transitions only (queued, started, retried, final), so the relational
+database never sees progress ticks.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import uuid
+from datetime import datetime
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from taskqueue.states import READY_STATES, State, may_replace
+
+STATE_CHOICES = [(s.value, s.value) for s in State]
+
+
+class Priority(models.TextChoices):
+    """Kafka has no priorities: each priority is a queue (topic) polled by weight."""
+
+    HIGH = "high", "High"
+    DEFAULT = "default", "Default"
+    LOW = "low", "Low"
+
+
+class Job(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="jobs"
+    )
+    provider = models.CharField(max_length=32, db_index=True)
+    params = models.JSONField(default=dict)
+    priority = models.CharField(max_length=8, choices=Priority.choices, default=Priority.DEFAULT)
+    state = models.CharField(
+        max_length=16, choices=STATE_CHOICES, default=State.PENDING.value, db_index=True
+    )
+    progress_current = models.PositiveIntegerField(null=True, blank=True)
+    progress_total = models.PositiveIntegerField(null=True, blank=True)
+    progress_message = models.CharField(max_length=300, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True, help_text="Short, human-readable error summary.")
+    result_ref = models.CharField(max_length=64, blank=True, help_text="Id of the Mongo result.")
+    worker = models.CharField(max_length=200, blank=True)
+    idempotency_key = models.CharField(max_length=200, null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    queued_at = models.DateTimeField(
+        null=True, blank=True, help_text="When Kafka acknowledged the message."
+    )
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["owner", "idempotency_key"],
+                condition=Q(idempotency_key__isnull=False),
+                name="unique_idempotency_key_per_owner",
+            )
+        ]
+        indexes = [models.Index(fields=["owner", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.provider} {self.id} ({self.state})"
+
+    @property
+    def is_final(self) -> bool:
+        return State(self.state) in READY_STATES
+
+    @property
+    def percent(self) -> float | None:
+        if not self.progress_total:
+            return 100.0 if self.state == State.SUCCESS.value else None
+        return round(100.0 * (self.progress_current or 0) / self.progress_total, 1)
+
+    @property
+    def runtime_seconds(self) -> float | None:
+        if self.started_at is None:
+            return None
+        end = self.finished_at or timezone.now()
+        return (end - self.started_at).total_seconds()
+
+    def accepts(self, state: State, attempt: int) -> bool:
+        """Whether an event may move this job (final states never regress)."""
+        return may_replace(State(self.state), self.attempts, state, attempt)
+
+
+def _token_digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class ApiToken(models.Model):
+    """A bearer token for programmatic clients. Only its SHA-256 is stored."""
+
+    PREFIX = "tq_"
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens"
+    )
+    name = models.CharField(max_length=100, blank=True)
+    digest = models.CharField(max_length=64, unique=True, editable=False)
+    created_at = models.DateTimeField(default=timezone.now)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"token {self.name or self.pk} of {self.user}"
+
+    @classmethod
+    def issue(cls, user, name: str = "") -> tuple[ApiToken, str]:
+        """Create a token; the plain value is returned once and never stored."""
+        plain = cls.PREFIX + secrets.token_urlsafe(32)
+        return cls.objects.create(user=user, name=name, digest=_token_digest(plain)), plain
+
+    @classmethod
+    def authenticate(cls, plain: str, now: datetime | None = None):
+        """The active user owning `plain`, or None."""
+        token = cls.objects.select_related("user").filter(digest=_token_digest(plain)).first()
+        if token is None or not token.user.is_active:
+            return None
+        cls.objects.filter(pk=token.pk).update(last_used_at=now or timezone.now())
+        return token.user
