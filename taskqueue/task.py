@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from .exceptions import MaxRetriesExceeded, Retry
 from .message import Message, new_id
-from .states import FAILURE, PROGRESS, SUCCESS, State
+from .states import FAILURE, PROGRESS, STARTED, SUCCESS, State
 
 if TYPE_CHECKING:
     from .app import TaskQueue
@@ -42,6 +42,8 @@ class Request:
     redelivered: bool = False
     hostname: str | None = None
     is_eager: bool = False
+    started_pending: bool = False
+    """STARTED is queued in the worker loop, not stored yet (thread pool)."""
     message: Message | None = None
 
     @classmethod
@@ -226,15 +228,17 @@ class Task:
             return  # eager calls have no stored state
         from .backends.redis_state import StateUpdate
 
-        self.app.state_backend.write(
-            StateUpdate(
-                job_id=task_id or self.request.id,
-                state=str(state),
-                attempt=request.retries if request else 0,
-                task=self.name,
-                payload=meta,
-            )
-        )
+        attempt = request.retries if request else 0
+        job_id = task_id or self.request.id
+        update = StateUpdate(job_id, str(state), attempt, task=self.name, payload=meta)
+        if request is not None and request.started_pending and job_id == request.id:
+            # Store STARTED first, or this (higher-ranked) state would make
+            # the loop's batched STARTED arrive late and be dropped.
+            request.started_pending = False
+            started = StateUpdate(job_id, STARTED.value, attempt, worker=request.hostname or "")
+            self.app.state_backend.write_batch([started, update])
+        else:
+            self.app.state_backend.write(update)
 
     def progress(self, current: float, total: float | None = None, message: str = "") -> None:
         """Report progress: ``{"current", "total", "percent", "message"}``."""
@@ -283,7 +287,9 @@ class Task:
             "options": options,
         }
 
-    s = signature
+    def s(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        """Shortcut: ``task.s(1, y=2)`` is ``task.signature((1,), {"y": 2})``."""
+        return self.signature(args, kwargs)
 
 
 class EagerResult:

@@ -81,7 +81,9 @@ class MongoResultStore:
                     serverSelectionTimeoutMS=5000,
                     uuidRepresentation="standard",
                 )
-            self._collection = mongoengine.get_db(self.alias)[COLLECTION]
+            # ``result_database`` wins over a database named in the URL path
+            # (mongoengine would prefer the URL's).
+            self._collection = mongoengine.get_connection(self.alias)[self.database][COLLECTION]
         return self._collection
 
     def record(self, doc: dict[str, Any], attempt: dict[str, Any]) -> None:

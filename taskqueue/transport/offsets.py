@@ -36,7 +36,8 @@ class PartitionOffsets:
             self._done.clear()
         self._pending.append(offset)
         if self._position is None:
-            self._position = offset
+            # The group's stored position is at most this offset already.
+            self._position = self._committed = offset
 
     def finished(self, offset: int) -> None:
         if not self._pending or offset < self._pending[0]:

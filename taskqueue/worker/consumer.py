@@ -184,9 +184,9 @@ class PollLoop:
     def settle(self, force_flush: bool = False) -> None:
         """Drain pool events; store them; ack what is durable."""
         self.drain_events()
+        self.ledger.flush_results(force=force_flush)
         self.ledger.write_states()
         self.app.transport.service()
-        self.ledger.flush_results(force=force_flush)
         consumer = self.consumer
         assert consumer is not None
         for job in self.ledger.ackable():

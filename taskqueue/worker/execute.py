@@ -50,17 +50,18 @@ def execute(
     message: Message,
     delivery_info: dict[str, Any],
     redelivered: bool,
-    report_started: Callable[[Message, float], None],
+    report_started: Callable[[Message, float], bool],
 ) -> Outcome:
     """Run the task of ``message`` once and describe how it ended."""
     started = time.time()
     try:
         task = app.get_task(message.task)
-        report_started(message, started)
+        queued = report_started(message, started)
         app.middleware.started(message)
         request = Request.from_message(
             message, delivery_info=delivery_info, redelivered=redelivered, hostname=app.hostname
         )
+        request.started_pending = queued
         with RequestContext(request):
             value = task.run(*message.args, **message.kwargs)
         json.dumps(value)  # a result the store cannot hold is a failure, now
@@ -121,7 +122,7 @@ def init_child(app_spec: str) -> None:
     _child_app = load_app(app_spec)
 
 
-def _started_directly(message: Message, started: float) -> None:
+def _started_directly(message: Message, started: float) -> bool:
     """In a child process the loop is elsewhere: write STARTED ourselves."""
     from ..backends.redis_state import StateUpdate
 
@@ -131,6 +132,7 @@ def _started_directly(message: Message, started: float) -> None:
             message.id, "STARTED", message.retries, task=message.task, worker=_child_app.hostname
         )
     )
+    return False
 
 
 def run_in_child(data: bytes, delivery_info: dict[str, Any], redelivered: bool) -> Outcome:

@@ -69,6 +69,7 @@ class _Pending:
     job: Job
     out: list[Outgoing] = field(default_factory=list)
     mongo_flushed: bool = False
+    final: StateUpdate | None = None
 
 
 class Ledger:
@@ -93,19 +94,17 @@ class Ledger:
     def finished(self, job: Job, outcome: Outcome) -> None:
         m = job.message
         payload = outcome.result if outcome.state == SUCCESS else outcome.error
-        self.state_updates.append(
-            StateUpdate(
-                m.id,
-                outcome.state,
-                m.retries,
-                task=m.task,
-                queue=m.queue,
-                payload=payload,
-                traceback=outcome.traceback,
-                worker=self.worker_name,
-            )
+        update = StateUpdate(
+            m.id,
+            outcome.state,
+            m.retries,
+            task=m.task,
+            queue=m.queue,
+            payload=payload,
+            traceback=outcome.traceback,
+            worker=self.worker_name,
         )
-        pending = _Pending(job)
+        pending = _Pending(job, final=update)
         pending.out = [self._envelope(msg) for msg in self._follow_ups(m, outcome)]
         if outcome.state == FAILURE:
             pending.out.append(
@@ -122,6 +121,7 @@ class Ledger:
             self.results.record(self._document(m, outcome), self._attempt(job, outcome))
             self._waiting_mongo.append(pending)
         else:
+            self.state_updates.append(update)
             self._waiting_kafka.append(pending)
 
     def skipped(self, job: Job, out: list[Outgoing] | None = None) -> None:
@@ -222,8 +222,13 @@ class Ledger:
         if self.results is not None:
             self.results.flush()
         self._last_flush = time.monotonic()
+        # Redis shows a final state only once Mongo holds it: a redelivered
+        # job whose Redis state is final is acked without running, so its
+        # durable result must exist by then.
         for p in self._waiting_mongo:
             p.mongo_flushed = True
+            if p.final is not None:
+                self.state_updates.append(p.final)
         self._waiting_kafka.extend(self._waiting_mongo)
         self._waiting_mongo = []
 

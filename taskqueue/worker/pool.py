@@ -74,8 +74,9 @@ class ThreadPool(Pool):
         self._executor = ThreadPoolExecutor(size, thread_name_prefix="taskqueue-task")
 
     def _started(self, job: Job) -> Any:
-        def report(message: Message, at: float) -> None:
+        def report(message: Message, at: float) -> bool:
             self.events.put(("started", job, at))
+            return True  # queued: the loop stores it with its next batch
 
         return report
 
