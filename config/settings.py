@@ -118,5 +118,6 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": "INFO"},
     # pika narrates every connection step at INFO.
-    "loggers": {"pika": {"level": "WARNING"}},
+    # httpx logs every request at INFO; the providers log their own at DEBUG.
+    "loggers": {"pika": {"level": "WARNING"}, "httpx": {"level": "WARNING"}},
 }
