@@ -15,7 +15,7 @@ import re
 import zlib
 from typing import Any
 
-from .core import FaultBook, Request, Response, delayed, parse_fault
+from .core import Fault, FaultBook, Request, Response, delayed, parse_fault
 
 KNOWN_TEXT = """
 Albert Einstein | Imagination is more important than knowledge. | wisdom,famous-quotes
@@ -118,7 +118,11 @@ def quotes(request: Request, faults: FaultBook) -> Response:
             400, {"statusCode": 400, "statusMessage": "limit must be between 1 and 150"}
         )
     found = CORPUS
-    if author:
+    if fault is not None and fault is not Fault.NOT_FOUND:
+        # After its failure a trigger author "wrote" the first quotes, so the
+        # retried job succeeds with results that say who was asked for.
+        found = [{**item, "author": author, "authorSlug": slug(author)} for item in CORPUS[:30]]
+    elif author:
         wanted = {slug(a) for a in author.split("|")}
         found = [item for item in found if item["authorSlug"] in wanted]
     tags = q.get("tags", "")
