@@ -140,7 +140,7 @@ def _not_found(params: dict[str, Any]) -> str:
     return f"no exchange rates for {params['base']} against {targets} (unknown currency code?)"
 
 
-def _rates(data: Any, service: str) -> dict[str, float]:
+def _rates(data: Any, service: str) -> dict[str, Any]:
     rates = data.get("rates") if isinstance(data, dict) else None
     if not isinstance(rates, dict):
         raise malformed(service, "an answer without rates")

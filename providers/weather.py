@@ -187,12 +187,12 @@ def execute(
     config: ProviderSettings,
     pool: ClientPool | None = None,
 ) -> dict[str, Any]:
-    timeouts = {"timeout": config.timeout, "connect_timeout": config.connect_timeout}
+    timeouts = (config.timeout, config.connect_timeout)
     geocoding = UpstreamClient(
-        Endpoint("Open-Meteo geocoding", config.weather_geocoding_url, **timeouts), pool
+        Endpoint("Open-Meteo geocoding", config.weather_geocoding_url, *timeouts), pool
     )
     forecast = UpstreamClient(
-        Endpoint("Open-Meteo forecast", config.weather_forecast_url, **timeouts), pool
+        Endpoint("Open-Meteo forecast", config.weather_forecast_url, *timeouts), pool
     )
     places: list[dict[str, Any]] = []
     total = len(params["places"])

@@ -14,6 +14,7 @@ import email.utils
 import enum
 import threading
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -65,6 +66,10 @@ class Response:
     headers: dict[str, str] = field(default_factory=dict)
     raw: bytes | None = None
     delay: float = 0.0
+
+
+Route = Callable[[Request, "FaultBook"], Response]
+"""Answers one request of an API (may consult the fault book)."""
 
 
 def json_error(status: int, message: str, headers: dict[str, str] | None = None) -> Response:

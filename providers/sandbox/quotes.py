@@ -15,7 +15,7 @@ import re
 import zlib
 from typing import Any
 
-from .core import Fault, FaultBook, Request, Response, delayed, parse_fault
+from .core import Fault, FaultBook, Request, Response, Route, delayed, parse_fault
 
 KNOWN_TEXT = """
 Albert Einstein | Imagination is more important than knowledge. | wisdom,famous-quotes
@@ -151,4 +151,4 @@ def quotes(request: Request, faults: FaultBook) -> Response:
     )
 
 
-ROUTES = {("quotes",): quotes}
+ROUTES: dict[tuple[str, ...], Route] = {("quotes",): quotes}

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
@@ -20,14 +19,12 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 from config.environment import SANDBOX_PATHS
 
 from . import exchange, github, quotes, weather
-from .core import FaultBook, Request, Response, json_error
+from .core import FaultBook, Request, Response, Route, json_error
 
 logger = logging.getLogger("providers.sandbox")
 
 SLOW_SECONDS = 30.0
 """How late a ``slow`` answer comes: longer than any sane client timeout."""
-
-Route = Callable[[Request, FaultBook], Response]
 
 
 def _table(routes: dict[tuple[str, ...], Route]) -> Route:
@@ -63,7 +60,7 @@ class _Server(ThreadingHTTPServer):
     @property
     def url(self) -> str:
         host, port = self.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{host!s}:{port}"
 
 
 class _Handler(BaseHTTPRequestHandler):

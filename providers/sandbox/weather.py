@@ -29,6 +29,10 @@ Nairobi | Kenya | Nairobi Area | -1.2833 | 36.8167 | 1661.0 | Africa/Nairobi | 2
 Mumbai | India | Maharashtra | 19.0728 | 72.8826 | 14.0 | Asia/Kolkata | 12691836
 Singapore | Singapore |  | 1.2897 | 103.8501 | 15.0 | Asia/Singapore | 3547809
 Tokyo | Japan | Tokyo | 35.6895 | 139.6917 | 44.0 | Asia/Tokyo | 8336599
+Reykjavik | Iceland | Capital Region | 64.1355 | -21.8954 | 18.0 | Atlantic/Reykjavik | 118918
+Mexico City | Mexico | Mexico City | 19.4285 | -99.1277 | 2240.0 | America/Mexico_City | 12294193
+Cape Town | South Africa | Western Cape | -33.9258 | 18.4232 | 7.0 | Africa/Johannesburg | 3433441
+Sydney | Australia | New South Wales | -33.8678 | 151.2073 | 58.0 | Australia/Sydney | 4627345
 Auckland | New Zealand | Auckland | -36.8485 | 174.7633 | 26.0 | Pacific/Auckland | 417910
 """
 """name | country | admin1 | latitude | longitude | elevation | timezone | population"""
@@ -143,6 +147,9 @@ def forecast(request: Request, faults: FaultBook) -> Response:
     unknown = [v for v in asked if v not in columns]
     if unknown:
         return Response(400, {"error": True, "reason": f"Cannot initialize from '{unknown[0]}'"})
+    # timezone=auto: a known city's zone and elevation, else GMT as for the open sea.
+    near = [p for p in PLACES if abs(p[3] - lat) < 0.05 and abs(p[4] - lon) < 0.05]
+    tz, elevation = (near[0][6], near[0][5]) if near else ("GMT", 40.0)
     return Response(
         200,
         {
@@ -150,9 +157,9 @@ def forecast(request: Request, faults: FaultBook) -> Response:
             "longitude": round(lon, 2),
             "generationtime_ms": 0.9,
             "utc_offset_seconds": 0,
-            "timezone": "GMT",
-            "timezone_abbreviation": "GMT",
-            "elevation": 40.0,
+            "timezone": tz,
+            "timezone_abbreviation": "GMT" if tz == "GMT" else "",
+            "elevation": elevation,
             "daily_units": {k: DAILY_UNITS[k] for k in ["time", *asked]},
             "daily": {"time": [d.isoformat() for d in days], **{k: columns[k] for k in asked}},
         },

@@ -50,6 +50,7 @@ def test_weather_by_name_and_coordinates(
                         "wind_speed_max"}  # fmt: skip
     assert day["temperature_max"] >= day["temperature_min"]
     assert lisbon["units"]["temperature_max"] == "°C"
+    assert lisbon["timezone"] == "Europe/Lisbon" and sydney["timezone"] == "Australia/Sydney"
     assert lisbon["summary"]["days"] == 5
     highs = [d["temperature_max"] for d in lisbon["daily"]]
     assert lisbon["summary"]["temperature_max"] == max(highs)
