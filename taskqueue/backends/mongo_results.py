@@ -1,8 +1,8 @@
 """Durable results in MongoDB via mongoengine: one document per job.
 
-Writes are idempotent upserts keyed by the job id, buffered and sent with
-one unordered ``bulk_write`` every few milliseconds or few hundred documents
-(the worker decides when, and commits Kafka offsets only after a flush).
+Writes are idempotent and keyed by the job id, buffered and sent in one
+round trip every few milliseconds or few hundred documents (the worker
+decides when, and commits Kafka offsets only after a flush).
 
 Ordering: a write matches only while the stored document is not final and
 its attempt is not newer. When it does not match, the upsert tries to insert
@@ -21,8 +21,7 @@ from typing import Any
 
 import mongoengine
 from mongoengine import fields
-from pymongo import UpdateOne
-from pymongo.errors import BulkWriteError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from ..states import READY_STATES
 
@@ -89,36 +88,58 @@ class MongoResultStore:
     def record(self, doc: dict[str, Any], attempt: dict[str, Any]) -> None:
         """Buffer one attempt's outcome; ``doc`` holds the top-level fields."""
         retries = int(doc.get("retries", 0))
-        update = {**doc, f"attempts.{retries}": attempt}
+        full = {**doc, "attempts": {str(retries): attempt}}
         if doc.get("state") in READY_STATES:
-            update["final"] = True
-            update.setdefault("date_done", dt.datetime.now(dt.UTC))
-        op = UpdateOne(
-            {"_id": doc["_id"], "final": {"$ne": True}, "retries": {"$lte": retries}},
-            {"$set": {k: v for k, v in update.items() if k != "_id"}},
-            upsert=True,
-        )
+            full["final"] = True
+            full.setdefault("date_done", dt.datetime.now(dt.UTC))
         with self._lock:
-            self._buffer.append(op)
+            self._buffer.append(full)
 
     def __len__(self) -> int:
         return len(self._buffer)
 
     def flush(self) -> int:
-        """Send the buffer in one bulk write; returns the number of documents."""
+        """Write the buffer; returns the number of documents.
+
+        Nearly every document is a job's first: ``insert_many`` writes those
+        in one round trip (conditional upserts cost milliseconds each on
+        some Mongo-compatible servers). The few that already exist (a retry's
+        next attempt, a redelivery) come back as duplicate-key errors and
+        take the ordered, conditional upsert path.
+        """
         with self._lock:
-            ops, self._buffer = self._buffer, []
-        if not ops:
+            docs, self._buffer = self._buffer, []
+        if not docs:
             return 0
         try:
-            self.collection.bulk_write(ops, ordered=False)
+            self.collection.insert_many(docs, ordered=False)
         except BulkWriteError as exc:
-            errors = [
-                e for e in exc.details.get("writeErrors", []) if e.get("code") != DUPLICATE_KEY
-            ]
-            if errors:
+            errors = exc.details.get("writeErrors", [])
+            others = [e for e in errors if e.get("code") != DUPLICATE_KEY]
+            if others:
                 raise
-        return len(ops)
+            self._merge([docs[e["index"]] for e in errors])
+        return len(docs)
+
+    def _merge(self, docs: list[dict[str, Any]]) -> None:
+        # One call each: rare (retries, redeliveries), and some Mongo-wire
+        # servers answer a bulk of failing upserts in a shape pymongo rejects.
+        for doc in docs:
+            retries = int(doc.get("retries", 0))
+            fields = {k: v for k, v in doc.items() if k not in ("_id", "attempts")}
+            for key, attempt in doc["attempts"].items():
+                fields[f"attempts.{key}"] = attempt
+            try:
+                # Matches only a non-final document of an older or equal
+                # attempt; otherwise the upsert collides on _id and the newer
+                # result stays.
+                self.collection.update_one(
+                    {"_id": doc["_id"], "final": {"$ne": True}, "retries": {"$lte": retries}},
+                    {"$set": fields},
+                    upsert=True,
+                )
+            except DuplicateKeyError:
+                logger.debug("result of job %s already final or newer; kept", doc["_id"])
 
     def get(self, job_id: str) -> dict[str, Any] | None:
         doc: dict[str, Any] | None = self.collection.find_one({"_id": job_id})

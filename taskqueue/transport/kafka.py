@@ -242,8 +242,18 @@ class KafkaBatchConsumer(Consumer):
         self.forget(tps)
 
     def _fetch(self, max_messages: int, timeout: float) -> list[Delivery]:
+        # consume() waits until it has max_messages OR the timeout expires,
+        # so a blocking batch call would add the whole timeout to every
+        # job's latency. Take what is already fetched; if nothing is, block
+        # for the first record only, then take what arrived with it.
+        consume = self._consumer.consume
+        records = consume(max_messages, 0)
+        if not records and timeout > 0:
+            records = consume(1, timeout)
+            if records:
+                records += consume(max_messages - 1, 0)
         out = []
-        for m in self._consumer.consume(max_messages, timeout):
+        for m in records:
             err = m.error()
             if err is not None:
                 if err.code() != KafkaError._PARTITION_EOF:

@@ -1,0 +1,51 @@
+"""Tasks of the throughput benchmark, for both systems.
+
+``app`` (taskqueue) reads ``TASKQUEUE_*`` from the environment the
+benchmark gives its worker; ``celery_app`` reads ``BENCH_CELERY_REDIS``.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+from taskqueue import TaskQueue
+
+app = TaskQueue("bench")
+
+
+@app.task(name="bench.noop")
+def noop() -> None:
+    return None
+
+
+@app.task(name="bench.stamp")
+def stamp() -> float:
+    return time.time()
+
+
+def make_celery():  # type: ignore[no-untyped-def]
+    from celery import Celery
+
+    url = os.environ.get("BENCH_CELERY_REDIS", "redis://127.0.0.1:6379/15")
+    capp = Celery("bench_celery", broker=url, backend=url)
+    capp.conf.update(
+        worker_prefetch_multiplier=64,  # Celery's fair best for tiny tasks
+        task_ignore_result=False,
+        broker_connection_retry_on_startup=True,
+        worker_hijack_root_logger=False,
+        worker_send_task_events=False,
+    )
+
+    @capp.task(name="bench.celery.noop")
+    def cnoop() -> None:
+        return None
+
+    @capp.task(name="bench.celery.stamp")
+    def cstamp() -> float:
+        return time.time()
+
+    return capp
+
+
+celery_app = make_celery() if os.environ.get("BENCH_CELERY") == "1" else None

@@ -1,0 +1,9 @@
+from django.apps import AppConfig
+
+
+class TaskQueueDjangoConfig(AppConfig):
+    """Gives a Django project the `worker` and `create_topics` commands."""
+
+    name = "taskqueue.contrib.django"
+    label = "taskqueue_django"
+    verbose_name = "taskqueue"
