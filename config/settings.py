@@ -24,6 +24,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_prometheus",
     "channels",
+    "taskqueue.contrib.django",
     "jobs",
     "providers",
     "progress",
@@ -106,6 +107,12 @@ KAFKA_BOOTSTRAP_SERVERS = ENV.kafka_bootstrap_servers
 REDIS_URL = ENV.redis_url
 MONGO_URL = ENV.mongo_url
 RABBITMQ_URL = ENV.rabbitmq_url
+
+# The project's taskqueue app (config/taskqueue.py) reads TASKQUEUE_* settings.
+TASKQUEUE_APP = "config.taskqueue:app"
+TASKQUEUE_BROKER_URL = f"kafka://{ENV.kafka_bootstrap_servers}"
+TASKQUEUE_REDIS_URL = ENV.redis_url
+TASKQUEUE_MONGO_URL = ENV.mongo_url
 
 # The provider APIs (base URLs, timeouts, GitHub token, sandbox switch): a
 # frozen config.environment.ProviderSettings, read by providers.conf.
