@@ -20,4 +20,8 @@ def healthz(request: HttpRequest) -> JsonResponse:
 
 
 def home(request: HttpRequest) -> HttpResponse:
-    return render(request, "home.html", {"services": check_all(settings.ENV)})
+    return render(
+        request,
+        "home.html",
+        {"services": check_all(settings.ENV), "providers": settings.PROVIDERS},
+    )

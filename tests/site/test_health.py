@@ -68,3 +68,12 @@ def test_prometheus_metrics_are_exposed(client: Client) -> None:
     response = client.get("/metrics")
     assert response.status_code == 200
     assert b"django_http_requests_before_middlewares_total" in response.content
+
+
+@pytest.mark.usefixtures("redis_url")
+def test_home_page_says_when_jobs_use_the_offline_sandbox(client: Client, settings) -> None:
+    from config.environment import ProviderSettings
+
+    settings.PROVIDERS = ProviderSettings.for_sandbox("http://127.0.0.1:8765")
+    response = client.get("/")
+    assert b"Offline sandbox" in response.content and b"http://127.0.0.1:8765" in response.content
