@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import os
 import signal
-import statistics
 import subprocess
 import sys
 import threading
@@ -65,7 +64,9 @@ def wait_count(label: str, count: Callable[[], int], total: int, started: float)
     last = 0.0
     while (done := count()) < total:
         if time.perf_counter() - started > PHASE_TIMEOUT:
-            raise SystemExit(f"\n{label}: only {done}/{total} after {PHASE_TIMEOUT:.0f} s, giving up")
+            raise SystemExit(
+                f"\n{label}: only {done}/{total} after {PHASE_TIMEOUT:.0f} s, giving up"
+            )
         if time.perf_counter() - last > 0.5:
             progress(label, done, total, started)
             last = time.perf_counter()
@@ -78,8 +79,9 @@ def wait_count(label: str, count: Callable[[], int], total: int, started: float)
 
 def start_worker(args: list[str], env: dict[str, str], ready: str, log: Path) -> subprocess.Popen:
     out = log.open("wb")
-    proc = subprocess.Popen(args, cwd=ROOT, env={**os.environ, **env}, stdout=out,
-                            stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        args, cwd=ROOT, env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT
+    )
     deadline = time.monotonic() + 60
     while ready not in log.read_text(errors="replace"):
         if proc.poll() is not None or time.monotonic() > deadline:
@@ -112,7 +114,7 @@ class SuccessCounter:
     def _run(self) -> None:
         while not self._stop:
             msg = self._pubsub.get_message(timeout=0.1)
-            if msg is not None and b'"state": "SUCCESS"' in msg["data"]:
+            if msg is not None and b'"state":"SUCCESS"' in msg["data"]:
                 self.count += 1
 
     def close(self) -> None:
@@ -123,8 +125,12 @@ class SuccessCounter:
 
 def bench_taskqueue(opts: argparse.Namespace, log_dir: Path) -> Figures:
     run = f"bench{uuid.uuid4().hex[:8]}"
-    env = {"TASKQUEUE_TOPIC_PREFIX": f"{run}.", "TASKQUEUE_KEY_PREFIX": run,
-           "TASKQUEUE_RESULT_DATABASE": run, "TASKQUEUE_PARTITIONS": str(opts.partitions)}
+    env = {
+        "TASKQUEUE_TOPIC_PREFIX": f"{run}.",
+        "TASKQUEUE_KEY_PREFIX": run,
+        "TASKQUEUE_RESULT_DATABASE": run,
+        "TASKQUEUE_PARTITIONS": str(opts.partitions),
+    }
     os.environ.update(env)  # the app below and the worker read the same settings
     from bench.bench_tasks import app, noop, stamp
 
@@ -134,14 +140,30 @@ def bench_taskqueue(opts: argparse.Namespace, log_dir: Path) -> Figures:
     try:
         figures.enqueue_rate = enqueue_taskqueue(app, noop, opts.enqueue)
         worker = start_worker(
-            [sys.executable, "-m", "taskqueue", "worker", "-A", "bench.bench_tasks",
-             "--concurrency", str(opts.concurrency), "--pool", "threads", "--loglevel", "WARNING"],
-            {**env, "TASKQUEUE_GROUP_ID": f"{run}.e2e"}, "ready", log_dir / "taskqueue-worker.log")
+            [
+                sys.executable,
+                "-m",
+                "taskqueue",
+                "worker",
+                "-A",
+                "bench.bench_tasks",
+                "--concurrency",
+                str(opts.concurrency),
+                "--pool",
+                "threads",
+                "--loglevel",
+                "WARNING",
+            ],
+            {**env, "TASKQUEUE_GROUP_ID": f"{run}.e2e"},
+            "ready",
+            log_dir / "taskqueue-worker.log",
+        )
         try:
             # The worker first drains the enqueue phase's backlog: wait for it.
             counter = SuccessCounter(app.settings.redis_url, app.state_backend.events_channel)
-            wait_count("draining enqueue backlog", lambda: counter.count, opts.enqueue,
-                       time.perf_counter())
+            wait_count(
+                "draining enqueue backlog", lambda: counter.count, opts.enqueue, time.perf_counter()
+            )
             counter.count = 0
             started = time.perf_counter()
             for chunk in range(0, opts.e2e, 5000):
@@ -224,10 +246,27 @@ def bench_celery(opts: argparse.Namespace, log_dir: Path) -> Figures:
     client.flushdb()  # the e2e phase starts from an empty queue
 
     worker = start_worker(
-        [sys.executable, "-m", "celery", "-A", "bench.bench_tasks:celery_app", "worker",
-         "--pool", "threads", "--concurrency", str(opts.concurrency), "--loglevel", "INFO",
-         "--without-gossip", "--without-mingle", "--without-heartbeat"],
-        {"BENCH_CELERY": "1", "BENCH_CELERY_REDIS": url}, "ready", log_dir / "celery-worker.log")
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "bench.bench_tasks:celery_app",
+            "worker",
+            "--pool",
+            "threads",
+            "--concurrency",
+            str(opts.concurrency),
+            "--loglevel",
+            "INFO",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+        ],
+        {"BENCH_CELERY": "1", "BENCH_CELERY_REDIS": url},
+        "ready",
+        log_dir / "celery-worker.log",
+    )
     try:
         results = []
         started = time.perf_counter()
@@ -266,8 +305,12 @@ def main() -> None:
     parser.add_argument("--latency", type=int, default=300)
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--partitions", type=int, default=6)
-    parser.add_argument("--celery-scale", type=float, default=0.25,
-                        help="Celery runs this fraction of the counts (it is slower)")
+    parser.add_argument(
+        "--celery-scale",
+        type=float,
+        default=0.25,
+        help="Celery runs this fraction of the counts (it is slower)",
+    )
     parser.add_argument("--celery-redis", default="redis://127.0.0.1:6379/15")
     parser.add_argument("--skip-celery", action="store_true")
     opts = parser.parse_args()

@@ -193,7 +193,7 @@ class TaskQueue:
             pending.append((message, handle))
         else:
             self._wait([(message, handle)])
-        return AsyncResult(message.id, self, message.task)
+        return AsyncResult(message.id, self, message.task, just_sent=True)
 
     def _wait(self, items: list[tuple[Message, PublishHandle]]) -> None:
         try:

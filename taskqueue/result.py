@@ -111,11 +111,20 @@ class ResultWaiter:
 class AsyncResult:
     """Handle on one job's state and result, by id."""
 
-    def __init__(self, id: str, app: TaskQueue, task_name: str | None = None) -> None:  # noqa: A002
+    def __init__(
+        self,
+        id: str,  # noqa: A002
+        app: TaskQueue,
+        task_name: str | None = None,
+        just_sent: bool = False,
+    ) -> None:
         self.id = id
         self.app = app
         self.task_name = task_name
         self._cache: dict[str, str] | None = None
+        # A job this process just published has no stored result to find
+        # in Mongo; skipping that lookup keeps .get() on the Redis fast path.
+        self._just_sent = just_sent
 
     def __repr__(self) -> str:
         return f"<AsyncResult {self.id}>"
@@ -130,7 +139,7 @@ class AsyncResult:
         if self._cache is not None:
             return self._cache
         meta = self.app.state_backend.read(self.id)
-        if not meta and self.app.settings.results_enabled:
+        if not meta and self.app.settings.results_enabled and not self._just_sent:
             meta = self._from_results_store()  # Redis state expired or was lost
         if meta.get("state") in READY_STATES:
             self._cache = meta  # final: never changes again

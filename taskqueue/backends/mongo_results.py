@@ -64,7 +64,7 @@ class MongoResultStore:
         self.database = database
         self.alias = f"taskqueue:{database}"
         self._collection: Any = None
-        self._buffer: list[UpdateOne] = []
+        self._buffer: list[dict[str, Any]] = []
         self._lock = threading.Lock()
 
     @property
@@ -107,8 +107,20 @@ class MongoResultStore:
         next attempt, a redelivery) come back as duplicate-key errors and
         take the ordered, conditional upsert path.
         """
+        return self.write(self.take())
+
+    def take(self) -> list[dict[str, Any]]:
+        """Remove and return the buffered documents (to write elsewhere)."""
         with self._lock:
             docs, self._buffer = self._buffer, []
+        return docs
+
+    def put_back(self, docs: list[dict[str, Any]]) -> None:
+        """Return documents whose write failed, ahead of newer ones."""
+        with self._lock:
+            self._buffer[:0] = docs
+
+    def write(self, docs: list[dict[str, Any]]) -> int:
         if not docs:
             return 0
         try:

@@ -35,6 +35,10 @@ OUTRANKED = 2
 _RANKS = "{" + ",".join(f"{s.value}={r}" for s, r in PRECEDENCE.items()) + "}"
 _FINAL_RANK = PRECEDENCE[State.SUCCESS]
 
+# ARGV: 1 channel ('' = no event), 2 state, 3 attempt, 4 ttl, 5 now, 6 task,
+# 7 queue, 8 worker, 9 payload JSON, 10 traceback, 11 job id ('' = unset).
+# The event is built here, not in Python: fewer, fixed arguments per call
+# keep the worker's per-batch pipeline cheap to pack.
 _SET_STATE = f"""
 local ranks = {_RANKS}
 local cur = redis.call('HMGET', KEYS[1], 'state', 'attempt')
@@ -48,9 +52,20 @@ if cur[1] then
     return {{{OUTRANKED}, cur[1]}}
   end
 end
-redis.call('HSET', KEYS[1], 'state', ARGV[2], 'attempt', ARGV[3], unpack(ARGV, 6))
+local f = {{'state', ARGV[2], 'attempt', ARGV[3], 'updated_at', ARGV[5]}}
+local names = {{[6]='task', [7]='queue', [8]='worker', [9]='payload', [10]='traceback'}}
+for i = 6, 10 do
+  if ARGV[i] ~= '' then f[#f + 1] = names[i]; f[#f + 1] = ARGV[i] end
+end
+redis.call('HSET', KEYS[1], unpack(f))
 redis.call('EXPIRE', KEYS[1], ARGV[4])
-if ARGV[1] ~= '' then redis.call('PUBLISH', ARGV[1], ARGV[5]) end
+if ARGV[1] ~= '' then
+  local payload = ARGV[9]
+  if payload == '' then payload = 'null' end
+  redis.call('PUBLISH', ARGV[1], '{{"id":' .. cjson.encode(ARGV[11]) .. ',"state":' ..
+    cjson.encode(ARGV[2]) .. ',"attempt":' .. ARGV[3] .. ',"task":' .. cjson.encode(ARGV[6]) ..
+    ',"ts":' .. ARGV[5] .. ',"payload":' .. payload .. '}}')
+end
 return {{{APPLIED}, cur[1] or ''}}
 """
 
@@ -68,32 +83,23 @@ class StateUpdate:
     traceback: str | None = None
     worker: str = ""
 
-    def fields(self, now: float) -> list[str]:
-        out = ["updated_at", repr(now)]
-        if self.task:
-            out += ["task", self.task]
-        if self.queue:
-            out += ["queue", self.queue]
-        if self.worker:
-            out += ["worker", self.worker]
+    def args(self, channel: str, ttl: int, now: str) -> list[Any]:
+        payload = ""
         if self.payload is not None or self.state in READY_STATES:
-            out += ["payload", json.dumps(self.payload, default=repr)]
-        if self.traceback is not None:
-            out += ["traceback", self.traceback]
-        return out
-
-    def event(self, now: float) -> str:
-        return json.dumps(
-            {
-                "id": self.job_id,
-                "state": self.state,
-                "attempt": self.attempt,
-                "task": self.task,
-                "payload": self.payload,
-                "ts": now,
-            },
-            default=repr,
-        )
+            payload = json.dumps(self.payload, default=repr, separators=(",", ":"))
+        return [
+            channel,
+            self.state,
+            self.attempt,
+            ttl,
+            now,
+            self.task,
+            self.queue,
+            self.worker,
+            payload,
+            self.traceback or "",
+            self.job_id,
+        ]
 
 
 class RedisStateBackend:
@@ -119,22 +125,14 @@ class RedisStateBackend:
     def job_key(self, job_id: str) -> str:
         return f"{self.prefix}:job:{job_id}"
 
-    def _args(self, u: StateUpdate, now: float, publish: bool) -> list[Any]:
-        channel = self.events_channel if publish else ""
-        return [
-            channel,
-            u.state,
-            u.attempt,
-            self.ttl,
-            u.event(now) if publish else "",
-            *u.fields(now),
-        ]
+    def _args(self, u: StateUpdate, now: str, publish: bool) -> list[Any]:
+        return u.args(self.events_channel if publish else "", self.ttl, now)
 
     def write(self, update: StateUpdate, publish: bool = True) -> tuple[int, str]:
         """Apply one update now (used by tasks for progress); returns (code, previous)."""
         self.client  # noqa: B018 - ensures the script is registered
         code, prev = self._script(
-            keys=[self.job_key(update.job_id)], args=self._args(update, time.time(), publish)
+            keys=[self.job_key(update.job_id)], args=self._args(update, repr(time.time()), publish)
         )
         return int(code), prev.decode() if isinstance(prev, bytes) else prev
 
@@ -146,7 +144,7 @@ class RedisStateBackend:
             return []
         client = self.client
         pipe = client.pipeline(transaction=False)
-        now = time.time()
+        now = repr(time.time())
         for u in updates:
             self._script(
                 keys=[self.job_key(u.job_id)], args=self._args(u, now, publish), client=pipe

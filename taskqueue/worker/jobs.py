@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -26,8 +27,6 @@ from ..transport import Delivery, PublishHandle
 from .execute import Outcome
 
 if TYPE_CHECKING:
-    from concurrent.futures import Future
-
     from ..app import TaskQueue
 
 logger = logging.getLogger("taskqueue.worker")
@@ -83,6 +82,8 @@ class Ledger:
         self._waiting_kafka: list[_Pending] = []
         self._last_flush = time.monotonic()
         self.results = app.result_store if app.settings.results_enabled else None
+        self._flusher = ThreadPoolExecutor(1, thread_name_prefix="taskqueue-results")
+        self._flushing: tuple[Future[int], list[_Pending], list[dict[str, Any]]] | None = None
 
     # --- recording -------------------------------------------------------------
     def started(self, job: Job) -> None:
@@ -205,12 +206,23 @@ class Ledger:
 
     # --- making it durable -------------------------------------------------------
     def write_states(self) -> None:
-        if self.state_updates:
-            updates, self.state_updates = self.state_updates, []
-            self.app.state_backend.write_batch(updates)
+        if not self.state_updates:
+            return
+        updates, self.state_updates = self.state_updates, []
+        # A STARTED that reaches Redis in the same round trip as the job's
+        # final state tells nobody anything: skip it (a third fewer writes
+        # for short tasks).
+        finals = {u.job_id for u in updates if u.state != STARTED.value}
+        if finals:
+            updates = [u for u in updates if u.state != STARTED.value or u.job_id not in finals]
+        self.app.state_backend.write_batch(updates)
 
     def flush_results(self, force: bool = False) -> None:
-        if not self._waiting_mongo and not (self.results and len(self.results)):
+        """Write buffered results in a background thread, so the loop keeps
+        polling and dispatching while Mongo works; ``force`` waits for it."""
+        if self._flushing is not None and (force or self._flushing[0].done()):
+            self._finish_flush()
+        if self._flushing is not None or not self._waiting_mongo or self.results is None:
             return
         s = self.app.settings
         due = (
@@ -219,18 +231,34 @@ class Ledger:
         )
         if not (due or force):
             return
-        if self.results is not None:
-            self.results.flush()
+        docs, pendings = self.results.take(), self._waiting_mongo
+        self._waiting_mongo = []
+        self._flushing = (self._flusher.submit(self.results.write, docs), pendings, docs)
         self._last_flush = time.monotonic()
+        if force:
+            self._finish_flush()
+
+    def _finish_flush(self) -> None:
+        assert self._flushing is not None and self.results is not None
+        future, pendings, docs = self._flushing
+        self._flushing = None
+        try:
+            future.result()
+        except Exception as exc:
+            # Not durable: keep the jobs unacked and try again next turn.
+            logger.error("writing %d result(s) to Mongo failed: %s; retrying", len(docs), exc)
+            self.results.put_back(docs)
+            self._waiting_mongo = pendings + self._waiting_mongo
+            time.sleep(0.1)
+            return
         # Redis shows a final state only once Mongo holds it: a redelivered
         # job whose Redis state is final is acked without running, so its
         # durable result must exist by then.
-        for p in self._waiting_mongo:
+        for p in pendings:
             p.mongo_flushed = True
             if p.final is not None:
                 self.state_updates.append(p.final)
-        self._waiting_kafka.extend(self._waiting_mongo)
-        self._waiting_mongo = []
+        self._waiting_kafka.extend(pendings)
 
     def ackable(self) -> list[Job]:
         """Jobs whose writes are all durable; resends follow-ups that failed."""
@@ -260,7 +288,9 @@ class Ledger:
 
     @property
     def busy(self) -> bool:
-        return bool(self.state_updates or self._waiting_mongo or self._waiting_kafka)
+        return bool(
+            self.state_updates or self._waiting_mongo or self._waiting_kafka or self._flushing
+        )
 
 
 def dead_letter_headers(
