@@ -216,7 +216,8 @@ class TaskQueue:
         if getattr(self._bulk, "pending", None) is not None:
             yield self._bulk.pending  # nested: the outer block waits
             return
-        self._bulk.pending = pending = []
+        pending: list[tuple[Message, PublishHandle]] = []
+        self._bulk.pending = pending
         try:
             yield pending
         finally:
@@ -265,7 +266,8 @@ def load_app(spec: str) -> TaskQueue:
         found = [v for v in vars(module).values() if isinstance(v, TaskQueue)]
         if len(found) != 1:
             raise ConfigurationError(
-                f"module {module_name} defines {len(found)} TaskQueue apps; use -A {module_name}:<name>"
+                f"module {module_name} defines {len(found)} TaskQueue apps; "
+                f"use -A {module_name}:<name>"
             )
         app = found[0]
     if not isinstance(app, TaskQueue):

@@ -98,7 +98,8 @@ def _workers(app: TaskQueue, args: argparse.Namespace) -> int:
         print("no live workers")
     for name, info in sorted(workers.items()):
         print(
-            f"{name}: queues={info.get('queues')} pool={info.get('pool')}x{info.get('concurrency')} "
+            f"{name}: queues={info.get('queues')} "
+            f"pool={info.get('pool')}x{info.get('concurrency')} "
             f"active={info.get('active')} processed={info.get('processed')}"
         )
     return 0

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .exceptions import DecodeError, MessageTooLarge
@@ -78,15 +78,21 @@ class Message:
 
     def encode(self, max_bytes: int | None = None) -> bytes:
         """JSON bytes; raises :class:`MessageTooLarge` past ``max_bytes``."""
-        doc = asdict(self)
-        doc["v"] = doc.pop("version")
-        doc["args"] = list(self.args)
-        doc["callbacks"] = list(self.callbacks)
-        doc["errbacks"] = list(self.errbacks)
-        # Absent beats null: smaller messages and a simpler contract.
-        doc = {k: v for k, v in doc.items() if v is not None and v != [] and v != {}}
-        doc.setdefault("args", [])
-        doc.setdefault("kwargs", {})
+        # Built by hand: dataclasses.asdict deep-copies every value and was
+        # most of the cost of a publish. Absent beats null: smaller messages
+        # and a simpler contract.
+        doc: dict[str, Any] = {
+            "v": self.version,
+            "id": self.id,
+            "task": self.task,
+            "args": self.args,
+            "kwargs": self.kwargs,
+            "queue": self.queue,
+        }
+        for name in _OPTIONAL_ATTRS:
+            value = getattr(self, name)
+            if value:
+                doc[name] = value
         try:
             data = _encoder.encode(doc).encode()
         except (TypeError, ValueError) as exc:
@@ -115,7 +121,8 @@ class Message:
         _check_types(doc)
         if doc["v"] != PROTOCOL_VERSION:
             raise DecodeError(
-                f"protocol version {doc['v']} is not supported (this worker speaks {PROTOCOL_VERSION})"
+                f"protocol version {doc['v']} is not supported "
+                f"(this worker speaks {PROTOCOL_VERSION})"
             )
         doc["version"] = doc.pop("v")
         doc["args"] = tuple(doc["args"])
@@ -150,6 +157,20 @@ class Message:
 
 
 _FIELD_NAMES = {f for f in Message.__dataclass_fields__}
+_OPTIONAL_ATTRS = (
+    "root_id",
+    "parent_id",
+    "group",
+    "retries",
+    "eta",
+    "expires",
+    "sent_at",
+    "callbacks",
+    "errbacks",
+    "headers",
+    "routing_key",
+    "origin",
+)
 
 
 def _check_types(doc: dict[str, Any]) -> None:

@@ -214,7 +214,8 @@ class AsyncResult:
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:
                     raise TimeoutError(
-                        f"job {self.id} not finished after {timeout} s (state {meta.get('state', 'PENDING')})"
+                        f"job {self.id} not finished after {timeout} s "
+                        f"(state {meta.get('state', 'PENDING')})"
                     )
                 # The wait is capped so a lost Redis connection cannot
                 # strand a caller; an event normally wakes us far earlier.

@@ -163,7 +163,7 @@ class Task:
         ``root_id`` default to the running job's, so workflows are traceable.
         """
         if self.app.settings.always_eager:
-            return self.apply(args, kwargs, task_id=task_id)
+            return self.apply(args, kwargs, task_id=task_id)  # type: ignore[return-value]
         parent = current_request()
         job_id = task_id or new_id()
         message = Message(

@@ -155,8 +155,7 @@ class RedisStateBackend:
         return out
 
     def read(self, job_id: str) -> dict[str, str]:
-        raw = self.client.hgetall(self.job_key(job_id))
-        return {k.decode(): v.decode() for k, v in raw.items()}
+        return _decode(self.client.hgetall(self.job_key(job_id)))
 
     def forget(self, job_id: str) -> None:
         self.client.delete(self.job_key(job_id))
@@ -172,7 +171,7 @@ class RedisStateBackend:
         out = {}
         for key in self.client.scan_iter(f"{self.prefix}:worker:*"):
             name = key.decode().split(":worker:", 1)[1]
-            out[name] = {k.decode(): v.decode() for k, v in self.client.hgetall(key).items()}
+            out[name] = _decode(self.client.hgetall(key))
         return out
 
     def remove_worker(self, name: str) -> None:
@@ -187,4 +186,9 @@ class RedisStateBackend:
         pipe = self.client.pipeline(transaction=False)
         for i in ids:
             pipe.hgetall(self.job_key(i))
-        return [{k.decode(): v.decode() for k, v in h.items()} for h in pipe.execute()]
+        return [_decode(h) for h in pipe.execute()]
+
+
+def _decode(raw: Any) -> dict[str, str]:
+    """A hash as returned by redis-py (bytes keys and values) as text."""
+    return {k.decode(): v.decode() for k, v in raw.items()}

@@ -101,10 +101,10 @@ class Transport(ABC):
     ) -> Consumer:
         """A consumer in ``group_id`` subscribed to ``topics``."""
 
-    def service(self) -> None:
+    def service(self) -> None:  # noqa: B027 - optional: only some transports need it
         """Serve pending delivery reports without blocking (called by loops)."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional: nothing to release by default
         """Release connections; pending publishes are flushed first."""
 
 

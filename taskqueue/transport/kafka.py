@@ -155,7 +155,13 @@ class KafkaTransport(Transport):
         producer = self.producer
         while True:
             try:
-                producer.produce(topic, value, key, headers=headers, on_delivery=delivered)
+                producer.produce(
+                    topic,
+                    value,
+                    key,
+                    headers=headers,  # type: ignore[arg-type]
+                    on_delivery=delivered,
+                )
                 return handle
             except BufferError:
                 # Local queue full: serve delivery reports to make room.
@@ -263,7 +269,12 @@ class KafkaBatchConsumer(Consumer):
                 continue
             out.append(
                 Delivery(
-                    m.topic(), m.partition(), m.offset(), m.key(), m.value(), m.headers() or []
+                    m.topic() or "",
+                    m.partition() or 0,
+                    m.offset() or 0,
+                    m.key(),
+                    m.value(),
+                    m.headers() or [],  # type: ignore[arg-type]  # bytes values on consume
                 )
             )
         return out
@@ -271,7 +282,10 @@ class KafkaBatchConsumer(Consumer):
     def _commit(self, positions: dict[TopicPartition, int], asynchronous: bool) -> None:
         offsets = [KafkaTopicPartition(t, p, o) for (t, p), o in positions.items()]
         try:
-            self._consumer.commit(offsets=offsets, asynchronous=asynchronous)
+            if asynchronous:
+                self._consumer.commit(offsets=offsets, asynchronous=True)
+            else:
+                self._consumer.commit(offsets=offsets, asynchronous=False)
         except KafkaException as exc:
             # E.g. during a rebalance; the positions are re-committed later or
             # the records redelivered, and redelivery is safe.

@@ -276,8 +276,8 @@ class Ledger:
                     "publish to %s for job %s failed (%s); resending",
                     failed[0].topic,
                     p.job.message.id,
-                    failed[0].handle.error,
-                )  # type: ignore[union-attr]
+                    failed[0].handle.error if failed[0].handle else "?",
+                )
                 for o in failed:
                     self.send(o)
                 still.append(p)

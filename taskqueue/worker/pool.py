@@ -7,6 +7,7 @@ STARTED state itself) and ``("done", job, outcome)``.
 
 from __future__ import annotations
 
+import functools
 import logging
 import multiprocessing
 import queue
@@ -39,8 +40,8 @@ class Pool:
 
     def submit(self, job: Job) -> None:
         self.unfinished += 1
-        job.future = self._submit(job)
-        job.future.add_done_callback(lambda f, job=job: self._finished(job, f))
+        future = job.future = self._submit(job)
+        future.add_done_callback(functools.partial(self._finished, job))
 
     def _finished(self, job: Job, future: Future) -> None:  # type: ignore[type-arg]
         if future.cancelled():
