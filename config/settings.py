@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import dj_database_url
 
 from config.environment import PROJECT_ROOT, Environment
@@ -24,6 +26,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_prometheus",
     "channels",
+    "graphene_django",
     "taskqueue.contrib.django",
     "jobs",
     "providers",
@@ -80,6 +83,13 @@ def _database(url: str) -> dict:
 
 
 DATABASES = {"default": _database(ENV.database_url)}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Tests start workers and servers in subprocesses that must open the test
+    # database, so it is a file (not SQLite's private in-memory database),
+    # one per test process so parallel runs never share it.
+    DATABASES["default"]["TEST"] = {
+        "NAME": str(ENV.stack_home / f"test-django-{os.getpid()}.sqlite3")
+    }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -128,3 +138,11 @@ LOGGING = {
     # httpx logs every request at INFO; the providers log their own at DEBUG.
     "loggers": {"pika": {"level": "WARNING"}, "httpx": {"level": "WARNING"}},
 }
+
+# The jobs app (jobs/): GraphQL schema, login, stuck-job threshold.
+GRAPHENE = {"SCHEMA": "config.schema.schema", "ATOMIC_MUTATIONS": False}
+LOGIN_URL = "/accounts/login/"
+LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "/"
+JOBS_STUCK_AFTER = 60.0
+"""Seconds after which a PENDING job Kafka never acknowledged counts as stuck."""

@@ -55,6 +55,14 @@ class Job(models.Model):
     )
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    retry_of = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="retried_as",
+        help_text="The failed or revoked job this one retries (a retry is a new job).",
+    )
 
     class Meta:
         ordering = ["-created_at"]
@@ -65,7 +73,11 @@ class Job(models.Model):
                 name="unique_idempotency_key_per_owner",
             )
         ]
-        indexes = [models.Index(fields=["owner", "-created_at"])]
+        indexes = [
+            models.Index(fields=["owner", "-created_at"]),
+            # requeue_jobs --stuck: PENDING rows Kafka never acknowledged.
+            models.Index(fields=["state", "queued_at"]),
+        ]
 
     def __str__(self) -> str:
         return f"{self.provider} {self.id} ({self.state})"
