@@ -103,7 +103,12 @@ def _reject_unknown(values: Mapping[str, Any], where: str) -> None:
 
 def _from_env(env: Mapping[str, str]) -> dict[str, Any]:
     raw = {k[len(ENV_PREFIX) :].lower(): v for k, v in env.items() if k.startswith(ENV_PREFIX)}
-    _reject_unknown(raw, f"environment variables {ENV_PREFIX}*")
+    unknown = sorted(f"{ENV_PREFIX}{name.upper()}" for name in set(raw) - set(_FIELDS))
+    if unknown:
+        raise ConfigurationError(
+            f"unknown environment variable(s) {', '.join(unknown)}; valid: "
+            + ", ".join(f"{ENV_PREFIX}{n.upper()}" for n in sorted(_FIELDS))
+        )
     return {name: _parse(name, text) for name, text in raw.items()}
 
 

@@ -54,14 +54,26 @@ def app(tq_env: dict[str, str]) -> Iterator[TaskQueue]:
     application.declare_topics(["default", "high"])
     yield application
     try:
-        application.state_backend.client.delete(
-            *application.state_backend.client.keys(f"{application.settings.key_prefix}:*") or ["-"]
-        )
-        application.result_store.collection.database.client.drop_database(
-            application.settings.result_database
-        )
+        cleanup(application)
     finally:
         application.close()
+
+
+def cleanup(application: TaskQueue) -> None:
+    """Delete what the test created: topics, Redis keys, the Mongo database."""
+    from confluent_kafka.admin import AdminClient
+
+    s = application.settings
+    client = application.state_backend.client
+    keys = list(client.scan_iter(f"{s.key_prefix}:*", count=1000))
+    if keys:
+        client.delete(*keys)
+    application.result_store.collection.database.client.drop_database(s.result_database)
+    admin = AdminClient({"bootstrap.servers": s.broker_url.removeprefix("kafka://")})
+    topics = [t for t in admin.list_topics(timeout=10).topics if t.startswith(s.topic_prefix)]
+    if topics:
+        for future in admin.delete_topics(topics, operation_timeout=30).values():
+            future.result()
 
 
 @dataclass
