@@ -1,10 +1,26 @@
-"""Admin for job inspection (list, filters, search)."""
+"""Admin for job inspection: list, filters, search, detail with live status, actions."""
 
 from __future__ import annotations
 
-from django.contrib import admin
+import json
+from typing import Any
 
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.utils.html import format_html, format_html_join
+
+from jobs import live, revocation, services
 from jobs.models import ApiToken, Job
+from jobs.requeue import requeue
+from jobs.taskapp import get_app
+
+
+def _pre(value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, indent=2, default=str)
+    return format_html(
+        '<pre style="white-space:pre-wrap;max-height:30em;overflow:auto">{}</pre>', text
+    )
 
 
 @admin.register(Job)
@@ -22,17 +38,34 @@ class JobAdmin(admin.ModelAdmin):
     list_filter = ("state", "provider", "priority", "owner", "created_at")
     search_fields = ("id", "params", "owner__username", "error")
     date_hierarchy = "created_at"
+    list_select_related = ("owner",)
+    actions = ("requeue_selected", "cancel_selected")
+    # Dead-lettered jobs: the framework has no replay API yet (issue 4).
     readonly_fields = (
         "id",
+        "owner",
+        "provider",
+        "priority",
+        "params_json",
+        "state",
+        "attempts",
+        "error",
+        "live_status",
+        "result_or_error",
+        "attempt_history",
+        "retry_of",
+        "idempotency_key",
+        "worker",
+        "result_ref",
         "created_at",
         "queued_at",
         "started_at",
         "finished_at",
-        "attempts",
-        "worker",
-        "result_ref",
     )
-    list_select_related = ("owner",)
+    exclude = ("params", "progress_current", "progress_total", "progress_message")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # jobs are submitted through the API, validated by their provider
 
     @admin.display(description="progress")
     def progress(self, job: Job) -> str:
@@ -44,6 +77,81 @@ class JobAdmin(admin.ModelAdmin):
     def runtime(self, job: Job) -> str:
         seconds = job.runtime_seconds
         return "-" if seconds is None else f"{seconds:.1f}"
+
+    @admin.display(description="params")
+    def params_json(self, job: Job) -> str:
+        return _pre(job.params)
+
+    @admin.display(description="live status (Redis)")
+    def live_status(self, job: Job) -> str:
+        try:
+            meta = get_app().state_backend.read(str(job.pk))
+        except Exception as exc:
+            return f"Redis unavailable: {exc}"
+        if not meta:
+            return "no live state (not received yet, or expired)"
+        progress = live.progress(job)
+        shown = {k: v for k, v in meta.items() if k not in ("payload", "traceback")}
+        return _pre({**shown, "progress": progress})
+
+    @admin.display(description="result or error (Mongo)")
+    def result_or_error(self, job: Job) -> str:
+        doc = live.result_document(job)
+        if not doc:
+            return "no result document"
+        if doc.get("state") == "SUCCESS":
+            return _pre(doc.get("result"))
+        return _pre({"state": doc.get("state"), "error": doc.get("error")}) + _pre(
+            doc.get("traceback") or "(no traceback)"
+        )
+
+    @admin.display(description="attempts")
+    def attempt_history(self, job: Job) -> str:
+        rows = live.attempt_history(live.result_document(job))
+        if not rows:
+            return "-"
+        return format_html(
+            "<table><tr><th>#</th><th>state</th><th>worker</th><th>started</th>"
+            "<th>runtime</th><th>error</th></tr>{}</table>",
+            format_html_join(
+                "",
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                (
+                    (
+                        r["attempt"],
+                        r["state"],
+                        r["worker"] or "",
+                        r["started_at"] or "",
+                        f"{r['runtime']:.2f}s" if r["runtime"] is not None else "",
+                        r["error"] or "",
+                    )
+                    for r in rows
+                ),
+            ),
+        )
+
+    @admin.action(description="Requeue selected jobs (republish unfinished, retry failed/revoked)")
+    def requeue_selected(self, request: HttpRequest, queryset: QuerySet[Job]) -> None:
+        try:
+            report = requeue(queryset.order_by("created_at"))
+        except Exception as exc:
+            self.message_user(request, f"requeue failed: {exc}", messages.ERROR)
+            return
+        self.message_user(
+            request,
+            f"republished {len(report.republished)}, retried {len(report.retried)}, "
+            f"skipped {len(report.skipped)}",
+        )
+
+    @admin.action(description="Cancel selected jobs")
+    def cancel_selected(self, request: HttpRequest, queryset: QuerySet[Job]) -> None:
+        cancelled = sum(services.cancel(job, request.user) for job in queryset)
+        note = (
+            ""
+            if revocation.framework_revoke_available(get_app())
+            else (" (jobs already running finish their current attempt)")
+        )
+        self.message_user(request, f"cancelled {cancelled} of {queryset.count()} job(s){note}")
 
 
 @admin.register(ApiToken)

@@ -226,8 +226,14 @@ def submit_many(owner: Any, requests: Sequence[JobRequest]) -> list[Job]:
     return out
 
 
-def _publish_many(app: TaskQueue, items: list[tuple[Job, float | None]]) -> None:
-    """Produce every message, then wait once for all the acks."""
+def _publish_many(
+    app: TaskQueue, items: list[tuple[Job, float | None]], fail_rows: bool = True
+) -> None:
+    """Produce every message, then wait once for all the acks.
+
+    ``fail_rows``: unacked jobs become FAILURE (new submissions); a
+    republication leaves them as they are, with ``queued_at`` empty.
+    """
     if not items:
         return
     sent: list[Any] = []
@@ -240,7 +246,8 @@ def _publish_many(app: TaskQueue, items: list[tuple[Job, float | None]]) -> None
         acked = {m.id for m, h in sent if h.done and not h.error}
         _mark_queued([j.pk for j, _ in items if str(j.pk) in acked])
         failed = [j.pk for j, _ in items if str(j.pk) not in acked]
-        _mark_not_queued(app, failed, exc)
+        if fail_rows:
+            _mark_not_queued(app, failed, exc)
         raise NotQueued.one(
             "jobs", "queued", f"{len(failed)} of {len(items)} job(s) were not queued: {exc}"
         ) from exc
@@ -249,7 +256,7 @@ def _publish_many(app: TaskQueue, items: list[tuple[Job, float | None]]) -> None
 
 def republish(jobs: Sequence[Job]) -> None:
     """Send non-final jobs again under their own ids (``requeue_jobs``)."""
-    _publish_many(get_app(), [(j, None) for j in jobs])
+    _publish_many(get_app(), [(j, None) for j in jobs], fail_rows=False)
 
 
 def cancel(job: Job, actor: Any) -> bool:
