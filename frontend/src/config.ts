@@ -19,7 +19,7 @@ export const endpoints = {
    * Only asked when the cookie is missing, e.g. on the Vite dev server whose
    * index.html does not come from Django.
    */
-  csrf: '/api/csrf',
+  csrf: '/accounts/csrf/',
   /** Django admin, linked from the header for staff. */
   admin: '/admin/',
 } as const;

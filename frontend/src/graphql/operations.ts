@@ -109,28 +109,34 @@ export const JOB_EXTRAS: TypedDocumentNode<{ job: JobExtras | null }, { id: stri
       priority
       queuedAt
       traceback
-      history {
+      attemptHistory {
         attempt
         state
-        at
         worker
         error
+        startedAt
+        finishedAt
+        runtime
+        redelivered
       }
     }
   }
 `;
 
-export const STATS: TypedDocumentNode<{ stats: Stats }, Record<string, never>> = gql`
-  query Stats {
-    stats {
-      counts {
+export const STATS: TypedDocumentNode<{ stats: Stats }, { minutes?: number }> = gql`
+  query Stats($minutes: Int) {
+    stats(minutes: $minutes) {
+      total
+      byState {
         state
         count
       }
       throughput {
-        at
-        count
+        minute
+        succeeded
+        failed
       }
+      finishedPerMinute
     }
   }
 `;
@@ -139,14 +145,15 @@ export const WORKERS: TypedDocumentNode<{ workers: WorkerInfo[] }, Record<string
   query Workers {
     workers {
       name
-      address
-      status
-      inFlight
+      hostname
+      pid
+      queues
+      pool
+      concurrency
+      active
       processed
-      failed
-      partitions
-      lag
-      heartbeatAt
+      startedAt
+      lastSeen
     }
   }
 `;

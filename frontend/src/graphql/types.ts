@@ -19,7 +19,8 @@ export type JobState = (typeof JOB_STATES)[number];
 /** Final states: nothing replaces them (taskqueue.states.READY_STATES). */
 export const FINAL_STATES: ReadonlySet<JobState> = new Set(['SUCCESS', 'FAILURE', 'REVOKED']);
 
-export const PRIORITIES = ['high', 'default', 'low'] as const;
+/** GraphQL enum JobPriority (one Kafka queue each). */
+export const PRIORITIES = ['HIGH', 'DEFAULT', 'LOW'] as const;
 export type Priority = (typeof PRIORITIES)[number];
 
 /** A JSON scalar: a value, or (graphene JSONString) its JSON text. Read with `parseJsonScalar`. */
@@ -55,21 +56,25 @@ export interface JobDetail extends JobRow {
   result: JsonScalar;
 }
 
-export interface JobEvent {
-  attempt: number;
-  state: JobState;
-  at: string;
+/** One attempt of a job, from Mongo's attempt history. */
+export interface Attempt {
+  attempt: number | null;
+  state: string | null;
   worker: string | null;
   error: string | null;
+  startedAt: string | null;
+  finishedAt: string | null;
+  runtime: number | null;
+  redelivered: boolean | null;
 }
 
 export interface JobExtras {
   __typename?: 'Job';
   id: string;
-  priority: string | null;
+  priority: Priority;
   queuedAt: string | null;
   traceback: string | null;
-  history: JobEvent[] | null;
+  attemptHistory: Attempt[];
 }
 
 export interface PageInfo {
@@ -90,16 +95,19 @@ export interface ProviderInfo {
   params: JsonScalar;
 }
 
+/** A worker as its Redis heartbeat describes it. */
 export interface WorkerInfo {
   name: string;
-  address: string | null;
-  status: string;
-  inFlight: number;
-  processed: number;
-  failed: number | null;
-  partitions: string[];
-  lag: number | null;
-  heartbeatAt: string | null;
+  hostname: string | null;
+  pid: number | null;
+  queues: string[];
+  pool: string | null;
+  concurrency: number | null;
+  /** Jobs in flight. */
+  active: number | null;
+  processed: number | null;
+  startedAt: string | null;
+  lastSeen: string | null;
 }
 
 export interface StateCount {
@@ -107,14 +115,18 @@ export interface StateCount {
   count: number;
 }
 
-export interface ThroughputPoint {
-  at: string;
-  count: number;
+/** Jobs that finished in the minute starting at `minute`. */
+export interface ThroughputBucket {
+  minute: string;
+  succeeded: number;
+  failed: number;
 }
 
 export interface Stats {
-  counts: StateCount[];
-  throughput: ThroughputPoint[];
+  total: number;
+  byState: StateCount[];
+  throughput: ThroughputBucket[];
+  finishedPerMinute: number;
 }
 
 export interface Viewer {

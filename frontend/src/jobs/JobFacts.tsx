@@ -13,7 +13,7 @@ export function JobFacts({ job, extras }: { job: JobDetail; extras: JobExtras | 
     ['Attempts', String(job.attempts)],
     ['Worker', job.worker || '—'],
   ];
-  if (extras?.priority) facts.push(['Priority', extras.priority]);
+  if (extras?.priority) facts.push(['Priority', extras.priority.toLowerCase()]);
   return (
     <dl className="facts">
       {facts.map(([k, v]) => (

@@ -1,11 +1,11 @@
 import { StateBadge } from '../components/StateBadge';
-import { formatDateTime } from '../format';
-import type { JobDetail, JobEvent, JobExtras } from '../graphql/types';
+import { formatDateTime, formatDuration } from '../format';
+import { JOB_STATES, type JobDetail, type JobExtras, type JobState } from '../graphql/types';
 
 interface Entry {
   at: string;
   title: string;
-  badge?: JobEvent['state'];
+  badge?: JobState;
   detail?: string | null;
 }
 
@@ -14,14 +14,17 @@ interface Entry {
  * the job's own timestamps (created, queued, started, finished).
  */
 export function timelineEntries(job: JobDetail, extras: JobExtras | null | undefined): Entry[] {
-  const history = extras?.history;
+  const history = extras?.attemptHistory;
   if (history && history.length > 0) {
-    return history.map((e) => ({
-      at: e.at,
-      title: `Attempt ${e.attempt}`,
-      badge: e.state,
-      detail: [e.worker && `on ${e.worker}`, e.error].filter(Boolean).join(' · ') || null,
+    const submitted: Entry = { at: job.createdAt, title: 'Submitted' };
+    const attempts = history.map((a, i) => ({
+      at: a.startedAt ?? a.finishedAt ?? job.createdAt,
+      title: `Attempt ${a.attempt ?? i + 1}${a.redelivered ? ' (redelivered)' : ''}`,
+      badge: (JOB_STATES as readonly string[]).includes(a.state ?? '') ? (a.state as JobState) : undefined,
+      detail:
+        [a.worker && `on ${a.worker}`, a.runtime !== null && `${formatDuration(a.runtime)}`, a.error].filter(Boolean).join(' · ') || null,
     }));
+    return [submitted, ...attempts];
   }
   const entries: (Entry | null)[] = [
     { at: job.createdAt, title: 'Submitted' },

@@ -81,7 +81,7 @@ export function JobsPage() {
           Submit a job
         </Link>
       </div>
-      <StateCounts counts={stats.data?.stats.counts} selected={filters.state} onSelect={(state) => setFilters({ ...filters, state })} />
+      <StateCounts counts={stats.data?.stats.byState} selected={filters.state} onSelect={(state) => setFilters({ ...filters, state })} />
       <JobFilters filters={filters} providers={providers.data?.providers ?? []} onChange={setFilters} />
       {jobs.error && <ErrorMessage title="Could not load jobs" error={jobs.error} retry={() => void jobs.refetch()} />}
       {!connection && jobs.loading && <Loading what="Loading jobs" />}

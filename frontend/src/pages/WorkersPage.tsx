@@ -1,20 +1,33 @@
 import { useQuery } from '@apollo/client';
 import { EmptyState, ErrorMessage, Loading } from '../components/Status';
 import { WORKERS_POLL_MS } from '../config';
-import { formatAge, formatInteger } from '../format';
+import { formatAge, formatInteger, formatNumber, secondsBetween } from '../format';
 import { STATS, WORKERS } from '../graphql/operations';
+import type { WorkerInfo } from '../graphql/types';
 import { useNow } from '../hooks/useNow';
 import { SeriesChart, type SeriesRow } from '../results/SeriesChart';
 
-/** Workers and throughput, polled: the gRPC data behind them has no push channel. */
+/** A heartbeat older than this means the worker stopped answering (it may be busy or gone). */
+const STALE_AFTER_S = 30;
+
+/** Minutes of throughput shown. */
+const THROUGHPUT_MINUTES = 15;
+
+function statusOf(worker: WorkerInfo, now: number): 'online' | 'stale' {
+  const age = secondsBetween(worker.lastSeen, null, now);
+  return age !== null && age <= STALE_AFTER_S ? 'online' : 'stale';
+}
+
+/** Workers and throughput, polled: heartbeats and counters have no push channel. */
 export function WorkersPage() {
   const workers = useQuery(WORKERS, { pollInterval: WORKERS_POLL_MS });
-  const stats = useQuery(STATS, { pollInterval: WORKERS_POLL_MS });
+  const stats = useQuery(STATS, { variables: { minutes: THROUGHPUT_MINUTES }, pollInterval: WORKERS_POLL_MS });
   const now = useNow(5000);
   const list = workers.data?.workers ?? [];
-  const throughput: SeriesRow[] = (stats.data?.stats.throughput ?? []).map((p) => ({
-    date: new Date(p.at).toLocaleTimeString('en-GB', { hour: '2-digit', minute: '2-digit' }),
-    finished: p.count,
+  const throughput: SeriesRow[] = (stats.data?.stats.throughput ?? []).map((b) => ({
+    date: new Date(b.minute).toLocaleTimeString('en-GB', { hour: '2-digit', minute: '2-digit' }),
+    succeeded: b.succeeded,
+    failed: b.failed,
   }));
 
   return (
@@ -38,30 +51,41 @@ export function WorkersPage() {
                 <th scope="col">Status</th>
                 <th scope="col">In flight</th>
                 <th scope="col">Processed</th>
-                <th scope="col">Failed</th>
-                <th scope="col">Partitions</th>
-                <th scope="col">Lag</th>
+                <th scope="col">Queues</th>
+                <th scope="col">Pool</th>
+                <th scope="col">Up since</th>
                 <th scope="col">Last heartbeat</th>
               </tr>
             </thead>
             <tbody>
-              {list.map((w) => (
-                <tr key={w.name}>
-                  <th scope="row" data-label="Worker">
-                    {w.name}
-                    {w.address && <div className="muted">{w.address}</div>}
-                  </th>
-                  <td data-label="Status">
-                    <span className={`badge badge--worker-${w.status.toLowerCase()}`}>{w.status}</span>
-                  </td>
-                  <td data-label="In flight">{formatInteger(w.inFlight)}</td>
-                  <td data-label="Processed">{formatInteger(w.processed)}</td>
-                  <td data-label="Failed">{formatInteger(w.failed)}</td>
-                  <td data-label="Partitions">{w.partitions.length ? w.partitions.join(', ') : '—'}</td>
-                  <td data-label="Lag">{formatInteger(w.lag)}</td>
-                  <td data-label="Last heartbeat">{formatAge(w.heartbeatAt, now)}</td>
-                </tr>
-              ))}
+              {list.map((w) => {
+                const status = statusOf(w, now);
+                return (
+                  <tr key={w.name}>
+                    <th scope="row" data-label="Worker">
+                      {w.name}
+                      {w.hostname && (
+                        <div className="muted">
+                          {w.hostname}
+                          {w.pid ? ` · pid ${w.pid}` : ''}
+                        </div>
+                      )}
+                    </th>
+                    <td data-label="Status">
+                      <span className={`badge badge--worker-${status}`}>{status}</span>
+                    </td>
+                    <td data-label="In flight">
+                      {formatInteger(w.active)}
+                      {w.concurrency ? ` of ${w.concurrency}` : ''}
+                    </td>
+                    <td data-label="Processed">{formatInteger(w.processed)}</td>
+                    <td data-label="Queues">{w.queues.length ? w.queues.join(', ') : '—'}</td>
+                    <td data-label="Pool">{w.pool ?? '—'}</td>
+                    <td data-label="Up since">{formatAge(w.startedAt, now)}</td>
+                    <td data-label="Last heartbeat">{formatAge(w.lastSeen, now)}</td>
+                  </tr>
+                );
+              })}
             </tbody>
           </table>
         </div>
@@ -69,9 +93,22 @@ export function WorkersPage() {
       <section aria-labelledby="throughput-h">
         <h2 id="throughput-h">Throughput</h2>
         {stats.error && <ErrorMessage title="Could not load statistics" error={stats.error} />}
+        {stats.data && (
+          <p>
+            {formatNumber(stats.data.stats.finishedPerMinute, 1)} jobs finished per minute over the last {THROUGHPUT_MINUTES} minutes.
+          </p>
+        )}
         {stats.data && throughput.length === 0 && <p className="muted">No jobs finished in the last minutes.</p>}
         {throughput.length > 0 && (
-          <SeriesChart title="Jobs finished per minute" rows={throughput} series={[{ key: 'finished', label: 'Jobs finished', color: '#1a7f37', kind: 'bar' }]} height={220} />
+          <SeriesChart
+            title="Jobs finished per minute"
+            rows={throughput}
+            series={[
+              { key: 'succeeded', label: 'Succeeded', color: '#1a7f37', kind: 'bar' },
+              { key: 'failed', label: 'Failed', color: '#cf222e', kind: 'bar' },
+            ]}
+            height={220}
+          />
         )}
       </section>
     </>

@@ -52,7 +52,7 @@ describe('SubmitForm', () => {
     expect(screen.getByLabelText('Delay (seconds)')).toHaveAttribute('aria-invalid', 'true');
     expect(screen.getByText('must be at most 86400')).toBeInTheDocument();
     expect(sent).toMatchObject({
-      input: { provider: 'weather', params: { places: [{ name: 'Lisbon' }], forecast_days: 7, past_days: 0 }, priority: 'high', countdown: 90000 },
+      input: { provider: 'weather', params: { places: [{ name: 'Lisbon' }], forecast_days: 7, past_days: 0 }, priority: 'HIGH', countdown: 90000 },
     });
   });
 

@@ -10,7 +10,7 @@ export interface OptionsDraft {
   count: string;
 }
 
-export const INITIAL_OPTIONS: OptionsDraft = { priority: 'default', delay: '', count: '1' };
+export const INITIAL_OPTIONS: OptionsDraft = { priority: 'DEFAULT', delay: '', count: '1' };
 
 const WHOLE = /^\d+$/;
 
@@ -41,7 +41,7 @@ export function SubmitOptions({ options, onChange, errors }: Props) {
           <select {...aria} value={options.priority} onChange={(e) => onChange({ ...options, priority: e.target.value as Priority })}>
             {PRIORITIES.map((p) => (
               <option key={p} value={p}>
-                {p}
+                {p.toLowerCase()}
               </option>
             ))}
           </select>
