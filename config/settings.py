@@ -36,6 +36,9 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Serves the built UI and admin assets from the same process (no separate
+    # file server), with far-future caching for content-hashed files.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -104,6 +107,13 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = ENV.stack_home / "static"
+UI_BUILD_DIR = BASE_DIR / "frontend" / "dist"
+"""Vite's output (`base: '/static/app/'`), served under STATIC_URL + 'app/'."""
+STATICFILES_DIRS = [("app", UI_BUILD_DIR)]
+# Serve straight from the finders (frontend/dist, app static folders) so a
+# fresh build shows without collectstatic; production images run collectstatic.
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = DEBUG
 
 CHANNEL_LAYERS = {
     "default": {

@@ -1,7 +1,7 @@
 from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import include, path
+from django.urls import include, path, re_path
 
 from config import views
 from config.schema import schema
@@ -9,7 +9,9 @@ from jobs.api.view import JobsGraphQLView
 from jobs.views import csrf
 
 urlpatterns = [
-    path("", views.home, name="home"),
+    # The React app's client-side routes all get its index.html.
+    re_path(r"^(?:login|submit|jobs|jobs/[^/]+|workers)?/?$", views.ui, name="ui"),
+    path("status", views.status, name="status"),
     path("healthz", views.healthz, name="healthz"),
     path("admin/", admin.site.urls),
     path(

@@ -5,6 +5,8 @@ from __future__ import annotations
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import ensure_csrf_cookie
 
 from config.health import check_all
 
@@ -19,7 +21,27 @@ def healthz(request: HttpRequest) -> JsonResponse:
     return JsonResponse(body, status=200 if body["ok"] else 503)
 
 
-def home(request: HttpRequest) -> HttpResponse:
+@never_cache
+@ensure_csrf_cookie
+def ui(request: HttpRequest, **route: str) -> HttpResponse:
+    """The React app's index.html for each of its client-side routes.
+
+    Never cached (it names the content-hashed assets of the current build),
+    and it sets the CSRF cookie the app sends back on every session POST.
+    """
+    index = settings.UI_BUILD_DIR / "index.html"
+    try:
+        return HttpResponse(index.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return HttpResponse(
+            "The web UI is not built yet: run scripts/install (or `npm run build` in "
+            "frontend/). The API is at /graphql and the service status at /status.",
+            status=503,
+            content_type="text/plain; charset=utf-8",
+        )
+
+
+def status(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "home.html",

@@ -37,7 +37,7 @@ export default defineConfig(({ command }) => ({
     proxy: {
       // ws: true forwards the graphql-transport-ws upgrade on the same path.
       '/graphql': { target: DJANGO, ws: true, changeOrigin: false },
-      '/api': { target: DJANGO, changeOrigin: false },
+      '/accounts': { target: DJANGO, changeOrigin: false },
       '/admin': { target: DJANGO, changeOrigin: false },
       '/static/admin': { target: DJANGO, changeOrigin: false },
     },

@@ -10,10 +10,6 @@ export const endpoints = {
   graphql: '/graphql',
   /** GraphQL subscriptions, graphql-transport-ws protocol (same path, ws/wss). */
   graphqlWs: '/graphql',
-  /** POST {username, password} -> {ok, user}; starts a Django session. */
-  login: '/api/login',
-  /** POST -> ends the session. */
-  logout: '/api/logout',
   /**
    * GET that sets the `csrftoken` cookie (a view with ensure_csrf_cookie).
    * Only asked when the cookie is missing, e.g. on the Vite dev server whose

@@ -33,7 +33,7 @@ def test_healthz_names_the_service_that_is_down(client: Client, settings) -> Non
 
 @pytest.mark.usefixtures("redis_url")
 def test_home_page_lists_services(client: Client) -> None:
-    response = client.get("/")
+    response = client.get("/status")
     assert response.status_code == 200
     assert b"Kafka" in response.content and b"answering" in response.content
 
@@ -75,5 +75,5 @@ def test_home_page_says_when_jobs_use_the_offline_sandbox(client: Client, settin
     from config.environment import ProviderSettings
 
     settings.PROVIDERS = ProviderSettings.for_sandbox("http://127.0.0.1:8765")
-    response = client.get("/")
+    response = client.get("/status")
     assert b"Offline sandbox" in response.content and b"http://127.0.0.1:8765" in response.content
