@@ -35,38 +35,48 @@ OUTRANKED = 2
 _RANKS = "{" + ",".join(f"{s.value}={r}" for s, r in PRECEDENCE.items()) + "}"
 _FINAL_RANK = PRECEDENCE[State.SUCCESS]
 
-# ARGV: 1 channel ('' = no event), 2 state, 3 attempt, 4 ttl, 5 now, 6 task,
-# 7 queue, 8 worker, 9 payload JSON, 10 traceback, 11 job id ('' = unset).
-# The event is built here, not in Python: fewer, fixed arguments per call
-# keep the worker's per-batch pipeline cheap to pack.
-_SET_STATE = f"""
+# One call applies a whole batch. KEYS: the job hashes. ARGV: 1 channel
+# ('' = no events), 2 ttl, 3 now, 4 a JSON array with one entry per key:
+# [state, attempt, task, queue, worker, payload JSON, traceback, job id]
+# ('' = field not set). Packing one JSON argument instead of a dozen per
+# update is what makes a batch of state writes cheap for the worker; the
+# event is built here for the same reason.
+_SET_STATES = f"""
 local ranks = {_RANKS}
-local cur = redis.call('HMGET', KEYS[1], 'state', 'attempt')
-local attempt = tonumber(ARGV[3])
-if cur[1] then
-  local crank = ranks[cur[1]] or 3
-  if crank == {_FINAL_RANK} then return {{{SUPERSEDED}, cur[1]}} end
-  local cattempt = tonumber(cur[2]) or 0
-  if attempt < cattempt then return {{{SUPERSEDED}, cur[1]}} end
-  if attempt == cattempt and (ranks[ARGV[2]] or 3) < crank then
-    return {{{OUTRANKED}, cur[1]}}
+local names = {{[3]='task', [4]='queue', [5]='worker', [6]='payload', [7]='traceback'}}
+local updates = cjson.decode(ARGV[4])
+local out = {{}}
+for i, u in ipairs(updates) do
+  local key, state, attempt = KEYS[i], u[1], tonumber(u[2])
+  local cur = redis.call('HMGET', key, 'state', 'attempt')
+  local code = {APPLIED}
+  if cur[1] then
+    local crank = ranks[cur[1]] or 3
+    local cattempt = tonumber(cur[2]) or 0
+    if crank == {_FINAL_RANK} or attempt < cattempt then
+      code = {SUPERSEDED}
+    elseif attempt == cattempt and (ranks[state] or 3) < crank then
+      code = {OUTRANKED}
+    end
   end
+  if code == {APPLIED} then
+    local f = {{'state', state, 'attempt', u[2], 'updated_at', ARGV[3]}}
+    for j = 3, 7 do
+      if u[j] ~= '' then f[#f + 1] = names[j]; f[#f + 1] = u[j] end
+    end
+    redis.call('HSET', key, unpack(f))
+    redis.call('EXPIRE', key, ARGV[2])
+    if ARGV[1] ~= '' then
+      local payload = u[6]
+      if payload == '' then payload = 'null' end
+      redis.call('PUBLISH', ARGV[1], '{{"id":' .. cjson.encode(u[8]) .. ',"state":' ..
+        cjson.encode(state) .. ',"attempt":' .. u[2] .. ',"task":' .. cjson.encode(u[3]) ..
+        ',"ts":' .. ARGV[3] .. ',"payload":' .. payload .. '}}')
+    end
+  end
+  out[i] = {{code, cur[1] or ''}}
 end
-local f = {{'state', ARGV[2], 'attempt', ARGV[3], 'updated_at', ARGV[5]}}
-local names = {{[6]='task', [7]='queue', [8]='worker', [9]='payload', [10]='traceback'}}
-for i = 6, 10 do
-  if ARGV[i] ~= '' then f[#f + 1] = names[i]; f[#f + 1] = ARGV[i] end
-end
-redis.call('HSET', KEYS[1], unpack(f))
-redis.call('EXPIRE', KEYS[1], ARGV[4])
-if ARGV[1] ~= '' then
-  local payload = ARGV[9]
-  if payload == '' then payload = 'null' end
-  redis.call('PUBLISH', ARGV[1], '{{"id":' .. cjson.encode(ARGV[11]) .. ',"state":' ..
-    cjson.encode(ARGV[2]) .. ',"attempt":' .. ARGV[3] .. ',"task":' .. cjson.encode(ARGV[6]) ..
-    ',"ts":' .. ARGV[5] .. ',"payload":' .. payload .. '}}')
-end
-return {{{APPLIED}, cur[1] or ''}}
+return out
 """
 
 
@@ -83,16 +93,13 @@ class StateUpdate:
     traceback: str | None = None
     worker: str = ""
 
-    def args(self, channel: str, ttl: int, now: str) -> list[Any]:
+    def entry(self) -> list[str]:
         payload = ""
         if self.payload is not None or self.state in READY_STATES:
             payload = json.dumps(self.payload, default=repr, separators=(",", ":"))
         return [
-            channel,
             self.state,
-            self.attempt,
-            ttl,
-            now,
+            str(self.attempt),
             self.task,
             self.queue,
             self.worker,
@@ -119,40 +126,31 @@ class RedisStateBackend:
             self._client = redis.Redis.from_url(
                 self.url, socket_connect_timeout=5, health_check_interval=30
             )
-            self._script = self._client.register_script(_SET_STATE)
+            self._script = self._client.register_script(_SET_STATES)
         return self._client
 
     def job_key(self, job_id: str) -> str:
         return f"{self.prefix}:job:{job_id}"
 
-    def _args(self, u: StateUpdate, now: str, publish: bool) -> list[Any]:
-        return u.args(self.events_channel if publish else "", self.ttl, now)
-
     def write(self, update: StateUpdate, publish: bool = True) -> tuple[int, str]:
         """Apply one update now (used by tasks for progress); returns (code, previous)."""
-        self.client  # noqa: B018 - ensures the script is registered
-        code, prev = self._script(
-            keys=[self.job_key(update.job_id)], args=self._args(update, repr(time.time()), publish)
-        )
-        return int(code), prev.decode() if isinstance(prev, bytes) else prev
+        return self.write_batch([update], publish)[0]
 
     def write_batch(
         self, updates: Sequence[StateUpdate], publish: bool = True
     ) -> list[tuple[int, str]]:
-        """Apply many updates in one round trip, in order."""
+        """Apply many updates in one round trip, in order; (code, previous) each."""
         if not updates:
             return []
-        client = self.client
-        pipe = client.pipeline(transaction=False)
-        now = repr(time.time())
-        for u in updates:
-            self._script(
-                keys=[self.job_key(u.job_id)], args=self._args(u, now, publish), client=pipe
-            )
-        out = []
-        for code, prev in pipe.execute():
-            out.append((int(code), prev.decode() if isinstance(prev, bytes) else prev))
-        return out
+        self.client  # noqa: B018 - creates the client and registers the script
+        batch = json.dumps([u.entry() for u in updates], separators=(",", ":"))
+        result = self._script(
+            keys=[self.job_key(u.job_id) for u in updates],
+            args=[self.events_channel if publish else "", self.ttl, repr(time.time()), batch],
+        )
+        return [
+            (int(code), prev.decode() if isinstance(prev, bytes) else prev) for code, prev in result
+        ]
 
     def read(self, job_id: str) -> dict[str, str]:
         return _decode(self.client.hgetall(self.job_key(job_id)))

@@ -244,6 +244,11 @@ class Ledger:
         self._flushing = None
         try:
             future.result()
+            logger.debug(
+                "stored %d result(s) in %.1f ms",
+                len(docs),
+                1000 * (time.monotonic() - self._last_flush),
+            )
         except Exception as exc:
             # Not durable: keep the jobs unacked and try again next turn.
             logger.error("writing %d result(s) to Mongo failed: %s; retrying", len(docs), exc)
