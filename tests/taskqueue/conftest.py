@@ -72,7 +72,9 @@ def cleanup(application: TaskQueue) -> None:
     admin = AdminClient({"bootstrap.servers": s.broker_url.removeprefix("kafka://")})
     topics = [t for t in admin.list_topics(timeout=10).topics if t.startswith(s.topic_prefix)]
     if topics:
-        for future in admin.delete_topics(topics, operation_timeout=30).values():
+        # operation_timeout=0: the broker accepts the deletion and finishes it
+        # in the background; waiting for it doubled the suite's run time.
+        for future in admin.delete_topics(topics, operation_timeout=0).values():
             future.result()
 
 
