@@ -74,7 +74,7 @@ for i, u in ipairs(updates) do
         ',"ts":' .. ARGV[3] .. ',"payload":' .. payload .. '}}')
     end
   end
-  out[i] = {{code, cur[1] or ''}}
+  out[i] = {{code, cur[1] or '', cur[2] or ''}}
 end
 return out
 """
@@ -132,14 +132,18 @@ class RedisStateBackend:
     def job_key(self, job_id: str) -> str:
         return f"{self.prefix}:job:{job_id}"
 
-    def write(self, update: StateUpdate, publish: bool = True) -> tuple[int, str]:
-        """Apply one update now (used by tasks for progress); returns (code, previous)."""
+    def write(self, update: StateUpdate, publish: bool = True) -> tuple[int, str, str]:
+        """Apply one update now (tasks' progress); see :meth:`write_batch`."""
         return self.write_batch([update], publish)[0]
 
     def write_batch(
         self, updates: Sequence[StateUpdate], publish: bool = True
-    ) -> list[tuple[int, str]]:
-        """Apply many updates in one round trip, in order; (code, previous) each."""
+    ) -> list[tuple[int, str, str]]:
+        """Apply many updates in one round trip, in order.
+
+        Returns, per update: (code, previous state, previous attempt);
+        previous values are '' when the job had no stored state.
+        """
         if not updates:
             return []
         self.client  # noqa: B018 - creates the client and registers the script
@@ -148,9 +152,7 @@ class RedisStateBackend:
             keys=[self.job_key(u.job_id) for u in updates],
             args=[self.events_channel if publish else "", self.ttl, repr(time.time()), batch],
         )
-        return [
-            (int(code), prev.decode() if isinstance(prev, bytes) else prev) for code, prev in result
-        ]
+        return [(int(code), _text(prev), _text(attempt)) for code, prev, attempt in result]
 
     def read(self, job_id: str) -> dict[str, str]:
         return _decode(self.client.hgetall(self.job_key(job_id)))
@@ -190,3 +192,7 @@ class RedisStateBackend:
 def _decode(raw: Any) -> dict[str, str]:
     """A hash as returned by redis-py (bytes keys and values) as text."""
     return {k.decode(): v.decode() for k, v in raw.items()}
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value

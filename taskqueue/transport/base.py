@@ -136,9 +136,13 @@ class Consumer(ABC):
             self.offsets.received(d.topic, d.partition, d.offset)
         return batch
 
-    def ack(self, delivery: Delivery) -> None:
-        """The record is finished (done, dead-lettered or skipped)."""
-        self.offsets.finished(delivery.topic, delivery.partition, delivery.offset)
+    def ack(self, delivery: Delivery, generation: int | None = None) -> None:
+        """The record is finished (done, dead-lettered or skipped).
+
+        ``generation`` (from ``offsets.generation(tp)`` when the record was
+        received) makes acks of a partition revoked since then no-ops.
+        """
+        self.offsets.finished(delivery.topic, delivery.partition, delivery.offset, generation)
 
     def commit(self, asynchronous: bool = True) -> dict[TopicPartition, int]:
         positions = self.offsets.committable()

@@ -74,6 +74,12 @@ class OffsetTracker:
     def __init__(self, max_window: int) -> None:
         self.max_window = max_window
         self._partitions: dict[tuple[str, int], PartitionOffsets] = {}
+        # Bumped when a partition is forgotten (revoked or lost): an ack
+        # from before cannot touch the tracking of a later assignment.
+        self._generations: dict[tuple[str, int], int] = {}
+
+    def generation(self, tp: tuple[str, int]) -> int:
+        return self._generations.get(tp, 0)
 
     def received(self, topic: str, partition: int, offset: int) -> None:
         key = (topic, partition)
@@ -82,8 +88,13 @@ class OffsetTracker:
             tracker = self._partitions[key] = PartitionOffsets()
         tracker.received(offset)
 
-    def finished(self, topic: str, partition: int, offset: int) -> None:
-        tracker = self._partitions.get((topic, partition))
+    def finished(
+        self, topic: str, partition: int, offset: int, generation: int | None = None
+    ) -> None:
+        key = (topic, partition)
+        if generation is not None and generation != self._generations.get(key, 0):
+            return  # received under an earlier assignment of the partition
+        tracker = self._partitions.get(key)
         if tracker is not None:  # None: partition revoked meanwhile
             tracker.finished(offset)
 
@@ -116,3 +127,4 @@ class OffsetTracker:
     def forget(self, keys: list[tuple[str, int]]) -> None:
         for key in keys:
             self._partitions.pop(key, None)
+            self._generations[key] = self._generations.get(key, 0) + 1

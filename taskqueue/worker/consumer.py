@@ -102,7 +102,7 @@ class PollLoop:
             )
             for j in jobs
         ]
-        for job, (code, previous) in zip(
+        for job, (code, previous, attempt) in zip(
             jobs, self.app.state_backend.write_batch(updates), strict=True
         ):
             if code == SUPERSEDED:
@@ -114,7 +114,10 @@ class PollLoop:
                 )
                 self.ledger.skipped(job)
                 continue
-            job.redelivered = bool(previous) and previous != "PENDING"
+            # Delivered before if this attempt already left a trace (a
+            # worker died or lost the partition mid-job); a previous
+            # attempt's RETRY does not count.
+            job.redelivered = bool(previous) and attempt == str(job.message.retries)
             self.app.middleware.received(job.message)
             if job.message.eta is not None and job.message.eta > now:
                 self._seq += 1
@@ -149,7 +152,7 @@ class PollLoop:
                 d, queue_name, "unknown-task", f"task {message.task!r} is not registered"
             )
             return None
-        job = Job(d, message, received_at=now)
+        job = Job(d, message, received_at=now, generation=self._generation(d))
         if message.is_expired(now):
             logger.info("job %s (%s) expired before it ran; revoking", message.id, message.task)
             self.ledger.finished(
@@ -167,7 +170,11 @@ class PollLoop:
     def _dead_letter(self, d: Delivery, queue_name: str, reason: str, detail: str) -> None:
         topic = self.app.settings.dead_letter_topic(queue_name)
         out = Outgoing(topic, d.value or b"", d.key, dead_letter_headers(d, reason, detail))
-        self.ledger.skipped(Job(d, _PLACEHOLDER), [out])
+        self.ledger.skipped(Job(d, _PLACEHOLDER, generation=self._generation(d)), [out])
+
+    def _generation(self, d: Delivery) -> int:
+        assert self.consumer is not None
+        return self.consumer.offsets.generation(d.tp)
 
     def _submit(self, job: Job) -> None:
         self.jobs.add(job)
@@ -191,7 +198,7 @@ class PollLoop:
         assert consumer is not None
         for job in self.ledger.ackable():
             if not job.released:
-                consumer.ack(job.delivery)
+                consumer.ack(job.delivery, job.generation)
 
     def drain_events(self) -> None:
         ledger = self.ledger

@@ -42,6 +42,7 @@ class Job:
     received_at: float = 0.0
     future: Future | None = None  # type: ignore[type-arg]
     released: bool = False  # its partition was revoked: never ack
+    generation: int = 0  # of its partition's assignment when received
 
     @property
     def data(self) -> bytes:

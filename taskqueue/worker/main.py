@@ -52,6 +52,7 @@ class Worker:
         self.declare = declare
         self.group_id = s.group_id or f"{s.topic_prefix}workers.{'+'.join(sorted(self.queues))}"
         self._signals = 0
+        self._cold = False
         self._stop = threading.Event()
         self.loop: PollLoop | None = None
         self.started_at = time.time()
@@ -79,8 +80,6 @@ class Worker:
         else:
             logger.warning("second signal: cold shutdown")
             self._cold = True
-
-    _cold = False
 
     def stop(self) -> None:
         self._stop.set()
@@ -153,8 +152,9 @@ class Worker:
 
     def _heartbeat(self) -> None:
         s = self.app.settings
-        while not self._stop.wait(0 if not hasattr(self, "_beat") else s.heartbeat_interval):
-            self._beat = True
+        interval = 0.0  # the first beat at once, then every heartbeat_interval
+        while not self._stop.wait(interval):
+            interval = s.heartbeat_interval
             loop = self.loop
             try:
                 self.app.state_backend.heartbeat(

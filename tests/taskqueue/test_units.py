@@ -174,6 +174,18 @@ def test_rewind_resets_partition_tracking() -> None:
     assert p.commit_position() == 6
 
 
+def test_ack_from_an_earlier_assignment_is_ignored() -> None:
+    t = OffsetTracker(max_window=10)
+    t.received("a", 0, 5)
+    old = t.generation(("a", 0))
+    t.forget([("a", 0)])  # revoked, then assigned again
+    t.received("a", 0, 5)
+    t.finished("a", 0, 5, generation=old)  # the old job finishing late
+    assert t.committable() == {}
+    t.finished("a", 0, 5, generation=t.generation(("a", 0)))
+    assert t.committable() == {("a", 0): 6}
+
+
 # --- middleware ------------------------------------------------------------------
 
 

@@ -65,8 +65,12 @@ def test_killed_worker_loses_no_job(app: TaskQueue, workers: Workers) -> None:
     assert [r.get(timeout=120) for r in results] == [f"job{i}" for i in range(6)]
     for i in range(6):
         assert runs(app, f"job{i}:done") >= 1
-    # The jobs the killed worker had started ran again elsewhere.
-    assert any(runs(app, f"job{i}") >= 2 for i in range(6))
+    # The jobs the killed worker had started ran again elsewhere, and knew it.
+    rerun = [i for i in range(6) if runs(app, f"job{i}") >= 2]
+    assert rerun
+    wait_for(lambda: all(app.result_store.get(results[i].id) for i in rerun), 10)
+    for i in rerun:
+        assert app.result_store.get(results[i].id)["attempts"]["0"]["redelivered"] is True
 
 
 def test_sigterm_finishes_in_flight_work(app: TaskQueue, workers: Workers) -> None:
