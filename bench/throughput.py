@@ -144,6 +144,7 @@ def bench_taskqueue(opts: argparse.Namespace, log_dir: Path) -> Figures:
         "TASKQUEUE_KEY_PREFIX": run,
         "TASKQUEUE_RESULT_DATABASE": run,
         "TASKQUEUE_PARTITIONS": str(opts.partitions),
+        "TASKQUEUE_STATE_TTL": "600",  # the run's Redis state expires soon after
     }
     os.environ.update(env)  # the app below and the worker read the same settings
     from bench.bench_tasks import app, noop, stamp
@@ -190,6 +191,7 @@ def bench_taskqueue(opts: argparse.Namespace, log_dir: Path) -> Figures:
             stop_worker(worker)
     finally:
         delete_topics(app, run)
+        app.result_store.collection.database.client.drop_database(run)
         app.close()
     return figures
 

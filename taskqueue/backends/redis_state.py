@@ -11,6 +11,7 @@ Layout (``P`` is ``key_prefix``):
                 worker, updated_at
 ``P:events``    channel: one JSON event per applied change
 ``P:worker:<name>``  heartbeat hash of a live worker, with a short TTL
+``P:workers``   set of worker names (pruned when their hash has expired)
 """
 
 from __future__ import annotations
@@ -161,21 +162,37 @@ class RedisStateBackend:
         self.client.delete(self.job_key(job_id))
 
     def heartbeat(self, name: str, info: dict[str, Any], ttl: float) -> None:
+        """Announce a live worker: its hash expires unless renewed; the set
+        ``P:workers`` indexes names so listing never scans the keyspace."""
         key = f"{self.prefix}:worker:{name}"
         pipe = self.client.pipeline(transaction=False)
         pipe.hset(key, mapping={k: str(v) for k, v in info.items()})
         pipe.expire(key, max(1, int(ttl)))
+        pipe.sadd(f"{self.prefix}:workers", name)
         pipe.execute()
 
     def workers(self) -> dict[str, dict[str, str]]:
-        out = {}
-        for key in self.client.scan_iter(f"{self.prefix}:worker:*"):
-            name = key.decode().split(":worker:", 1)[1]
-            out[name] = _decode(self.client.hgetall(key))
+        """Live workers by name; names whose heartbeat expired are pruned."""
+        index = f"{self.prefix}:workers"
+        names = sorted(_text(n) for n in self.client.smembers(index))  # type: ignore[union-attr]
+        pipe = self.client.pipeline(transaction=False)
+        for name in names:
+            pipe.hgetall(f"{self.prefix}:worker:{name}")
+        out, dead = {}, []
+        for name, raw in zip(names, pipe.execute(), strict=True):
+            if raw:
+                out[name] = _decode(raw)
+            else:
+                dead.append(name)
+        if dead:
+            self.client.srem(index, *dead)
         return out
 
     def remove_worker(self, name: str) -> None:
-        self.client.delete(f"{self.prefix}:worker:{name}")
+        pipe = self.client.pipeline(transaction=False)
+        pipe.delete(f"{self.prefix}:worker:{name}")
+        pipe.srem(f"{self.prefix}:workers", name)
+        pipe.execute()
 
     def close(self) -> None:
         if self._client is not None:

@@ -20,7 +20,11 @@ def register(app: TaskQueue) -> dict[str, Task]:
 
     def mark(tag: str) -> None:
         # Which process ran what, and how often: the tests' evidence.
-        app.state_backend.client.rpush(f"{runs_key}:{tag}", f"{os.getpid()}")
+        key = f"{runs_key}:{tag}"
+        pipe = app.state_backend.client.pipeline()
+        pipe.rpush(key, f"{os.getpid()}")
+        pipe.expire(key, 900)
+        pipe.execute()
 
     @app.task(name="t.add")
     def add(x: int, y: int) -> int:
