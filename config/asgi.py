@@ -1,4 +1,10 @@
-"""ASGI entry point: HTTP now; websockets join through Channels' router."""
+"""ASGI entry point: HTTP goes to Django, websockets at /graphql to the
+graphql-transport-ws consumer (progress.consumer).
+
+Websockets are not covered by CSRF protection, so a cross-site page could
+open one with the visitor's session cookie: AllowedHostsOriginValidator
+refuses handshakes whose Origin is not one of ALLOWED_HOSTS.
+"""
 
 import os
 
@@ -6,4 +12,20 @@ from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
-application = get_asgi_application()
+# Django must be set up before the consumers (and their models) are imported.
+django_http = get_asgi_application()
+
+from channels.auth import AuthMiddlewareStack  # noqa: E402
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
+
+from progress.routing import websocket_urlpatterns  # noqa: E402
+
+application = ProtocolTypeRouter(
+    {
+        "http": django_http,
+        "websocket": AllowedHostsOriginValidator(
+            AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
+        ),
+    }
+)

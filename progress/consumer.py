@@ -1,0 +1,241 @@
+"""GraphQL over websockets at ``/graphql``: the ``graphql-transport-ws`` protocol.
+
+graphene-django has no server side for subscriptions, and the one package
+that adds them over Channels pins Django below 5; this consumer is ours. It
+runs graphene 3's subscription resolvers (``subscribe_<field>``) through
+graphql-core: the source stream comes from ``create_source_event_stream``
+(what ``Schema.subscribe`` calls), and each event is resolved with
+``execute`` against the client's selection, exactly as ``Schema.subscribe``
+maps it, except that a selection touching fields that read the database or
+Mongo (``result``, ``traceback``, ...) is resolved in a worker thread: the
+ORM refuses to run on the event loop, and Mongo would stall every socket.
+
+Authentication: the session cookie (Channels' AuthMiddlewareStack), or
+``connectionParams: {authorization: "Bearer <token>"}`` in ``connection_init``.
+A bad token closes with 4403; an anonymous connection is acknowledged and
+each operation then fails like an anonymous query does (UNAUTHENTICATED).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from types import SimpleNamespace
+from typing import Any
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+from graphql import (
+    DocumentNode,
+    ExecutionResult,
+    FieldNode,
+    GraphQLError,
+    OperationType,
+    execute,
+    get_operation_ast,
+    parse,
+    validate,
+)
+from graphql.execution.subscribe import create_source_event_stream
+from graphql.language import Visitor, visit
+
+from jobs.api.limits import MAX_QUERY_CHARS, VALIDATION_RULES
+from jobs.models import ApiToken
+from progress.mailbox import Overflow
+from progress.protocol import SUBPROTOCOL, Close, Message, ProtocolError, encode
+from progress.protocol import parse as parse_message
+
+logger = logging.getLogger("progress.consumer")
+
+INIT_TIMEOUT = 3.0
+"""Seconds a client has to send ``connection_init`` (``GRAPHQL_WS_INIT_TIMEOUT``)."""
+
+MAX_OPERATIONS = 100
+"""Operations one connection may run at once."""
+
+THREADED_FIELDS = frozenset({"result", "traceback", "attemptHistory", "retryOf", "jobProgress"})
+"""Fields whose resolvers do blocking I/O (ORM, Mongo, RabbitMQ): resolved off the loop."""
+
+
+def _needs_thread(document: DocumentNode) -> bool:
+    found = False
+
+    class Finder(Visitor):
+        def enter_field(self, node: FieldNode, *_: Any) -> None:
+            nonlocal found
+            found = found or node.name.value in THREADED_FIELDS
+
+    visit(document, Finder())
+    return found
+
+
+def _bearer(payload: dict[str, Any] | None) -> str | None:
+    """The token of ``authorization: "Bearer <token>"`` in connectionParams, if any."""
+    if not payload:
+        return None
+    value = payload.get("authorization", payload.get("Authorization"))
+    if not isinstance(value, str):
+        return None
+    scheme, _, token = value.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else ""
+
+
+class GraphQLWSConsumer(AsyncWebsocketConsumer):
+    # Events come from the hub (progress.hub), not the channel layer: no
+    # per-connection layer channel to poll.
+    channel_layer_alias = None  # type: ignore[assignment]
+
+    async def connect(self) -> None:
+        self.acked = False
+        self.init_received = False
+        self.user: Any = self.scope.get("user")
+        self.operations: dict[str, asyncio.Task[None]] = {}
+        self.init_timer: asyncio.Task[None] | None = None
+        if SUBPROTOCOL not in self.scope.get("subprotocols", []):
+            await self.accept()
+            await self.close(Close.SUBPROTOCOL_NOT_ACCEPTABLE, "Subprotocol not acceptable")
+            return
+        await self.accept(SUBPROTOCOL)
+        self.init_timer = asyncio.get_running_loop().create_task(self._init_deadline())
+
+    async def _init_deadline(self) -> None:
+        await asyncio.sleep(getattr(settings, "GRAPHQL_WS_INIT_TIMEOUT", INIT_TIMEOUT))
+        if not self.init_received:
+            await self.close(Close.INIT_TIMEOUT, "Connection initialisation timeout")
+
+    async def disconnect(self, code: int) -> None:
+        if self.init_timer is not None:
+            self.init_timer.cancel()
+        for task in list(getattr(self, "operations", {}).values()):
+            task.cancel()
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        try:
+            await self.handle(parse_message(text_data))
+        except ProtocolError as exc:
+            logger.info("closing websocket %s: %s", exc.code.value, exc.reason)
+            await self.close(exc.code, exc.reason)
+
+    async def handle(self, message: Message) -> None:
+        kind = message.type
+        if kind == "connection_init":
+            await self.on_init(message.payload)
+        elif kind == "ping":
+            await self.send(text_data=encode("pong", payload=message.payload))
+        elif kind == "pong":
+            pass
+        elif kind == "subscribe":
+            self.on_subscribe(message)
+        elif kind == "complete":
+            task = self.operations.pop(message.id or "", None)
+            if task is not None:
+                task.cancel()
+
+    async def on_init(self, payload: dict[str, Any] | None) -> None:
+        if self.init_received:
+            raise ProtocolError(Close.TOO_MANY_INIT, "Too many initialisation requests")
+        self.init_received = True
+        if self.init_timer is not None:
+            self.init_timer.cancel()
+        token = _bearer(payload)
+        if token is not None:
+            user = await database_sync_to_async(ApiToken.authenticate)(token) if token else None
+            if user is None:
+                raise ProtocolError(Close.FORBIDDEN, "Forbidden: the API token is invalid")
+            self.user = user
+        self.acked = True
+        await self.send(text_data=encode("connection_ack"))
+
+    def on_subscribe(self, message: Message) -> None:
+        op_id = message.id
+        assert op_id is not None
+        if not self.acked:
+            raise ProtocolError(Close.UNAUTHORIZED, "Unauthorized")
+        if op_id in self.operations:
+            raise ProtocolError(Close.SUBSCRIBER_EXISTS, f"Subscriber for {op_id} already exists")
+        task = asyncio.get_running_loop().create_task(self.run_operation(op_id, message.payload))
+        self.operations[op_id] = task
+
+    # --- running operations -----------------------------------------------------
+    async def run_operation(self, op_id: str, payload: dict[str, Any]) -> None:
+        try:
+            if len(self.operations) > MAX_OPERATIONS:
+                await self.send_errors(
+                    op_id, [GraphQLError(f"at most {MAX_OPERATIONS} operations per connection")]
+                )
+                return
+            await self.operation(op_id, payload)
+        except asyncio.CancelledError:
+            raise  # the client completed it, or left: nothing to send
+        except Overflow as exc:
+            await self.send_errors(op_id, [GraphQLError(str(exc), extensions={"code": "TOO_SLOW"})])
+        except Exception:
+            logger.exception("subscription %s failed", op_id)
+            await self.send_errors(op_id, [GraphQLError("internal error")])
+        finally:
+            if self.operations.get(op_id) is asyncio.current_task():
+                del self.operations[op_id]
+
+    async def operation(self, op_id: str, payload: dict[str, Any]) -> None:
+        from config.schema import schema
+
+        query = payload["query"]
+        variables = payload.get("variables") or None
+        name = payload.get("operationName") or None
+        if len(query) > MAX_QUERY_CHARS:
+            await self.send_errors(op_id, [GraphQLError("query too long")])
+            return
+        try:
+            document = parse(query)
+        except GraphQLError as exc:
+            await self.send_errors(op_id, [exc])
+            return
+        graphql_schema = schema.graphql_schema
+        errors = validate(graphql_schema, document, VALIDATION_RULES)
+        operation = get_operation_ast(document, name)
+        if not errors and operation is None:
+            errors = [GraphQLError("no operation with that name in the document")]
+        if errors:
+            await self.send_errors(op_id, errors)
+            return
+        assert operation is not None
+        context = SimpleNamespace(user=self.user, scope=self.scope)
+        args = (graphql_schema, document)
+        if operation.operation == OperationType.QUERY:
+            result = await database_sync_to_async(execute)(*args, None, context, variables, name)
+            await self.send_next(op_id, result)  # type: ignore[arg-type]
+        elif operation.operation == OperationType.MUTATION:
+            await self.send_errors(op_id, [GraphQLError("send mutations over HTTP POST /graphql")])
+            return
+        else:
+            stream = await create_source_event_stream(*args, None, context, variables, name)
+            if isinstance(stream, ExecutionResult):
+                await self.send_errors(op_id, stream.errors or [])
+                return
+            threaded = _needs_thread(document)
+            try:
+                async for root in stream:
+                    if threaded:
+                        result = await database_sync_to_async(execute)(
+                            *args, root, context, variables, name
+                        )
+                    else:
+                        result = execute(*args, root, context, variables, name)
+                    if asyncio.iscoroutine(result):
+                        result = await result
+                    await self.send_next(op_id, result)  # type: ignore[arg-type]
+            finally:
+                aclose = getattr(stream, "aclose", None)
+                if aclose is not None:
+                    await aclose()
+        await self.send(text_data=encode("complete", op_id))
+
+    async def send_next(self, op_id: str, result: ExecutionResult) -> None:
+        payload: dict[str, Any] = {"data": result.data}
+        if result.errors:
+            payload["errors"] = [e.formatted for e in result.errors]
+        await self.send(text_data=encode("next", op_id, payload))
+
+    async def send_errors(self, op_id: str, errors: list[GraphQLError]) -> None:
+        await self.send(text_data=encode("error", op_id, [e.formatted for e in errors]))

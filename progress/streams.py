@@ -1,0 +1,99 @@
+"""The two live streams: one job (``jobUpdated``) and all of a viewer's jobs (``jobEvents``).
+
+Each stream registers with the process's hub *before* it reads the current
+state, sends that snapshot first, then sends live events strictly newer
+than what it already sent (see :mod:`progress.events`): a late subscriber
+never misses a change and never sees one go backwards.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import AsyncIterator
+from typing import Any
+
+from channels.db import database_sync_to_async
+
+from jobs import live
+from jobs.api.access import visible_jobs
+from jobs.models import Job
+from progress.events import BEFORE_ALL, Order, is_newer
+from progress.hub import Subscriber, get_hub
+from progress.jobview import snapshot_order
+from taskqueue.states import READY_STATES
+
+ACTIVE_SNAPSHOT = 100
+"""Unfinished jobs a new ``jobEvents`` subscriber is sent first (newest first)."""
+
+REMEMBERED = 10_000
+"""Jobs a ``jobEvents`` stream remembers the last sent order of."""
+
+
+def _snapshot(job_id: str) -> tuple[Job, Order] | None:
+    job = Job.objects.select_related("owner").filter(pk=job_id).first()
+    if job is None:
+        return None
+    live.prefetch([job])  # reads the live hash (and heals a row that missed a final state)
+    return job, snapshot_order(job)
+
+
+def _active_snapshots(user: Any, provider: str | None) -> list[tuple[Job, Order]]:
+    jobs = visible_jobs(user).exclude(state__in=[s.value for s in READY_STATES])
+    if provider is not None:
+        jobs = jobs.filter(provider=provider)
+    rows = list(jobs.order_by("-created_at")[:ACTIVE_SNAPSHOT])
+    live.prefetch(rows)
+    return [(job, snapshot_order(job)) for job in reversed(rows)]
+
+
+async def job_updated(job_id: str) -> AsyncIterator[Job]:
+    """The job now, then every change until it ends (the stream completes then)."""
+    hub = get_hub()
+    subscriber = Subscriber(job_id=job_id)
+    await hub.add(subscriber)
+    try:
+        snapshot = await database_sync_to_async(_snapshot)(job_id)
+        if snapshot is None:
+            return
+        job, last = snapshot
+        yield job
+        if job.is_final:
+            return
+        while True:
+            item = await subscriber.mailbox.get()
+            if not is_newer(item.order, last):
+                continue  # already reflected by the snapshot (or older)
+            last = item.order
+            yield item.value
+            if item.is_final:
+                return
+    finally:
+        hub.remove(subscriber)
+
+
+async def job_events(user: Any, provider: str | None) -> AsyncIterator[Job]:
+    """The viewer's unfinished jobs now, then every change of any job they may see."""
+    staff, user_id = bool(user.is_staff), user.pk
+
+    def accepts(row: Job) -> bool:
+        return (staff or row.owner_id == user_id) and (provider is None or row.provider == provider)
+
+    hub = get_hub()
+    subscriber = Subscriber(accepts=accepts)
+    await hub.add(subscriber)
+    sent: OrderedDict[str, Order] = OrderedDict()
+    try:
+        for job, order in await database_sync_to_async(_active_snapshots)(user, provider):
+            sent[str(job.pk)] = order
+            yield job
+        while True:
+            item = await subscriber.mailbox.get()
+            if not is_newer(item.order, sent.get(item.job_id, BEFORE_ALL)):
+                continue
+            sent[item.job_id] = item.order
+            sent.move_to_end(item.job_id)
+            if len(sent) > REMEMBERED:
+                sent.popitem(last=False)
+            yield item.value
+    finally:
+        hub.remove(subscriber)
