@@ -119,6 +119,11 @@ class EventHub:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
+                    # redis-py may turn a cancelled read into a connection
+                    # error; a hub being closed must not resubscribe.
+                    raise asyncio.CancelledError from exc
                 self._subscribed.clear()
                 logger.warning(
                     "event subscription on %s lost (%s); resubscribing in %.1f s",

@@ -68,6 +68,7 @@ async def closed_with(ws: WebsocketCommunicator, timeout: float = 10) -> int:
     """The close code the server sent (fails if it sent a message instead)."""
     output = await ws.receive_output(timeout)
     assert output["type"] == "websocket.close", output
+    await ws.disconnect()
     return output.get("code", 1000)
 
 
