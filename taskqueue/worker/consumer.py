@@ -56,6 +56,7 @@ class PollLoop:
         self.jobs: set[Job] = set()  # submitted to the pool, not finished
         self.delayed: list[tuple[float, int, Job]] = []  # heap by eta
         self.stopping = False
+        self.cold = False  # cold shutdown: revoke must not wait for running jobs
         self.processed = 0
         self._last_commit = time.monotonic()
         self._seq = 0
@@ -267,7 +268,11 @@ class PollLoop:
                 pass  # not started: the partition's new owner will run it
         self.delayed = [e for e in self.delayed if e[2].delivery.tp not in revoked]
         heapq.heapify(self.delayed)
-        while any(j.delivery.tp in revoked for j in self.jobs) and time.monotonic() < deadline:
+        while (
+            not self.cold
+            and any(j.delivery.tp in revoked for j in self.jobs)
+            and time.monotonic() < deadline
+        ):
             self.settle()
             time.sleep(0.002)
         self.settle(force_flush=True)

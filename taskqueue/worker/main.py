@@ -52,6 +52,7 @@ class Worker:
         self.declare = declare
         self.group_id = s.group_id or f"{s.topic_prefix}workers.{'+'.join(sorted(self.queues))}"
         self._signals = 0
+        self._signal_name = ""
         self._cold = False
         self._stop = threading.Event()
         self.loop: PollLoop | None = None
@@ -69,17 +70,15 @@ class Worker:
         signal.signal(signal.SIGINT, self._on_signal)
 
     def _on_signal(self, signum: int, _frame: object) -> None:
+        # Only flags here: logging from a signal handler can deadlock on the
+        # logging lock, and a long handler can swallow a second signal.
         self._signals += 1
-        if self._signals == 1:
-            logger.warning(
-                "%s received: warm shutdown (grace %.0f s); send again to stop at once",
-                signal.Signals(signum).name,
-                self.app.settings.shutdown_grace,
-            )
-            self.stop()
-        else:
-            logger.warning("second signal: cold shutdown")
+        self._signal_name = signal.Signals(signum).name
+        if self._signals > 1:
             self._cold = True
+            if self.loop is not None:
+                self.loop.cold = True
+        self._stop.set()
 
     def stop(self) -> None:
         self._stop.set()
@@ -126,16 +125,23 @@ class Worker:
         loop.stopping = True
         consumer = loop.consumer
         assert consumer is not None
-        deadline = time.monotonic() + self.app.settings.shutdown_grace
-        logger.info(
-            "stopping: %d job(s) in flight, %d delayed (left in Kafka)",
+        grace = self.app.settings.shutdown_grace
+        deadline = time.monotonic() + grace
+        logger.warning(
+            "%s: warm shutdown, %d job(s) in flight (grace %.0f s), %d delayed left in Kafka; "
+            "send the signal again to stop at once",
+            self._signal_name or "stop requested",
             len(loop.jobs),
+            grace,
             len(loop.delayed),
         )
         while loop.jobs and time.monotonic() < deadline and not self._cold:
             loop.turn()
             time.sleep(0.005)
+        if self._cold:
+            logger.warning("second signal: cold shutdown")
         cold = bool(loop.jobs)
+        loop.cold = cold
         if cold:
             logger.warning(
                 "%d job(s) unfinished at shutdown; they will be redelivered", len(loop.jobs)

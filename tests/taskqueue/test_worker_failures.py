@@ -81,7 +81,7 @@ def test_sigterm_finishes_in_flight_work(app: TaskQueue, workers: Workers) -> No
     worker.signal(signal.SIGTERM)
     assert worker.wait(60) == 0, worker.output()
     assert all(r.state == State.SUCCESS for r in results)
-    assert "warm shutdown" in worker.output()
+    assert "SIGTERM: warm shutdown" in worker.output()
     wait_for(lambda: all_committed(app), 10)
     # A new worker does not run any of them again.
     workers.start()
@@ -168,3 +168,36 @@ def test_process_pool_runs_tasks(app: TaskQueue, workers: Workers) -> None:
     assert r.get(timeout=60) == 2
     with pytest.raises(Exception, match="ValueError"):
         app.tasks["t.fail"].delay("in a child").get(timeout=60)
+
+
+def test_rebalance_moves_partitions_without_losing_or_repeating_jobs(
+    app: TaskQueue, workers: Workers
+) -> None:
+    first = workers.start(concurrency=2)
+    slow = app.tasks["t.slow"]
+    results = [slow.delay(f"move{i}", 0.5) for i in range(12)]
+    wait_for(lambda: runs(app, "move0") + runs(app, "move1") + runs(app, "move2") >= 1, 60)
+    second = workers.start(concurrency=2)  # joins: some partitions move to it
+    assert [r.get(timeout=120) for r in results] == [f"move{i}" for i in range(12)]
+    wait_for(lambda: "partitions revoked" in first.output(), 30)
+    # Revoked partitions' running jobs were finished and committed before
+    # they moved; queued ones were released unstarted: none ran twice.
+    assert [runs(app, f"move{i}") for i in range(12)] == [1] * 12
+    workers_seen = {doc["worker"] for doc in app.result_store.collection.find({})}
+    assert workers_seen == {"w0", "w1"}, (first.output(), second.output())
+
+
+def test_second_signal_stops_at_once_and_the_job_runs_elsewhere(
+    app: TaskQueue, workers: Workers
+) -> None:
+    first = workers.start(concurrency=2)
+    result = app.tasks["t.slow"].delay("cold", 3.0)
+    wait_for(lambda: runs(app, "cold") == 1, 60)
+    first.signal(signal.SIGTERM)
+    wait_for(lambda: "SIGTERM: warm shutdown" in first.output(), 10)
+    first.signal(signal.SIGTERM)
+    assert first.wait(10) != 0, first.output()
+    assert runs(app, "cold:done") == 0  # interrupted, not finished
+    workers.start()
+    assert result.get(timeout=60) == "cold"
+    assert runs(app, "cold") == 2

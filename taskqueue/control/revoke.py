@@ -1,0 +1,93 @@
+"""Revoke a job from the control plane.
+
+When the framework's own revoke API exists (``AsyncResult.revoke`` /
+``app.control.revoke``, delivery policies) it is used. Until then revoking
+uses the mechanism every worker already honours: a final REVOKED state in
+the state store (and the result store) makes every worker skip the message
+on receipt, and keeps a late run from overwriting it. ``terminate`` also
+stops the attempt running in this worker's pool thread, if any.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ..backends.redis_state import APPLIED, StateUpdate
+from ..states import READY_STATES, REVOKED, State
+from . import terminate as killer
+
+if TYPE_CHECKING:
+    from ..app import TaskQueue
+
+logger = logging.getLogger("taskqueue.control")
+
+
+@dataclass(frozen=True, slots=True)
+class Revocation:
+    revoked: bool
+    terminated: bool
+    detail: str
+
+
+def revoke(app: TaskQueue, job_id: str, terminate: bool, reason: str = "") -> Revocation:
+    reason = reason or "revoked through the control plane"
+    framework = _framework_revoke(app, job_id, terminate)
+    if framework is not None:
+        return framework
+    revoked, detail = mark_revoked(app, job_id, reason)
+    terminated = False
+    if terminate and revoked:
+        terminated = killer.terminate(job_id)
+        detail += "; running attempt interrupted" if terminated else "; not running here"
+    logger.warning("job %s revoked (%s): %s", job_id, reason, detail)
+    return Revocation(revoked, terminated, detail)
+
+
+def _framework_revoke(app: TaskQueue, job_id: str, terminate: bool) -> Revocation | None:
+    result: Any = app.AsyncResult(job_id)
+    control: Any = getattr(app, "control", None)
+    if hasattr(result, "revoke"):
+        result.revoke(terminate=terminate)
+    elif hasattr(control, "revoke"):
+        control.revoke(job_id, terminate=terminate)
+    else:
+        return None
+    return Revocation(True, terminate, "revoked by the framework's revoke")
+
+
+def mark_revoked(app: TaskQueue, job_id: str, reason: str) -> tuple[bool, str]:
+    """Store a final REVOKED (unless final already); (revoked now or before, detail)."""
+    backend = app.state_backend
+    current = backend.read(job_id)
+    if current.get("state") in {s.value for s in READY_STATES}:
+        state = current["state"]
+        return state == REVOKED.value, f"already {state}"
+    attempt = int(current.get("attempt") or 0)
+    error = {"exc_type": "Revoked", "exc_message": reason}
+    code, previous = backend.write(StateUpdate(job_id, REVOKED.value, attempt, payload=error))
+    if code != APPLIED:
+        return previous == REVOKED.value, f"already {previous}"
+    if app.settings.results_enabled:
+        try:
+            app.result_store.write([_document(job_id, attempt, error)])
+        except Exception as exc:  # the state store already refuses a late result
+            logger.warning("job %s: REVOKED not stored in the result store: %s", job_id, exc)
+    return True, "stored REVOKED"
+
+
+def _document(job_id: str, attempt: int, error: dict[str, str]) -> dict[str, Any]:
+    now = dt.datetime.now(dt.UTC)
+    return {
+        "_id": job_id,
+        "state": State.REVOKED.value,
+        "final": True,
+        "retries": attempt,
+        "error": error,
+        "date_done": now,
+        "attempts": {
+            str(attempt): {"state": REVOKED.value, "error": error, "finished_at": now.timestamp()}
+        },
+    }
