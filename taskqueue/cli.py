@@ -123,3 +123,30 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:
+        service = _service_of(exc)
+        if service is None:
+            raise  # a bug: the traceback is the useful report
+        # The worker stops rather than run on half-working storage: jobs it
+        # had not stored are uncommitted, so they are redelivered on restart.
+        logging.getLogger("taskqueue.cli").debug("fatal %s error", service, exc_info=True)
+        print(
+            f"error: {service} failed: {exc} (a stopped worker's unfinished jobs are redelivered)",
+            file=sys.stderr,
+        )
+        return 3
+
+
+def _service_of(exc: Exception) -> str | None:
+    """Which backing service an exception comes from, if any."""
+    import pymongo.errors
+    import redis
+    from confluent_kafka import KafkaException
+
+    if isinstance(exc, redis.RedisError):
+        return "Redis"
+    if isinstance(exc, pymongo.errors.PyMongoError):
+        return "MongoDB"
+    if isinstance(exc, KafkaException):
+        return "Kafka"
+    return None

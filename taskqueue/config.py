@@ -54,6 +54,12 @@ class Settings:
     group_id: str = ""
     kafka_producer_options: dict[str, Any] = field(default_factory=dict)
     kafka_consumer_options: dict[str, Any] = field(default_factory=dict)
+    # --- control plane (taskqueue.control): gRPC service, progress RPC ---
+    control_enabled: bool = True
+    control_host: str = "127.0.0.1"
+    control_port: int = 0
+    rabbitmq_url: str = "amqp://guest:guest@127.0.0.1:5672/%2F"
+    progress_exchange: str = ""
 
     def __post_init__(self) -> None:
         _validate(self)
@@ -83,6 +89,10 @@ class Settings:
 
     def dead_letter_topic(self, queue: str) -> str:
         return f"{self.topic_prefix}{queue}.dead-letter"
+
+    def progress_exchange_name(self) -> str:
+        """The fanout exchange of progress requests (default ``<key_prefix>.progress``)."""
+        return self.progress_exchange or f"{self.key_prefix}.progress"
 
     def effective_concurrency(self) -> int:
         return self.concurrency or max(2, os.cpu_count() or 2)
@@ -171,6 +181,10 @@ def _validate(s: Settings) -> None:
     ):
         if getattr(s, name) < 1:
             raise ConfigurationError(f"{name}={getattr(s, name)!r} must be at least 1")
+    if not 0 <= s.control_port <= 65535:
+        raise ConfigurationError(f"control_port={s.control_port!r} must be 0 (any free) to 65535")
+    if s.rabbitmq_url:
+        _check_url("rabbitmq_url", s.rabbitmq_url, ("amqp", "amqps"))
     if s.concurrency < 0:
         raise ConfigurationError(f"concurrency={s.concurrency!r} must be 0 (auto) or more")
     if s.pool not in _VALID_POOLS:

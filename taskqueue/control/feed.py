@@ -42,7 +42,9 @@ class EventFeed:
         self.channel = channel
         self.inflight = inflight
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="taskqueue-control-feed", daemon=True)
+        self._thread = threading.Thread(
+            target=self._run, name="taskqueue-control-feed", daemon=True
+        )
         self.ready = threading.Event()
 
     def start(self) -> None:

@@ -159,9 +159,7 @@ class InFlight:
         alive = self._held_ids()
         cutoff = time.time() - GRACE
         with self._changed:
-            gone = [
-                i for i, h in self._jobs.items() if i not in alive and h.received_at < cutoff
-            ]
+            gone = [i for i, h in self._jobs.items() if i not in alive and h.received_at < cutoff]
             for job_id in gone:
                 held = self._jobs.pop(job_id)
                 held.final = True

@@ -55,6 +55,14 @@ def test_errors_are_plain_words(tq_env: dict[str, str]) -> None:
     assert "TASKQUEUE_POOLL" in out.stderr and "Traceback" not in out.stderr
     missing = run_cli(tq_env, "workers", "-A", "no_such_module_xyz")
     assert missing.returncode == 2 and "no_such_module_xyz" in missing.stderr
+    down = run_cli(
+        {**tq_env, "TASKQUEUE_REDIS_URL": "redis://127.0.0.1:1/0"},
+        "workers",
+        "-A",
+        "tests.taskqueue.tasks_app",
+    )
+    assert down.returncode == 3 and "Redis failed" in down.stderr
+    assert "Traceback" not in down.stderr
 
 
 def test_workers_lists_live_heartbeats(
