@@ -1,4 +1,4 @@
-"""Command line: ``python -m taskqueue worker|topics|workers -A module``.
+"""Command line: ``python -m taskqueue worker|topics|workers|inspect|control -A module``.
 
 Errors are printed in plain words (no traceback) and exit with status 2.
 """
@@ -49,6 +49,9 @@ def _parser() -> argparse.ArgumentParser:
 
     workers = sub.add_parser("workers", help="list live workers (from their Redis heartbeats)")
     with_app(workers)
+    from .control.cli import add_parsers  # inspect, control: the workers' gRPC service
+
+    add_parsers(sub, with_app)
     return parser
 
 
@@ -117,6 +120,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _worker(app, args)
         if args.command == "topics":
             return _topics_create(app, args)
+        if args.command in ("inspect", "control"):
+            from .control.cli import run
+
+            return run(app, args)
         return _workers(app, args)
     except (TaskQueueError, ImportError) as exc:
         print(f"error: {exc}", file=sys.stderr)

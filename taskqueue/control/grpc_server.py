@@ -166,12 +166,14 @@ class WorkerService(pb_grpc.WorkerServicer):
         held = self.inflight.get(request.job_id)
         if held is None:
             context.abort(grpc.StatusCode.NOT_FOUND, f"job {request.job_id} is not held here")
+            raise AssertionError("abort raises")
         return job_progress(held, self.view.name)
 
     def WatchProgress(self, request: Any, context: Any) -> Iterator[Any]:  # noqa: N802
         held = self.inflight.get(request.job_id)
         if held is None:
             context.abort(grpc.StatusCode.NOT_FOUND, f"job {request.job_id} is not held here")
+            raise AssertionError("abort raises")
         if not self._watches.acquire(blocking=False):
             context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, f"{MAX_WATCHES} watches running")
         try:

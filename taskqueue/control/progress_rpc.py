@@ -23,6 +23,11 @@ from .inflight import InFlight, progress_of
 
 logger = logging.getLogger("taskqueue.control")
 
+if logging.getLogger("pika").level == logging.NOTSET:
+    # pika narrates every connection step at INFO; the responder logs what
+    # matters (down, back) itself. An application that set a level keeps it.
+    logging.getLogger("pika").setLevel(logging.WARNING)
+
 EXCHANGE_KIND = "fanout"
 
 
@@ -66,7 +71,9 @@ class ProgressResponder:
         self.answered = 0
         self.ready = threading.Event()
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="taskqueue-progress-rpc", daemon=True)
+        self._thread = threading.Thread(
+            target=self._run, name="taskqueue-progress-rpc", daemon=True
+        )
 
     def start(self) -> None:
         self._thread.start()

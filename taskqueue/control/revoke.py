@@ -67,7 +67,7 @@ def mark_revoked(app: TaskQueue, job_id: str, reason: str) -> tuple[bool, str]:
         return state == REVOKED.value, f"already {state}"
     attempt = int(current.get("attempt") or 0)
     error = {"exc_type": "Revoked", "exc_message": reason}
-    code, previous = backend.write(StateUpdate(job_id, REVOKED.value, attempt, payload=error))
+    code, previous = backend.write(StateUpdate(job_id, REVOKED.value, attempt, payload=error))[:2]
     if code != APPLIED:
         return previous == REVOKED.value, f"already {previous}"
     if app.settings.results_enabled:

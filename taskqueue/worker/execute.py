@@ -15,9 +15,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..exceptions import NotRegistered, Retry
+from ..control.terminate import running
+from ..exceptions import NotRegistered, Retry, TaskRevokedError
 from ..message import Message
-from ..states import FAILURE, RETRY, SUCCESS
+from ..states import FAILURE, RETRY, REVOKED, SUCCESS
 from ..task import Request, RequestContext
 
 if TYPE_CHECKING:
@@ -62,7 +63,8 @@ def execute(
             message, delivery_info=delivery_info, redelivered=redelivered, hostname=app.hostname
         )
         request.started_pending = queued
-        with RequestContext(request):
+        # running(): lets Revoke(terminate) interrupt this body (taskqueue.control).
+        with RequestContext(request), running(message.id):
             value = task.run(*message.args, **message.kwargs)
         json.dumps(value)  # a result the store cannot hold is a failure, now
         return Outcome(SUCCESS, result=value, started_at=started, finished_at=time.time())
@@ -73,6 +75,13 @@ def execute(
             error=error_info(cause),
             traceback=_format(exc.exc),
             countdown=exc.countdown,
+            started_at=started,
+            finished_at=time.time(),
+        )
+    except TaskRevokedError as exc:  # terminated by a revoke: never retried
+        return Outcome(
+            REVOKED,
+            error={"exc_type": "Revoked", "exc_message": str(exc) or "terminated by a revoke"},
             started_at=started,
             finished_at=time.time(),
         )

@@ -93,6 +93,11 @@ class Worker:
                 logger.info("created topics %s", created)
         pool = self._make_pool()
         loop = self.loop = PollLoop(self.app, pool, self.name, self.queues)
+        # --- control plane hook (taskqueue.control, issue 7): gRPC + progress RPC
+        from ..control import start_control
+
+        control = start_control(self)
+        # --- end of control plane hook
         loop.consumer = self.app.transport.consumer(
             topics, self.group_id, s.max_in_flight_per_partition, loop.on_assign, loop.on_revoke
         )
@@ -116,6 +121,8 @@ class Worker:
             self._shutdown(loop, pool)
         finally:
             self._stop.set()
+            if control is not None:  # control plane hook (issue 7)
+                control.stop()
             try:
                 self.app.state_backend.remove_worker(self.name)
             except Exception:  # best effort: the heartbeat key expires anyway

@@ -1,0 +1,115 @@
+"""``python -m taskqueue inspect ping|stats|active`` and ``control revoke|rate-limit``.
+
+Both talk to every live worker over gRPC with a deadline (``--timeout``);
+a worker that does not answer is listed as unreachable and the command
+exits with status 1, so scripts notice.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ..app import TaskQueue
+
+AddApp = Callable[[argparse.ArgumentParser], None]
+
+
+def add_parsers(sub: Any, with_app: AddApp) -> None:
+    inspect = sub.add_parser("inspect", help="ask live workers (gRPC): ping, stats, active")
+    inspect.add_argument("what", choices=("ping", "stats", "active"))
+    inspect.add_argument("--lag", action="store_true", help="stats: ask Kafka for consumer lag")
+    inspect.add_argument("--timeout", type=float, default=1.0, help="seconds per worker")
+    with_app(inspect)
+
+    control = sub.add_parser("control", help="steer live workers (gRPC): revoke, rate-limit")
+    actions = control.add_subparsers(dest="action", required=True)
+    revoke = actions.add_parser("revoke", help="revoke a job (and stop it with --terminate)")
+    revoke.add_argument("job_id")
+    revoke.add_argument("--terminate", action="store_true", help="interrupt a running attempt")
+    revoke.add_argument("--reason", default="revoked from the command line")
+    revoke.add_argument("--timeout", type=float, default=2.0)
+    with_app(revoke)
+    rate = actions.add_parser("rate-limit", help="set a task's rate limit: 10/s, 100/m, '' = none")
+    rate.add_argument("task")
+    rate.add_argument("rate")
+    rate.add_argument("--timeout", type=float, default=2.0)
+    with_app(rate)
+
+
+def run(app: TaskQueue, args: argparse.Namespace) -> int:
+    from .client import ControlClient
+
+    client = ControlClient(app, timeout=args.timeout)
+    try:
+        if args.command == "inspect":
+            if args.what == "ping":
+                answers = client.ping()
+                show = _ping
+            elif args.what == "stats":
+                answers = client.stats(with_lag=args.lag)
+                show = _stats
+            else:
+                answers = client.active()
+                show = _active
+        elif args.action == "revoke":
+            answers = client.revoke(args.job_id, args.terminate, args.reason)
+            show = _revoke
+        else:
+            answers = client.set_rate_limit(args.task, args.rate)
+            show = _rate
+    finally:
+        client.close()
+    if not answers:
+        print("no live workers")
+        return 1
+    for answer in answers:
+        if answer.ok:
+            print(f"{answer.worker} ({answer.address}): {show(answer.reply)}")
+        else:
+            print(f"{answer.worker} ({answer.address or '-'}): {answer.error}")
+    return 0 if all(a.ok for a in answers) else 1
+
+
+def _ping(r: Any) -> str:
+    return f"pong (pid {r.pid} on {r.hostname}, up {r.uptime_seconds:.0f} s)"
+
+
+def _stats(r: Any) -> str:
+    parts = ", ".join(
+        f"{p.topic}[{p.partition}]" + (f" lag {p.lag}" if p.lag >= 0 else "") for p in r.partitions
+    )
+    limits = ", ".join(f"{t}={v}" for t, v in sorted(r.rate_limits.items())) or "none"
+    return (
+        f"{r.pool} x{r.concurrency}, in flight {r.in_flight}, delayed {r.delayed}, "
+        f"processed {r.processed} (ok {r.succeeded}, failed {r.failed}, retried {r.retried}); "
+        f"queues {', '.join(r.queues)}; partitions {parts or 'none'}"
+        + (f"; total lag {r.total_lag}" if r.total_lag >= 0 else "")
+        + f"; rate limits {limits}"
+    )
+
+
+def _active(r: Any) -> str:
+    if not r.jobs:
+        return "no active jobs"
+    lines = [f"{len(r.jobs)} active"]
+    for j in r.jobs:
+        progress = (
+            f" {j.progress.current:g}/{j.progress.total:g} {j.progress.message}"
+            if j.progress.known
+            else ""
+        )
+        lines.append(f"  {j.id} {j.task} attempt {j.attempt + 1} {j.state}{progress}")
+    return "\n".join(lines)
+
+
+def _revoke(r: Any) -> str:
+    return f"revoked={r.revoked} held={r.held} terminated={r.terminated}" + (
+        f" ({r.detail})" if r.detail else ""
+    )
+
+
+def _rate(r: Any) -> str:
+    return f"{r.task}: {r.rate or 'no limit'} (was {r.previous or 'no limit'})"

@@ -1,0 +1,190 @@
+"""The control plane of one worker: started and stopped by the Worker.
+
+It wires the in-flight registry (fed by lifecycle hooks and the job event
+feed), the gRPC service, the RabbitMQ progress responder, and announces the
+gRPC address in the worker's heartbeat hash. A part that cannot start (no
+generated gRPC code, a port taken, RabbitMQ away) is logged and left out:
+the control plane never keeps a worker from working.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+from ..config import kafka_bootstrap
+from .inflight import InFlight, InFlightMiddleware
+from .ratelimit import RateLimits
+
+if TYPE_CHECKING:
+    from ..worker.main import Worker
+
+logger = logging.getLogger("taskqueue.control")
+
+HEARTBEAT_FIELD = "grpc"
+"""Field of the worker's heartbeat hash holding its gRPC ``host:port``."""
+
+
+class WorkerAdapter:
+    """The Worker's state, read-only, as the gRPC service sees it."""
+
+    def __init__(self, worker: Worker) -> None:
+        self.worker = worker
+        self.name = worker.name
+        self.pool = worker.pool_kind
+        self.concurrency = worker.concurrency
+        self.queues = list(worker.queues)
+        self.started_at = worker.started_at
+        self._assigned: set[tuple[str, int]] = set()
+        self._lock = threading.Lock()
+
+    def _jobs(self) -> list[Any]:
+        loop = self.worker.loop
+        for _ in range(3):  # the loop thread may resize the set meanwhile
+            try:
+                return list(loop.jobs) if loop is not None else []
+            except RuntimeError:
+                continue
+        return []
+
+    def held_ids(self) -> set[str]:
+        loop = self.worker.loop
+        ids = {j.message.id for j in self._jobs()}
+        if loop is not None:
+            ids |= {entry[2].message.id for entry in list(loop.delayed)}
+        return ids
+
+    def in_flight(self) -> int:
+        return len(self._jobs())
+
+    def delayed(self) -> int:
+        loop = self.worker.loop
+        return len(loop.delayed) if loop is not None else 0
+
+    def processed(self) -> int:
+        loop = self.worker.loop
+        return loop.processed if loop is not None else 0
+
+    def partitions(self) -> list[tuple[str, int]]:
+        with self._lock:
+            return sorted(self._assigned)
+
+    def track_assignment(self) -> None:
+        """Follow the loop's rebalance callbacks to know the assigned partitions.
+
+        Asking the Kafka consumer from another thread (``assignment()``) can
+        block for seconds while the poll loop owns it, so the adapter wraps
+        the callbacks the loop hands to its consumer (it must run before the
+        consumer is created) and keeps its own copy.
+        """
+        loop = self.worker.loop
+        assert loop is not None and loop.consumer is None, "track before the consumer exists"
+        on_assign, on_revoke = loop.on_assign, loop.on_revoke
+
+        def assigned(tps: list[tuple[str, int]]) -> None:
+            with self._lock:
+                self._assigned.update(tps)
+            on_assign(tps)
+
+        def revoked(tps: list[tuple[str, int]]) -> None:
+            with self._lock:
+                self._assigned.difference_update(tps)
+            on_revoke(tps)
+
+        loop.on_assign = assigned  # type: ignore[method-assign]
+        loop.on_revoke = revoked  # type: ignore[method-assign]
+
+
+class ControlPlane:
+    def __init__(self, worker: Worker) -> None:
+        self.worker = worker
+        self.app = worker.app
+        self.view = WorkerAdapter(worker)
+        self.inflight = InFlight(self.view.held_ids)
+        self.limits = RateLimits()
+        self.address: str | None = None
+        self._server: Any = None
+        self._feed: Any = None
+        self._responder: Any = None
+        self._lag: Any = None
+        self._stop = threading.Event()
+        self._announcer: threading.Thread | None = None
+
+    def start(self) -> ControlPlane:
+        s = self.app.settings
+        self.view.track_assignment()
+        self.app.middleware.add(InFlightMiddleware(self.inflight))
+        self.app.middleware.add(self.limits)
+        from .feed import EventFeed
+
+        backend = self.app.state_backend
+        self._feed = EventFeed(s.redis_url, backend.events_channel, self.inflight)
+        self._feed.start()
+        self._start_grpc()
+        if s.rabbitmq_url:
+            from .progress_rpc import ProgressResponder
+
+            self._responder = ProgressResponder(
+                s.rabbitmq_url, s.progress_exchange_name(), self.inflight, self.worker.name
+            )
+            self._responder.start()
+        if self.address:
+            self._announcer = threading.Thread(
+                target=self._announce, name="taskqueue-control-announce", daemon=True
+            )
+            self._announcer.start()
+        return self
+
+    def _start_grpc(self) -> None:
+        s = self.app.settings
+        try:
+            from .grpc_server import WorkerService, serve
+            from .lag import LagProbe
+
+            if s.broker_url.startswith("kafka://"):
+                self._lag = LagProbe(kafka_bootstrap(s), self.worker.group_id)
+            service = WorkerService(self.app, self.view, self.inflight, self.limits, self._lag)
+            self._server, self.address = serve(service, s.control_host, s.control_port)
+            logger.info("control plane: gRPC on %s", self.address)
+        except Exception as exc:
+            logger.error("control plane: gRPC service not started: %s", exc)
+
+    def _announce(self) -> None:
+        """Keep the gRPC address in the heartbeat hash (it expires with the worker's)."""
+        s = self.app.settings
+        while not self._stop.is_set():
+            try:
+                self.app.state_backend.heartbeat(
+                    self.worker.name,
+                    {HEARTBEAT_FIELD: self.address, "control_seen": time.time()},
+                    ttl=s.heartbeat_interval * 3,
+                )
+            except Exception as exc:
+                logger.warning("announcing the gRPC address failed: %s", exc)
+            self._stop.wait(s.heartbeat_interval)
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._announcer is not None:
+            self._announcer.join(timeout=5)
+        if self._server is not None:
+            self._server.stop(grace=1.0).wait(2.0)
+        for part in (self._responder, self._feed, self._lag):
+            if part is not None:
+                try:
+                    part.stop() if hasattr(part, "stop") else part.close()
+                except Exception:
+                    logger.debug("stopping %r failed", part, exc_info=True)
+
+
+def start_control(worker: Worker) -> ControlPlane | None:
+    """Start the worker's control plane unless ``control_enabled`` is off."""
+    if not worker.app.settings.control_enabled:
+        return None
+    try:
+        return ControlPlane(worker).start()
+    except Exception:
+        logger.exception("control plane failed to start; the worker runs without it")
+        return None
