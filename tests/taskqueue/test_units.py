@@ -309,3 +309,22 @@ def test_memory_consumer_commits_contiguous_acks() -> None:
     c.pause([("q", 0)])
     t.send("q", b"3")
     assert c.poll(10, 0) == []
+
+
+# --- app loading ---------------------------------------------------------------------
+
+
+def test_autodiscover_imports_task_modules_and_skips_missing_ones() -> None:
+    app = memory_app()
+    imported = app.autodiscover_tasks(["tests.taskqueue", "json"], related_name="tasks_app")
+    assert imported == ["tests.taskqueue.tasks_app", "json"]
+
+
+def test_load_app_finds_the_module_app() -> None:
+    from taskqueue import load_app
+
+    app = load_app("tests.taskqueue.tasks_app")
+    assert "t.add" in app.tasks
+    assert load_app("tests.taskqueue.tasks_app:app") is app
+    with pytest.raises(ConfigurationError, match="tasks"):
+        load_app("tests.taskqueue.tasks_app:tasks")
