@@ -156,3 +156,12 @@ LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/"
 JOBS_STUCK_AFTER = 60.0
 """Seconds after which a PENDING job Kafka never acknowledged counts as stuck."""
+
+# Live progress and the workers' control plane (progress/, taskqueue.control).
+TASKQUEUE_RABBITMQ_URL = ENV.rabbitmq_url
+GRAPHQL_WS_INIT_TIMEOUT = 3.0
+"""Seconds a websocket client has to send connection_init (then 4408)."""
+PROGRESS_RPC_TIMEOUT = 0.3
+"""Seconds to wait for the worker's progress reply before answering from Redis."""
+CONTROL_TIMEOUT = 0.5
+"""Deadline of each gRPC call to a worker (workers query, cancel, admin)."""

@@ -13,11 +13,15 @@ import graphene
 from django.contrib.auth import authenticate, login, logout
 from django.middleware.csrf import get_token
 
-from jobs import services
+from jobs import live, services
 from jobs.api.access import get_job, require_user
 from jobs.api.types import JSON, FieldError, JobPriority, JobType, Viewer
 from jobs.errors import JobError
 from jobs.models import Priority
+from taskqueue.states import PROGRESS, RECEIVED, RETRY, STARTED
+
+RUNNING_STATES = frozenset({RECEIVED, STARTED, PROGRESS, RETRY})
+"""States in which a worker may hold the job: cancel also stops it there."""
 
 
 class SubmitJobInput(graphene.InputObjectType):
@@ -110,7 +114,16 @@ class CancelJob(graphene.Mutation):
             job = get_job(user, id)
         except JobError as exc:
             return CancelJob(job=None, cancelled=False, errors=_errors(exc))
-        return CancelJob(job=job, cancelled=services.cancel(job, user), errors=[])
+        running = live.state(job) in RUNNING_STATES
+        cancelled = services.cancel(job, user)
+        if cancelled and running:
+            # Stop the attempt on the worker holding it (gRPC Revoke with
+            # terminate); without this it would run to its end, unable to
+            # overwrite REVOKED but still calling the provider.
+            from progress.grpc_client import terminate
+
+            terminate(str(job.pk), f"cancelled by {user.get_username()}")
+        return CancelJob(job=job, cancelled=cancelled, errors=[])
 
 
 class RetryJob(graphene.Mutation):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import re
 from typing import Any
 
@@ -153,7 +154,18 @@ class Query(graphene.ObjectType):
             raise GraphQLError(
                 f"worker heartbeats unavailable: {exc}", extensions={"code": "UNAVAILABLE"}
             ) from None
-        return [_worker(name, info_) for name, info_ in sorted(heartbeats.items())]
+        from progress.grpc_client import worker_status
+
+        try:
+            control = worker_status(heartbeats)
+        except Exception as exc:  # e.g. gRPC code not generated: heartbeats still answer
+            control = {}
+            logging.getLogger("jobs.api").warning("worker control status unavailable: %s", exc)
+        unknown = {"status": "unreachable", "partitions": [], "lag": None}
+        return [
+            {**_worker(name, info_), **control.get(name, unknown)}
+            for name, info_ in sorted(heartbeats.items())
+        ]
 
     @staticmethod
     def resolve_stats(root: Any, info: Any, minutes: int) -> dict[str, Any]:

@@ -189,6 +189,14 @@ class WorkerType(graphene.ObjectType):
     processed = graphene.Int()
     started_at = graphene.DateTime()
     last_seen = graphene.DateTime()
+    status = graphene.String(
+        required=True,
+        description="online (answered its control service), unreachable, or no-control",
+    )
+    partitions = graphene.List(
+        graphene.NonNull(graphene.String), required=True, description="Assigned: topic[n]."
+    )
+    lag = graphene.Int(description="Messages behind on its partitions (null when unknown).")
 
 
 class StateCount(graphene.ObjectType):
