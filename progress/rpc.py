@@ -80,6 +80,7 @@ class ProgressClient:
         self._channel: Any = None
         self._thread: threading.Thread | None = None
         self._connected = threading.Event()
+        self._connecting: threading.Event | None = None
         self._down_since: float | None = None
         self._last_attempt = 0.0
         self.dropped = 0
@@ -113,15 +114,17 @@ class ProgressClient:
         with self._lock:
             if self._connected.is_set():
                 return True
-            if time.monotonic() - self._last_attempt < RECONNECT_EVERY and self._last_attempt:
-                return False
-            self._last_attempt = time.monotonic()
-            ready = threading.Event()
-            self._thread = threading.Thread(
-                target=self._run, args=(ready,), name="progress-rpc-replies", daemon=True
-            )
-            self._thread.start()
-        ready.wait(3.0)
+            ready = self._connecting
+            if ready is None:
+                if time.monotonic() - self._last_attempt < RECONNECT_EVERY and self._last_attempt:
+                    return False  # down: do not make every caller pay a connect attempt
+                self._last_attempt = time.monotonic()
+                ready = self._connecting = threading.Event()
+                self._thread = threading.Thread(
+                    target=self._run, args=(ready,), name="progress-rpc-replies", daemon=True
+                )
+                self._thread.start()
+        ready.wait(3.0)  # callers arriving during an attempt wait for its outcome
         return self._connected.is_set()
 
     # --- the connection's thread ------------------------------------------------------
@@ -139,12 +142,14 @@ class ProgressClient:
             self._channel.basic_consume(REPLY_TO, self._on_reply, auto_ack=True)
         except Exception as exc:
             self._mark_down(exc)
+            self._connecting = None
             ready.set()
             return
         if self._down_since is not None:
             logger.warning("RabbitMQ reachable again at %s", safe_url(self.url))
         self._down_since = None
         self._connected.set()
+        self._connecting = None
         ready.set()
         try:
             while self._connected.is_set():

@@ -21,6 +21,7 @@ from config.environment import PROJECT_ROOT
 from tests.jobs.conftest import (  # noqa: F401 - fixtures shared with the jobs tests
     alice,
     bob,
+    gql,
     isolation,
     jobs_app,
     sandbox,
