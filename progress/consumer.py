@@ -19,6 +19,7 @@ each operation then fails like an anonymous query does (UNAUTHENTICATED).
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from types import SimpleNamespace
 from typing import Any
@@ -42,6 +43,7 @@ from graphql.language import Visitor, visit
 
 from jobs.api.limits import MAX_QUERY_CHARS, VALIDATION_RULES
 from jobs.models import ApiToken
+from progress.jobview import SHARED_ROOT
 from progress.mailbox import Overflow
 from progress.protocol import SUBPROTOCOL, Close, Message, ProtocolError, encode
 from progress.protocol import parse as parse_message
@@ -68,6 +70,28 @@ def _needs_thread(document: DocumentNode) -> bool:
 
     visit(document, Finder())
     return found
+
+
+FRAMES = "_ws_frames"
+"""Attribute of a shared event root holding its encoded payloads by operation."""
+
+
+def _frame_cache(root: Any) -> dict[tuple[Any, ...], str] | None:
+    """The shared root's payload cache (None for roots that are not shared)."""
+    if not getattr(root, SHARED_ROOT, False):
+        return None
+    cache = getattr(root, FRAMES, None)
+    if cache is None:
+        cache = {}
+        setattr(root, FRAMES, cache)
+    return cache
+
+
+def _payload(result: ExecutionResult) -> str:
+    payload: dict[str, Any] = {"data": result.data}
+    if result.errors:
+        payload["errors"] = [e.formatted for e in result.errors]
+    return json.dumps(payload, separators=(",", ":"), default=str)
 
 
 def _bearer(payload: dict[str, Any] | None) -> str | None:
@@ -214,17 +238,31 @@ class GraphQLWSConsumer(AsyncWebsocketConsumer):
                 await self.send_errors(op_id, stream.errors or [])
                 return
             threaded = _needs_thread(document)
+            shape = (query, json.dumps(variables, sort_keys=True), name)
             try:
                 async for root in stream:
-                    if threaded:
-                        result = await database_sync_to_async(execute)(
-                            *args, root, context, variables, name
-                        )
-                    else:
-                        result = execute(*args, root, context, variables, name)
-                    if asyncio.iscoroutine(result):
-                        result = await result
-                    await self.send_next(op_id, result)  # type: ignore[arg-type]
+                    # One hub event is one shared root object for every
+                    # subscriber of its job: the first subscriber with this
+                    # exact operation resolves and encodes it, the others
+                    # reuse the text (Job fields do not depend on who asks;
+                    # who may subscribe was decided when the stream started).
+                    frames = _frame_cache(root)
+                    payload = frames.get(shape) if frames is not None else None
+                    if payload is None:
+                        if threaded:
+                            result = await database_sync_to_async(execute)(
+                                *args, root, context, variables, name
+                            )
+                        else:
+                            result = execute(*args, root, context, variables, name)
+                        if asyncio.iscoroutine(result):
+                            result = await result
+                        payload = _payload(result)  # type: ignore[arg-type]
+                        if frames is not None:
+                            frames[shape] = payload
+                    await self.send(
+                        text_data=f'{{"type":"next","id":{json.dumps(op_id)},"payload":{payload}}}'
+                    )
             finally:
                 aclose = getattr(stream, "aclose", None)
                 if aclose is not None:
@@ -232,10 +270,9 @@ class GraphQLWSConsumer(AsyncWebsocketConsumer):
         await self.send(text_data=encode("complete", op_id))
 
     async def send_next(self, op_id: str, result: ExecutionResult) -> None:
-        payload: dict[str, Any] = {"data": result.data}
-        if result.errors:
-            payload["errors"] = [e.formatted for e in result.errors]
-        await self.send(text_data=encode("next", op_id, payload))
+        await self.send(
+            text_data=f'{{"type":"next","id":{json.dumps(op_id)},"payload":{_payload(result)}}}'
+        )
 
     async def send_errors(self, op_id: str, errors: list[GraphQLError]) -> None:
         await self.send(text_data=encode("error", op_id, [e.formatted for e in errors]))

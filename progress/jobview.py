@@ -24,6 +24,9 @@ from taskqueue.states import READY_STATES, State, may_replace
 LIVE_META = "_live_meta"
 """Attribute :mod:`jobs.live` reads the job's Redis hash from (set here, so no read)."""
 
+SHARED_ROOT = "_shared_event_root"
+"""Marks a view the hub shares among subscribers (their payloads may be reused)."""
+
 
 def _moment(ts: float) -> dt.datetime:
     return dt.datetime.fromtimestamp(ts, tz=dt.UTC)
@@ -48,7 +51,9 @@ class JobEntry:
             self.started_ts = event.ts
         if event.state == State.RECEIVED:
             self.started_ts = None  # a new attempt starts afresh
-        return apply(self.row, dict(self.meta), event, self.progress, self.started_ts)
+        job = apply(self.row, dict(self.meta), event, self.progress, self.started_ts)
+        setattr(job, SHARED_ROOT, True)
+        return job
 
 
 def apply(
