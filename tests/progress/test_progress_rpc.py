@@ -93,7 +93,10 @@ def test_replies_are_matched_among_concurrent_callers(
     for asked, reply in answers.values():
         assert reply is not None, f"no reply for {asked}"
         assert reply["job_id"] == asked and reply["worker"] == holders[asked]
-        assert reply["state"] == "PROGRESS" and reply["progress"]["total"] == 400
+        # Two run per worker; a third on the same worker waits in its pool.
+        assert reply["state"] in ("RECEIVED", "STARTED", "PROGRESS")
+        if reply["state"] == "PROGRESS":
+            assert reply["progress"]["total"] == 400
     control = ControlClient(app, timeout=5)
     try:
         for r in results:
