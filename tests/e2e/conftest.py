@@ -58,7 +58,8 @@ SLOW_SECONDS = 4.0
 Long enough for a browser to see a job running (and cancel it), short
 enough to keep the whole run near two minutes."""
 
-PASSWORDS = {"alice": "alice-e2e-pw-1", "bob": "bob-e2e-pw-2"}
+PASSWORDS = {"alice": "alice-e2e-pw-1", "bob": "bob-e2e-pw-2", "demo": "demo-e2e-pw-3"}
+"""Regular users; ``demo`` only appears in the README screenshots (a clean job list)."""
 UI_WAIT_MS = 60_000
 """Generous upper bound for anything a job or the server must do first: a
 2-core CI machine runs the browser, daphne, a worker and Kafka at once."""
