@@ -20,9 +20,14 @@ from typing import Any, overload
 from .backends.mongo_results import MongoResultStore
 from .backends.redis_state import RedisStateBackend
 from .config import Settings
+from .control.ratelimit import parse_rate
+from .deadletter import DeadLetters
+from .delays import route, tier_topics
 from .exceptions import ConfigurationError, NotRegistered, PublishError
 from .message import Message, new_id
 from .middleware import Middleware, MiddlewareChain
+from .policies import default_policies
+from .policies.revoke import Control, Revocations
 from .result import AsyncResult, ResultWaiter
 from .task import Task
 from .transport import PublishHandle, Transport, create_transport
@@ -55,7 +60,8 @@ class TaskQueue:
                 options[real] = options.pop(alias)
         self.main = main
         self.settings = Settings.load(env=env, settings_object=settings_object, **options)
-        self.middleware = MiddlewareChain(middleware)
+        # Policies first: they own options such as rate_limit or time_limit.
+        self.middleware = MiddlewareChain([*default_policies(), *middleware])
         self.tasks: dict[str, Task] = {}
         self.hostname = f"{socket.gethostname()}:{os.getpid()}"
         self._lock = threading.Lock()
@@ -63,6 +69,8 @@ class TaskQueue:
         self._state: RedisStateBackend | None = None
         self._results: MongoResultStore | None = None
         self._waiter: ResultWaiter | None = None
+        self._revocations: Revocations | None = None
+        self.control = Control(self)
         self._bulk = threading.local()
 
     def __repr__(self) -> str:
@@ -91,6 +99,14 @@ class TaskQueue:
         return self._results
 
     @property
+    def revocations(self) -> Revocations:
+        if self._revocations is None:
+            with self._lock:
+                if self._revocations is None:
+                    self._revocations = Revocations(self)
+        return self._revocations
+
+    @property
     def result_waiter(self) -> ResultWaiter:
         if self._waiter is None:
             with self._lock:
@@ -113,6 +129,8 @@ class TaskQueue:
                 f"unknown task option(s) {', '.join(sorted(unknown))}: not a core option "
                 f"({', '.join(sorted(_CORE_TASK_OPTIONS))}) and no installed middleware declares it"
             )
+        if options.get("rate_limit"):
+            parse_rate(str(options["rate_limit"]))  # a malformed limit fails here, loudly
         if options.get("acks_late") is False:
             raise ConfigurationError(
                 "acks_late=False is not supported: jobs are acked after they finish"
@@ -187,7 +205,10 @@ class TaskQueue:
         self.middleware.before_publish(message)
         data = message.encode(s.max_message_bytes)
         key = (message.routing_key or message.id).encode()
-        handle = self.transport.send(s.topic(message.queue), data, key, message.kafka_headers())
+        # A future eta goes through the delay tiers (taskqueue.delays), never
+        # to the queue directly: no worker has to hold it in memory.
+        topic, headers = route(s, s.topic(message.queue), message.eta, message.kafka_headers())
+        handle = self.transport.send(topic, data, key, headers)
         pending: list[tuple[Message, PublishHandle]] | None = getattr(self._bulk, "pending", None)
         if pending is not None:
             pending.append((message, handle))
@@ -224,6 +245,10 @@ class TaskQueue:
             self._bulk.pending = None
         self._wait(pending)
 
+    def dead_letters(self, queue: str | None = None) -> DeadLetters:
+        """List, replay or purge the dead-letter topic of ``queue`` (default queue)."""
+        return DeadLetters(self, queue or self.settings.default_queue)
+
     def AsyncResult(self, id: str) -> AsyncResult:  # noqa: N802 - Celery's name
         return AsyncResult(id, self)
 
@@ -232,11 +257,12 @@ class TaskQueue:
         return sorted({t.queue for t in self.tasks.values()} | {self.settings.default_queue})
 
     def declare_topics(self, queues: Sequence[str] | None = None) -> list[str]:
-        """Create the topics of these queues and their dead-letter topics."""
+        """Create the topics of these queues, their dead-letter topics and the delay tiers."""
         s = self.settings
         names = []
         for q in queues or self.queues():
             names += [s.topic(q), s.dead_letter_topic(q)]
+        names += tier_topics(s)
         return self.transport.declare(names, s.partitions, s.replication_factor)
 
     def close(self) -> None:

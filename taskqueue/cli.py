@@ -1,4 +1,4 @@
-"""Command line: ``python -m taskqueue worker|topics|workers|inspect|control -A module``.
+"""Command line: ``python -m taskqueue worker|topics|workers|inspect|control|dlq|beat -A module``.
 
 Errors are printed in plain words (no traceback) and exit with status 2.
 """
@@ -49,6 +49,9 @@ def _parser() -> argparse.ArgumentParser:
 
     workers = sub.add_parser("workers", help="list live workers (from their Redis heartbeats)")
     with_app(workers)
+    from .policies.cli import add_parsers as add_policy_parsers  # dlq, beat
+
+    add_policy_parsers(sub, with_app)
     from .control.cli import add_parsers  # inspect, control: the workers' gRPC service
 
     add_parsers(sub, with_app)
@@ -120,6 +123,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _worker(app, args)
         if args.command == "topics":
             return _topics_create(app, args)
+        if args.command in ("dlq", "beat"):
+            from .policies.cli import run as run_policy
+
+            return run_policy(app, args)
         if args.command in ("inspect", "control"):
             from .control.cli import run
 

@@ -60,6 +60,14 @@ class Settings:
     control_port: int = 0
     rabbitmq_url: str = "amqp://guest:guest@127.0.0.1:5672/%2F"
     progress_exchange: str = ""
+    # --- delivery policies (taskqueue.policies, taskqueue.delays) ---
+    delay_tiers: str = "1,5,30,120,600,3600"
+    queue_weights: dict[str, Any] = field(
+        default_factory=lambda: {"high": 6, "default": 3, "low": 1}
+    )
+    revoke_ttl: int = 86_400
+    idempotency_ttl: int = 86_400
+    beat_lock_ttl: float = 10.0
 
     def __post_init__(self) -> None:
         _validate(self)
@@ -89,6 +97,14 @@ class Settings:
 
     def dead_letter_topic(self, queue: str) -> str:
         return f"{self.topic_prefix}{queue}.dead-letter"
+
+    def delay_topic(self, seconds: int) -> str:
+        """Topic of the delay tier holding records ``seconds`` before forwarding."""
+        return f"{self.topic_prefix}delay.{seconds}s"
+
+    def delay_tier_seconds(self) -> list[int]:
+        """The configured delay tiers, ascending (validated at start-up)."""
+        return sorted({int(x) for x in self.delay_tiers.split(",") if x.strip()})
 
     def progress_exchange_name(self) -> str:
         """The fanout exchange of progress requests (default ``<key_prefix>.progress``)."""
@@ -185,6 +201,17 @@ def _validate(s: Settings) -> None:
         raise ConfigurationError(f"control_port={s.control_port!r} must be 0 (any free) to 65535")
     if s.rabbitmq_url:
         _check_url("rabbitmq_url", s.rabbitmq_url, ("amqp", "amqps"))
+    try:
+        tiers = s.delay_tier_seconds()
+    except ValueError:
+        tiers = []
+    if not tiers or tiers[0] < 1:
+        raise ConfigurationError(
+            f"delay_tiers={s.delay_tiers!r} must be a comma-separated list of whole seconds >= 1"
+        )
+    bad = {q: w for q, w in s.queue_weights.items() if not isinstance(w, int) or w < 1}
+    if bad:
+        raise ConfigurationError(f"queue_weights {bad!r}: weights must be integers >= 1")
     if s.concurrency < 0:
         raise ConfigurationError(f"concurrency={s.concurrency!r} must be 0 (auto) or more")
     if s.pool not in _VALID_POOLS:

@@ -65,3 +65,17 @@ class Retry(TaskQueueError):
 
 class MaxRetriesExceeded(TaskQueueError):
     """``Task.retry()`` was called after ``max_retries`` attempts."""
+
+
+class SoftTimeLimitExceeded(TaskQueueError):
+    """Raised inside a task body at its ``soft_time_limit``; the task may catch it."""
+
+
+class TimeLimitExceeded(TaskQueueError):
+    """A task body ran past its ``time_limit`` and was stopped (the job fails)."""
+
+
+class HardTimeLimit(BaseException):  # noqa: N818 - not an error the task should handle
+    """Injected into a body at its ``time_limit``: a BaseException, so a task's
+    ``except Exception`` cannot swallow it. The executor reports it as
+    :class:`TimeLimitExceeded`."""

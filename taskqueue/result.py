@@ -240,6 +240,12 @@ class AsyncResult:
 
     wait = get
 
+    def revoke(self, terminate: bool = False, reason: str = "") -> bool:
+        """Never start this job; with ``terminate``, stop it if running (see
+        ``taskqueue.policies.revoke``). False if it had finished already."""
+        self._cache = None
+        return self.app.revocations.revoke(self.id, terminate, reason)
+
     def forget(self) -> None:
         """Delete the stored state and result."""
         self._cache = None

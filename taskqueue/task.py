@@ -8,6 +8,7 @@ argument name it likes (``queue``, ``countdown``, ``description``...).
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 import time
 import traceback as tb
@@ -17,6 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 from .exceptions import MaxRetriesExceeded, Retry
 from .message import Message, new_id
+from .policies.expiry import epoch, expiry_time
+from .policies.retry import backoff_delay
 from .states import FAILURE, PROGRESS, STARTED, SUCCESS, State
 
 if TYPE_CHECKING:
@@ -148,8 +151,8 @@ class Task:
         routing_key: str | None = None,
         headers: dict[str, Any] | None = None,
         countdown: float | None = None,
-        eta: float | None = None,
-        expires: float | None = None,
+        eta: float | dt.datetime | None = None,
+        expires: float | dt.datetime | None = None,
         parent_id: str | None = None,
         root_id: str | None = None,
         group: str | None = None,
@@ -158,9 +161,11 @@ class Task:
     ) -> AsyncResult:
         """Queue a call; returns once the broker acknowledged it (or raises).
 
-        ``countdown``/``eta``/``expires`` are seconds from now / epoch
-        seconds / epoch seconds. Inside a running task, ``parent_id`` and
-        ``root_id`` default to the running job's, so workflows are traceable.
+        ``countdown`` is seconds from now; ``eta`` an aware datetime or epoch
+        seconds; ``expires`` seconds from now or an aware datetime (Celery's
+        meaning), default the task's ``expires`` option. Inside a running
+        task, ``parent_id`` and ``root_id`` default to the running job's, so
+        workflows are traceable.
         """
         if self.app.settings.always_eager:
             return self.apply(args, kwargs, task_id=task_id)  # type: ignore[return-value]
@@ -175,8 +180,8 @@ class Task:
             root_id=root_id or (parent.root_id or parent.id if parent else None) or job_id,
             parent_id=parent_id or (parent.id if parent and not parent.is_eager else None),
             group=group,
-            eta=time.time() + countdown if countdown else eta,
-            expires=expires,
+            eta=time.time() + countdown if countdown else epoch(eta),
+            expires=expiry_time(expires if expires is not None else self.options.get("expires")),
             sent_at=time.time(),
             callbacks=tuple(link),
             errbacks=tuple(link_error),
@@ -267,7 +272,9 @@ class Task:
             raise MaxRetriesExceeded(
                 f"{self.name}[{self.request.id}] gave up after {limit} retries"
             )
-        raise Retry(exc=exc, countdown=self.default_retry_delay if countdown is None else countdown)
+        if countdown is None:
+            countdown = backoff_delay(self, self.request.retries)
+        raise Retry(exc=exc, countdown=countdown)
 
     def should_autoretry(self, exc: BaseException, retries: int) -> bool:
         return (

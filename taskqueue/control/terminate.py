@@ -46,11 +46,20 @@ def is_running(job_id: str) -> bool:
 
 def terminate(job_id: str) -> bool:
     """Raise TaskRevokedError in the thread running ``job_id``; False if none is."""
+    return raise_in(job_id, TaskRevokedError)
+
+
+def raise_in(job_id: str, exc_type: type[BaseException]) -> bool:
+    """Raise ``exc_type`` in the thread running ``job_id``'s body; False if none is.
+
+    Shared with the time limits (``taskqueue.policies.timelimits``), which
+    interrupt a body the same way.
+    """
     with _lock:
         tid = next((t for t, j in _running.items() if j == job_id), None)
         if tid is None:
             return False
         done = ctypes.pythonapi.PyThreadState_SetAsyncExc(
-            ctypes.c_ulong(tid), ctypes.py_object(TaskRevokedError)
+            ctypes.c_ulong(tid), ctypes.py_object(exc_type)
         )
         return done == 1

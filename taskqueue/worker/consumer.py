@@ -9,8 +9,10 @@ The loop never runs task code. Each turn it:
 3. writes RECEIVED for the whole batch in one Redis pipeline; the script's
    answer tells which jobs already have a final state (redelivered after
    they finished): those are acked without running again;
-4. hands the rest to the pool (or holds them until their eta; they stay
-   uncommitted in Kafka meanwhile, so a delayed job is never only in memory);
+4. hands the rest to the pool; a record that arrives before its eta (a
+   publisher's clock ahead, or a record written straight to the queue) is
+   sent to a delay tier and acked once Kafka has it (``taskqueue.delays``):
+   no delayed job is ever held in a worker's memory;
 5. drains pool events into one Redis pipeline, buffers Mongo results,
    flushes them when due, and acks jobs whose writes are durable;
 6. applies back-pressure: pauses partitions while the pool is saturated or
@@ -20,15 +22,17 @@ The loop never runs task code. Each turn it:
 
 from __future__ import annotations
 
-import heapq
+import dataclasses
 import logging
 import queue
 import time
 from typing import TYPE_CHECKING, Any
 
 from ..backends.redis_state import SUPERSEDED, StateUpdate
+from ..delays import EARLY_TOLERANCE, route
 from ..exceptions import DecodeError
 from ..message import Message
+from ..policies.ratelimit import MAX_RECHECK, RateLimiter
 from ..states import RECEIVED, REVOKED
 from ..transport import Consumer, Delivery
 from .execute import Outcome
@@ -52,21 +56,23 @@ class PollLoop:
         self.queues = queues
         self.events: queue.SimpleQueue[tuple[str, Job, Any]] = pool.events
         self.ledger = Ledger(app, name)
+        self.limiter = RateLimiter(app)
         self.consumer: Consumer | None = None
         self.jobs: set[Job] = set()  # submitted to the pool, not finished
-        self.delayed: list[tuple[float, int, Job]] = []  # heap by eta
+        # Always empty: delayed jobs wait in the Kafka delay tiers
+        # (taskqueue.delays). Kept for readers such as the control plane.
+        self.delayed: list[tuple[float, int, Job]] = []
         self.stopping = False
         self.cold = False  # cold shutdown: revoke must not wait for running jobs
         self.processed = 0
         self._last_commit = time.monotonic()
-        self._seq = 0
         self._queue_of_topic = {app.settings.topic(q): q for q in queues}
 
     # --- one turn -----------------------------------------------------------
     def turn(self) -> None:
         consumer = self.consumer
         assert consumer is not None
-        busy = bool(self.jobs or self.ledger.busy or self.delayed)
+        busy = bool(self.jobs or self.ledger.busy)
         batch = (
             []
             if self.stopping
@@ -76,7 +82,6 @@ class PollLoop:
             consumer.poll(1, 0.01)  # keeps group membership alive; all paused
         if batch:
             self.dispatch(batch)
-        self.release_due()
         self.settle()
         self.backpressure()
         if time.monotonic() - self._last_commit >= COMMIT_INTERVAL:
@@ -90,6 +95,7 @@ class PollLoop:
             job = self._decode(d, now)
             if job is not None:
                 jobs.append(job)
+        jobs = self._within_rate_limits(jobs, now)
         if not jobs:
             return
         updates = [
@@ -120,11 +126,7 @@ class PollLoop:
             # attempt's RETRY does not count.
             job.redelivered = bool(previous) and attempt == str(job.message.retries)
             self.app.middleware.received(job.message)
-            if job.message.eta is not None and job.message.eta > now:
-                self._seq += 1
-                heapq.heappush(self.delayed, (job.message.eta, self._seq, job))
-            else:
-                self._submit(job)
+            self._submit(job)
 
     def _decode(self, d: Delivery, now: float) -> Job | None:
         queue_name = self._queue_of_topic.get(d.topic, self.app.settings.default_queue)
@@ -166,7 +168,36 @@ class PollLoop:
                 ),
             )
             return None
+        if message.eta is not None and message.eta - now > EARLY_TOLERANCE:
+            self._delay(job)
+            return None
         return job
+
+    def _delay(self, job: Job, eta: float | None = None) -> None:
+        """Send a record to a delay tier (its own eta, or ``eta``); ack it once
+        Kafka has it there."""
+        s, d = self.app.settings, job.delivery
+        value = d.value or b""
+        if eta is not None:
+            value = dataclasses.replace(job.message, eta=eta).encode()
+        topic, headers = route(s, d.topic, eta or job.message.eta, list(d.headers))
+        self.ledger.skipped(job, [Outgoing(topic, value, d.key, headers)])
+
+    def _within_rate_limits(self, jobs: list[Job], now: float) -> list[Job]:
+        """Jobs that got a token; the others wait in the delay tiers (no memory held)."""
+        limited = [j for j in jobs if self.limiter.rate_of(j.message.task)]
+        if not limited:
+            return jobs
+        waits = self.limiter.take([j.message.task for j in limited])
+        denied = set()
+        for job, wait in zip(limited, waits, strict=True):
+            if wait > 0:
+                denied.add(id(job))
+                logger.debug(
+                    "job %s (%s) rate limited for %.2f s", job.message.id, job.message.task, wait
+                )
+                self._delay(job, now + min(max(wait, EARLY_TOLERANCE * 2), MAX_RECHECK))
+        return [j for j in jobs if id(j) not in denied] if denied else jobs
 
     def _dead_letter(self, d: Delivery, queue_name: str, reason: str, detail: str) -> None:
         topic = self.app.settings.dead_letter_topic(queue_name)
@@ -180,13 +211,6 @@ class PollLoop:
     def _submit(self, job: Job) -> None:
         self.jobs.add(job)
         self.pool.submit(job)
-
-    def release_due(self) -> None:
-        now = time.time()
-        while self.delayed and self.delayed[0][0] <= now:
-            _, _, job = heapq.heappop(self.delayed)
-            if not job.released:
-                self._submit(job)
 
     # --- storing and acking ---------------------------------------------------
     def settle(self, force_flush: bool = False) -> None:
@@ -266,8 +290,6 @@ class PollLoop:
         for job in list(self.jobs):
             if job.delivery.tp in revoked and job.future is not None and job.future.cancel():
                 pass  # not started: the partition's new owner will run it
-        self.delayed = [e for e in self.delayed if e[2].delivery.tp not in revoked]
-        heapq.heapify(self.delayed)
         while (
             not self.cold
             and any(j.delivery.tp in revoked for j in self.jobs)

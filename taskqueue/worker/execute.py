@@ -16,8 +16,17 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..control.terminate import running
-from ..exceptions import NotRegistered, Retry, TaskRevokedError
+from ..exceptions import (
+    HardTimeLimit,
+    NotRegistered,
+    Retry,
+    TaskRevokedError,
+    TimeLimitExceeded,
+)
 from ..message import Message
+from ..policies.expiry import EXPIRED_ERROR
+from ..policies.retry import backoff_delay
+from ..policies.timelimits import guard
 from ..states import FAILURE, RETRY, REVOKED, SUCCESS
 from ..task import Request, RequestContext
 
@@ -51,20 +60,34 @@ def execute(
     message: Message,
     delivery_info: dict[str, Any],
     redelivered: bool,
-    report_started: Callable[[Message, float], bool],
+    report_started: Callable[[Message, float], bool | None],
+    abandon: Callable[[], None] | None = None,
 ) -> Outcome:
-    """Run the task of ``message`` once and describe how it ended."""
+    """Run the task of ``message`` once and describe how it ended.
+
+    ``abandon`` (thread pool) is called if the body outlives its hard time
+    limit; None in a process-pool child, where a signal stops the body.
+    """
     started = time.time()
     try:
         task = app.get_task(message.task)
+        refused = _refused(app, message, started)
+        if refused is not None:
+            return refused
         queued = report_started(message, started)
+        if queued is None:  # the child found the job final (revoked) when storing STARTED
+            return Outcome(REVOKED, error=_REVOKED_ERROR, started_at=started, finished_at=started)
         app.middleware.started(message)
         request = Request.from_message(
             message, delivery_info=delivery_info, redelivered=redelivered, hostname=app.hostname
         )
         request.started_pending = queued
         # running(): lets Revoke(terminate) interrupt this body (taskqueue.control).
-        with RequestContext(request), running(message.id):
+        with (
+            RequestContext(request),
+            running(message.id),
+            guard(message.id, task.options, _child_app is not None, abandon),
+        ):
             value = task.run(*message.args, **message.kwargs)
         json.dumps(value)  # a result the store cannot hold is a failure, now
         return Outcome(SUCCESS, result=value, started_at=started, finished_at=time.time())
@@ -75,6 +98,14 @@ def execute(
             error=error_info(cause),
             traceback=_format(exc.exc),
             countdown=exc.countdown,
+            started_at=started,
+            finished_at=time.time(),
+        )
+    except HardTimeLimit as exc:  # a BaseException: task code cannot swallow it
+        return Outcome(
+            FAILURE,
+            error=error_info(TimeLimitExceeded(str(exc) or "time limit exceeded")),
+            traceback=tb.format_exc(),
             started_at=started,
             finished_at=time.time(),
         )
@@ -92,7 +123,7 @@ def execute(
                 RETRY,
                 error=error_info(exc),
                 traceback=tb.format_exc(),
-                countdown=task_or_none.default_retry_delay or None,
+                countdown=backoff_delay(task_or_none, message.retries),
                 started_at=started,
                 finished_at=time.time(),
             )
@@ -105,6 +136,18 @@ def execute(
             started_at=started,
             finished_at=time.time(),
         )
+
+
+_REVOKED_ERROR = {"exc_type": "Revoked", "exc_message": "revoked before it started"}
+
+
+def _refused(app: TaskQueue, message: Message, now: float) -> Outcome | None:
+    """Checked right before the body starts: expired or revoked jobs never run."""
+    if message.is_expired(now):
+        return Outcome(REVOKED, error=dict(EXPIRED_ERROR), started_at=now, finished_at=now)
+    if app._revocations is not None and app.revocations.is_revoked(message.id):
+        return Outcome(REVOKED, error=dict(_REVOKED_ERROR), started_at=now, finished_at=now)
+    return None
 
 
 def _format(exc: BaseException | None) -> str | None:
@@ -131,17 +174,20 @@ def init_child(app_spec: str) -> None:
     _child_app = load_app(app_spec)
 
 
-def _started_directly(message: Message, started: float) -> bool:
-    """In a child process the loop is elsewhere: write STARTED ourselves."""
-    from ..backends.redis_state import StateUpdate
+def _started_directly(message: Message, started: float) -> bool | None:
+    """In a child process the loop is elsewhere: write STARTED ourselves.
+
+    The write's answer doubles as the revocation check before start: None
+    when the stored state is final already (revoked meanwhile)."""
+    from ..backends.redis_state import SUPERSEDED, StateUpdate
 
     assert _child_app is not None
-    _child_app.state_backend.write(
+    code = _child_app.state_backend.write(
         StateUpdate(
             message.id, "STARTED", message.retries, task=message.task, worker=_child_app.hostname
         )
-    )
-    return False
+    )[0]
+    return None if code == SUPERSEDED else False
 
 
 def run_in_child(data: bytes, delivery_info: dict[str, Any], redelivered: bool) -> Outcome:

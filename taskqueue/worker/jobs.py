@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..backends.redis_state import StateUpdate
+from ..delays import route
 from ..message import Message, new_id
 from ..states import FAILURE, RETRY, STARTED, SUCCESS
 from ..transport import Delivery, PublishHandle
@@ -43,6 +44,7 @@ class Job:
     future: Future | None = None  # type: ignore[type-arg]
     released: bool = False  # its partition was revoked: never ack
     generation: int = 0  # of its partition's assignment when received
+    abandoned: bool = False  # failed at its hard time limit; its thread's end is ignored
 
     @property
     def data(self) -> bytes:
@@ -114,7 +116,13 @@ class Ledger:
                     self.app.settings.dead_letter_topic(m.queue),
                     job.data,
                     job.delivery.key,
-                    dead_letter_headers(job.delivery, "failed", outcome.error or {}),
+                    dead_letter_headers(
+                        job.delivery,
+                        "failed",
+                        outcome.error or {},
+                        traceback=outcome.traceback,
+                        attempts=m.retries + 1,
+                    ),
                 )
             )
         for out in pending.out:
@@ -137,11 +145,13 @@ class Ledger:
 
     def _envelope(self, message: Message) -> Outgoing:
         s = self.app.settings
+        # Retries with a countdown travel through the delay tiers.
+        topic, headers = route(s, s.topic(message.queue), message.eta, message.kafka_headers())
         return Outgoing(
-            s.topic(message.queue),
+            topic,
             message.encode(s.max_message_bytes),
             (message.routing_key or message.id).encode(),
-            message.kafka_headers(),
+            headers,
         )
 
     def _follow_ups(self, m: Message, outcome: Outcome) -> list[Message]:
@@ -300,17 +310,41 @@ class Ledger:
 
 
 def dead_letter_headers(
-    delivery: Delivery, reason: str, error: dict[str, str] | str
+    delivery: Delivery,
+    reason: str,
+    error: dict[str, str] | str,
+    traceback: str | None = None,
+    attempts: int | None = None,
 ) -> list[tuple[str, bytes]]:
-    """Original headers plus why and from where the record was dead-lettered."""
+    """Original headers plus why and from where the record was dead-lettered.
+
+    A failed job adds ``tq-dead-traceback`` (the last lines of its traceback:
+    where it failed, not the whole stack) and ``tq-dead-attempts``.
+    """
     detail = (
         error if isinstance(error, str) else f"{error.get('exc_type')}: {error.get('exc_message')}"
     )
-    return list(delivery.headers) + [
-        ("tq-dead-reason", reason.encode()),
-        ("tq-dead-error", detail.encode()[:4000]),
-        ("tq-original-topic", delivery.topic.encode()),
-        ("tq-original-partition", str(delivery.partition).encode()),
-        ("tq-original-offset", str(delivery.offset).encode()),
-        ("tq-dead-at", repr(time.time()).encode()),
-    ]
+    extra = []
+    if traceback:
+        extra.append(("tq-dead-traceback", _tail(traceback).encode()[-2000:]))
+    if attempts is not None:
+        extra.append(("tq-dead-attempts", str(attempts).encode()))
+    # Delay headers of a record that came through a tier are not its own.
+    original = [(k, v) for k, v in delivery.headers if not k.startswith("tq-delay-")]
+    return (
+        original
+        + extra
+        + [
+            ("tq-dead-reason", reason.encode()),
+            ("tq-dead-error", detail.encode()[:4000]),
+            ("tq-original-topic", delivery.topic.encode()),
+            ("tq-original-partition", str(delivery.partition).encode()),
+            ("tq-original-offset", str(delivery.offset).encode()),
+            ("tq-dead-at", repr(time.time()).encode()),
+        ]
+    )
+
+
+def _tail(traceback: str, lines: int = 8) -> str:
+    """The last lines of a traceback: the failing frame and the error."""
+    return "\n".join(traceback.rstrip().splitlines()[-lines:])

@@ -101,6 +101,12 @@ class Worker:
         loop.consumer = self.app.transport.consumer(
             topics, self.group_id, s.max_in_flight_per_partition, loop.on_assign, loop.on_revoke
         )
+        # Delay tiers: countdown/eta/retry records wait in Kafka, forwarded
+        # by these consumers when due (taskqueue.delays).
+        from ..delays import DelayForwarder
+
+        delays = DelayForwarder(self.app).start()
+        revocations = self.app.revocations.start()  # checked before each body starts
         heartbeat = threading.Thread(
             target=self._heartbeat, name="taskqueue-heartbeat", daemon=True
         )
@@ -121,6 +127,8 @@ class Worker:
             self._shutdown(loop, pool)
         finally:
             self._stop.set()
+            delays.stop()
+            revocations.stop()
             if control is not None:  # control plane hook (issue 7)
                 control.stop()
             try:
@@ -135,12 +143,11 @@ class Worker:
         grace = self.app.settings.shutdown_grace
         deadline = time.monotonic() + grace
         logger.warning(
-            "%s: warm shutdown, %d job(s) in flight (grace %.0f s), %d delayed left in Kafka; "
+            "%s: warm shutdown, %d job(s) in flight (grace %.0f s); "
             "send the signal again to stop at once",
             self._signal_name or "stop requested",
             len(loop.jobs),
             grace,
-            len(loop.delayed),
         )
         while loop.jobs and time.monotonic() < deadline and not self._cold:
             loop.turn()

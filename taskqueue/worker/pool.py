@@ -11,13 +11,15 @@ import functools
 import logging
 import multiprocessing
 import queue
+import time
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import TYPE_CHECKING, Any
 
+from ..exceptions import TimeLimitExceeded
 from ..message import Message
 from ..states import FAILURE
-from .execute import Outcome, execute, init_child, run_in_child
+from .execute import Outcome, error_info, execute, init_child, run_in_child
 
 if TYPE_CHECKING:
     from ..app import TaskQueue
@@ -44,6 +46,8 @@ class Pool:
         future.add_done_callback(functools.partial(self._finished, job))
 
     def _finished(self, job: Job, future: Future) -> None:  # type: ignore[type-arg]
+        if job.abandoned:
+            return  # already reported FAILURE at its time limit; the late end is moot
         if future.cancelled():
             self.events.put(("cancelled", job, None))
             return
@@ -83,8 +87,29 @@ class ThreadPool(Pool):
 
     def _submit(self, job: Job) -> Future:  # type: ignore[type-arg]
         return self._executor.submit(
-            execute, self.app, job.message, job.delivery_info(), job.redelivered, self._started(job)
+            execute,
+            self.app,
+            job.message,
+            job.delivery_info(),
+            job.redelivered,
+            self._started(job),
+            functools.partial(self._abandon, job),
         )
+
+    def _abandon(self, job: Job) -> None:
+        """A body outlived its hard time limit: fail the job now, replace the thread.
+
+        Runs in the time-limit watchdog. The thread keeps running until its
+        blocking call returns (Python cannot kill it); its result is ignored.
+        """
+        job.abandoned = True
+        error = TimeLimitExceeded(f"{job.message.task} did not stop at its time limit")
+        self.events.put(
+            ("done", job, Outcome(FAILURE, error=error_info(error), finished_at=time.time()))
+        )
+        # ThreadPoolExecutor has no public resize; one more worker thread
+        # keeps the pool's concurrency while the abandoned one is stuck.
+        self._executor._max_workers += 1  # type: ignore[attr-defined]
 
     def shutdown(self, wait: bool, cancel: bool) -> None:
         self._executor.shutdown(wait=wait, cancel_futures=cancel)

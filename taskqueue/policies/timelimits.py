@@ -1,0 +1,172 @@
+"""Time limits: ``soft_time_limit`` and ``time_limit`` (task options, seconds).
+
+``soft_time_limit``: :class:`SoftTimeLimitExceeded` is raised inside the
+body; the task may catch it to clean up or return a partial result.
+
+``time_limit`` (hard): the body is stopped and the job ends FAILURE with
+``TimeLimitExceeded`` (never retried by ``autoretry_for``; the job goes to
+the dead-letter topic like any failure).
+
+How the body is interrupted depends on the pool:
+
+- **threads**: a watchdog thread raises the exception in the task's thread
+  (``PyThreadState_SetAsyncExc``, the same mechanism as revoke-terminate).
+  Python checks for it between bytecodes, so a body blocked inside one C
+  call (a long ``time.sleep``, a socket read without timeout) sees it only
+  when that call returns. If the body has not stopped ``ABANDON_GRACE``
+  seconds after the hard limit, the job is recorded FAILURE anyway, the
+  thread is *abandoned* (its late result is ignored) and the pool gets one
+  replacement thread, so the worker keeps its full concurrency.
+- **processes**: the child arms ``SIGALRM`` timers in its main thread; the
+  signal interrupts sleeps and blocking I/O (PEP 475) and raises the
+  exception in the body. The child survives and takes the next job.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import heapq
+import itertools
+import logging
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from ..control.terminate import raise_in
+from ..exceptions import HardTimeLimit, SoftTimeLimitExceeded
+from ..middleware import Middleware
+
+logger = logging.getLogger("taskqueue.timelimits")
+
+ABANDON_GRACE = 2.0
+"""Seconds after the hard limit before a thread that did not stop is abandoned."""
+
+
+class TimeLimits(Middleware):
+    """Owns ``soft_time_limit`` and ``time_limit``; enforced by :func:`guard`."""
+
+    options = frozenset({"soft_time_limit", "time_limit"})
+
+
+class Watchdog:
+    """One thread that fires time limits of bodies running in pool threads."""
+
+    def __init__(self) -> None:
+        self._heap: list[tuple[float, int, str, str, Callable[[], None] | None]] = []
+        self._active: set[int] = set()
+        self._seq = itertools.count()
+        self._cond = threading.Condition()
+        self._thread: threading.Thread | None = None
+
+    def watch(
+        self,
+        job_id: str,
+        soft: float | None,
+        hard: float | None,
+        abandon: Callable[[], None] | None,
+    ) -> int:
+        token = next(self._seq)
+        now = time.monotonic()
+        with self._cond:
+            self._active.add(token)
+            if soft:
+                heapq.heappush(self._heap, (now + soft, token, job_id, "soft", None))
+            if hard:
+                heapq.heappush(self._heap, (now + hard, token, job_id, "hard", None))
+                if abandon is not None:
+                    at = now + hard + ABANDON_GRACE
+                    heapq.heappush(self._heap, (at, token, job_id, "abandon", abandon))
+            self._ensure_thread()
+            self._cond.notify()
+        return token
+
+    def done(self, token: int) -> None:
+        with self._cond:
+            self._active.discard(token)
+
+    def _ensure_thread(self) -> None:
+        if self._thread is None or not self._thread.is_alive():
+            self._thread = threading.Thread(
+                target=self._run, name="taskqueue-timelimits", daemon=True
+            )
+            self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._heap or self._heap[0][0] > time.monotonic():
+                    timeout = self._heap[0][0] - time.monotonic() if self._heap else None
+                    self._cond.wait(timeout)
+                _, token, job_id, kind, abandon = heapq.heappop(self._heap)
+                if token not in self._active:
+                    continue  # the body finished first
+            self._fire(job_id, kind, abandon)
+
+    @staticmethod
+    def _fire(job_id: str, kind: str, abandon: Callable[[], None] | None) -> None:
+        if kind == "soft":
+            if raise_in(job_id, SoftTimeLimitExceeded):
+                logger.warning("job %s: soft time limit exceeded", job_id)
+        elif kind == "hard":
+            if raise_in(job_id, HardTimeLimit):
+                logger.error("job %s: hard time limit exceeded; stopping its body", job_id)
+        elif abandon is not None:
+            logger.error("job %s: body did not stop at its time limit; thread abandoned", job_id)
+            abandon()
+
+
+_watchdog = Watchdog()
+
+
+def limits_of(options: dict[str, Any]) -> tuple[float | None, float | None]:
+    soft, hard = options.get("soft_time_limit"), options.get("time_limit")
+    return (float(soft) if soft else None), (float(hard) if hard else None)
+
+
+@contextlib.contextmanager
+def guard(
+    job_id: str,
+    options: dict[str, Any],
+    in_child: bool,
+    abandon: Callable[[], None] | None = None,
+) -> Iterator[None]:
+    """Enforce the task's limits around its body (inside ``terminate.running``)."""
+    soft, hard = limits_of(options)
+    if soft is None and hard is None:
+        yield
+        return
+    if in_child:
+        with _alarms(soft, hard):
+            yield
+        return
+    token = _watchdog.watch(job_id, soft, hard, abandon)
+    try:
+        yield
+    finally:
+        _watchdog.done(token)
+
+
+@contextlib.contextmanager
+def _alarms(soft: float | None, hard: float | None) -> Iterator[None]:
+    """Process-pool child: SIGALRM at the soft limit, then at the hard one."""
+    start = time.monotonic()
+    fired = {"soft": False}
+
+    def on_alarm(_signum: int, _frame: object) -> None:
+        elapsed = time.monotonic() - start
+        if soft is not None and not fired["soft"] and elapsed < (hard or float("inf")) - 0.001:
+            fired["soft"] = True
+            if hard is not None:
+                signal.setitimer(signal.ITIMER_REAL, max(0.001, hard - elapsed))
+            raise SoftTimeLimitExceeded(f"soft time limit ({soft:g} s) exceeded")
+        raise HardTimeLimit(f"time limit ({hard:g} s) exceeded")
+
+    previous = signal.signal(signal.SIGALRM, on_alarm)
+    signal.setitimer(signal.ITIMER_REAL, soft if soft is not None else hard or 0)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
