@@ -32,6 +32,7 @@ from ..backends.redis_state import SUPERSEDED, StateUpdate
 from ..delays import EARLY_TOLERANCE, route
 from ..exceptions import DecodeError
 from ..message import Message
+from ..policies.expiry import EXPIRED_ERROR
 from ..policies.ratelimit import MAX_RECHECK, RateLimiter
 from ..states import RECEIVED, REVOKED
 from ..transport import Consumer, Delivery
@@ -162,7 +163,7 @@ class PollLoop:
                 job,
                 Outcome(
                     REVOKED,
-                    error={"exc_type": "Expired", "exc_message": "expired before it ran"},
+                    error=dict(EXPIRED_ERROR),
                     started_at=now,
                     finished_at=now,
                 ),
@@ -197,7 +198,11 @@ class PollLoop:
                     "job %s (%s) rate limited for %.2f s", job.message.id, job.message.task, wait
                 )
                 self._delay(job, now + min(max(wait, EARLY_TOLERANCE * 2), MAX_RECHECK))
-        return [j for j in jobs if id(j) not in denied] if denied else jobs
+        if denied:
+            # One line per batch, not per job: enough to see a limit biting.
+            logger.info("rate limit: %d job(s) deferred through the delay tiers", len(denied))
+            return [j for j in jobs if id(j) not in denied]
+        return jobs
 
     def _dead_letter(self, d: Delivery, queue_name: str, reason: str, detail: str) -> None:
         topic = self.app.settings.dead_letter_topic(queue_name)
