@@ -1,7 +1,7 @@
 """Revoke a job from the control plane.
 
-When the framework's own revoke API exists (``AsyncResult.revoke`` /
-``app.control.revoke``, delivery policies) it is used. Until then revoking
+When the framework's revocations exist (``app.revocations``, behind
+``AsyncResult.revoke`` / ``app.control.revoke``) they are used. Until then revoking
 uses the mechanism every worker already honours: a final REVOKED state in
 the state store (and the result store) makes every worker skip the message
 on receipt, and keeps a late run from overwriting it. ``terminate`` also
@@ -34,7 +34,7 @@ class Revocation:
 
 def revoke(app: TaskQueue, job_id: str, terminate: bool, reason: str = "") -> Revocation:
     reason = reason or "revoked through the control plane"
-    framework = _framework_revoke(app, job_id, terminate)
+    framework = _framework_revoke(app, job_id, terminate, reason)
     if framework is not None:
         return framework
     revoked, detail = mark_revoked(app, job_id, reason)
@@ -46,16 +46,25 @@ def revoke(app: TaskQueue, job_id: str, terminate: bool, reason: str = "") -> Re
     return Revocation(revoked, terminated, detail)
 
 
-def _framework_revoke(app: TaskQueue, job_id: str, terminate: bool) -> Revocation | None:
-    result: Any = app.AsyncResult(job_id)
-    control: Any = getattr(app, "control", None)
-    if hasattr(result, "revoke"):
-        result.revoke(terminate=terminate)
-    elif hasattr(control, "revoke"):
-        control.revoke(job_id, terminate=terminate)
-    else:
+def _framework_revoke(
+    app: TaskQueue, job_id: str, terminate: bool, reason: str
+) -> Revocation | None:
+    """The framework's revocations (``taskqueue.policies.revoke``), when present.
+
+    They store REVOKED and publish the revocation to every worker; the one
+    running the job interrupts it. Whether that is this worker is known
+    here: its body is running (``terminated`` says the interrupt was sent).
+    """
+    revocations: Any = getattr(app, "revocations", None)
+    if revocations is None or not hasattr(revocations, "revoke"):
         return None
-    return Revocation(True, terminate, "revoked by the framework's revoke")
+    running_here = killer.is_running(job_id)
+    revoked = bool(revocations.revoke(job_id, terminate, reason))
+    terminated = revoked and terminate and running_here
+    detail = "revoked (shared revocations)" if revoked else "not revoked: finished already"
+    if terminated:
+        detail += "; running attempt interrupted"
+    return Revocation(revoked, terminated, detail)
 
 
 def mark_revoked(app: TaskQueue, job_id: str, reason: str) -> tuple[bool, str]:
