@@ -158,6 +158,7 @@ class Task:
         group: str | None = None,
         link: Sequence[dict[str, Any]] = (),
         link_error: Sequence[dict[str, Any]] = (),
+        idempotency_key: str | None = None,
     ) -> AsyncResult:
         """Queue a call; returns once the broker acknowledged it (or raises).
 
@@ -165,12 +166,22 @@ class Task:
         seconds; ``expires`` seconds from now or an aware datetime (Celery's
         meaning), default the task's ``expires`` option. Inside a running
         task, ``parent_id`` and ``root_id`` default to the running job's, so
-        workflows are traceable.
+        workflows are traceable. With ``idempotency_key``, a second submission
+        with the same key returns the first job's result and publishes nothing
+        (``taskqueue.policies.idempotency``).
         """
         if self.app.settings.always_eager:
             return self.apply(args, kwargs, task_id=task_id)  # type: ignore[return-value]
         parent = current_request()
         job_id = task_id or new_id()
+        if idempotency_key is not None:
+            from .policies import idempotency
+
+            existing = idempotency.claim(self.app, idempotency_key, job_id)
+            if existing is not None:
+                from .result import AsyncResult
+
+                return AsyncResult(existing, self.app, self.name)
         message = Message(
             id=job_id,
             task=self.name,
@@ -189,7 +200,15 @@ class Task:
             routing_key=routing_key,
             origin=self.app.hostname,
         )
-        return self.app.publish(message)
+        if idempotency_key is None:
+            return self.app.publish(message)
+        try:
+            return self.app.publish(message)
+        except Exception:
+            from .policies import idempotency
+
+            idempotency.release(self.app, idempotency_key, job_id)
+            raise
 
     def apply(
         self,

@@ -33,6 +33,7 @@ from ..delays import EARLY_TOLERANCE, route
 from ..exceptions import DecodeError
 from ..message import Message
 from ..policies.expiry import EXPIRED_ERROR
+from ..policies.priority import WeightedQueues
 from ..policies.ratelimit import MAX_RECHECK, RateLimiter
 from ..states import RECEIVED, REVOKED
 from ..transport import Consumer, Delivery
@@ -58,6 +59,11 @@ class PollLoop:
         self.events: queue.SimpleQueue[tuple[str, Job, Any]] = pool.events
         self.ledger = Ledger(app, name)
         self.limiter = RateLimiter(app)
+        # Several queues: fetched jobs wait here and enter the pool by weight.
+        self.held: WeightedQueues | None = None
+        if len(queues) > 1:
+            limit = max(pool.size * 4, app.settings.consume_batch_size)
+            self.held = WeightedQueues(queues, app.settings.queue_weights, limit)
         self.consumer: Consumer | None = None
         self.jobs: set[Job] = set()  # submitted to the pool, not finished
         # Always empty: delayed jobs wait in the Kafka delay tiers
@@ -83,6 +89,7 @@ class PollLoop:
             consumer.poll(1, 0.01)  # keeps group membership alive; all paused
         if batch:
             self.dispatch(batch)
+        self.feed()
         self.settle()
         self.backpressure()
         if time.monotonic() - self._last_commit >= COMMIT_INTERVAL:
@@ -127,7 +134,10 @@ class PollLoop:
             # attempt's RETRY does not count.
             job.redelivered = bool(previous) and attempt == str(job.message.retries)
             self.app.middleware.received(job.message)
-            self._submit(job)
+            if self.held is not None:
+                self.held.push(self._queue_of_topic.get(job.delivery.topic, ""), job)
+            else:
+                self._submit(job)
 
     def _decode(self, d: Delivery, now: float) -> Job | None:
         queue_name = self._queue_of_topic.get(d.topic, self.app.settings.default_queue)
@@ -213,6 +223,16 @@ class PollLoop:
         assert self.consumer is not None
         return self.consumer.offsets.generation(d.tp)
 
+    def feed(self) -> None:
+        """Move held jobs into the pool, by queue weight, a few per thread."""
+        held = self.held
+        if held is None or self.stopping:
+            return  # at shutdown held jobs stay uncommitted and are redelivered
+        while len(held) and self.pool.unfinished < self.pool.size * 2:
+            job = held.pop()
+            if job is not None and not job.released:
+                self._submit(job)
+
     def _submit(self, job: Job) -> None:
         self.jobs.add(job)
         self.pool.submit(job)
@@ -280,8 +300,20 @@ class PollLoop:
             return
         half = offsets.max_window // 2
         consumer.pause([tp for tp in assigned if offsets.window(tp) >= offsets.max_window])
+        held = self.held
+        if held is not None:  # a flooded queue stops fetching; the others go on
+            consumer.pause(
+                [tp for tp in assigned if held.full(self._queue_of_topic.get(tp[0], ""))]
+            )
         if consumer.paused and self.pool.unfinished < high // 2:
-            consumer.resume([tp for tp in consumer.paused if offsets.window(tp) < half])
+            consumer.resume(
+                [
+                    tp
+                    for tp in consumer.paused
+                    if offsets.window(tp) < half
+                    and (held is None or held.drained(self._queue_of_topic.get(tp[0], "")))
+                ]
+            )
 
     # --- rebalancing --------------------------------------------------------------
     def on_assign(self, tps: list[tuple[str, int]]) -> None:
@@ -291,6 +323,8 @@ class PollLoop:
     def on_revoke(self, tps: list[tuple[str, int]]) -> None:
         """Finish in-flight work of revoked partitions (bounded), commit, release the rest."""
         revoked = set(tps)
+        if self.held is not None:  # not started: the partition's new owner runs them
+            self.held.drop(lambda j: j.delivery.tp not in revoked)
         deadline = time.monotonic() + min(self.app.settings.shutdown_grace, 15.0)
         for job in list(self.jobs):
             if job.delivery.tp in revoked and job.future is not None and job.future.cancel():
