@@ -18,6 +18,8 @@ from jobs.api.access import get_job, require_user
 from jobs.api.types import JSON, FieldError, JobPriority, JobType, Viewer
 from jobs.errors import JobError
 from jobs.models import Priority
+from jobs.revocation import framework_revoke_available
+from jobs.taskapp import get_app
 from taskqueue.states import PROGRESS, RECEIVED, RETRY, STARTED
 
 RUNNING_STATES = frozenset({RECEIVED, STARTED, PROGRESS, RETRY})
@@ -116,9 +118,10 @@ class CancelJob(graphene.Mutation):
             return CancelJob(job=None, cancelled=False, errors=_errors(exc))
         running = live.state(job) in RUNNING_STATES
         cancelled = services.cancel(job, user)
-        if cancelled and running:
-            # Stop the attempt on the worker holding it (gRPC Revoke with
-            # terminate); without this it would run to its end, unable to
+        if cancelled and running and not framework_revoke_available(get_app()):
+            # Without the framework's revoke(terminate=True) (which already
+            # stops it), stop the attempt on the worker holding it through
+            # its gRPC service; else it would run on to its end, unable to
             # overwrite REVOKED but still calling the provider.
             from progress.grpc_client import terminate
 
