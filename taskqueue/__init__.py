@@ -12,6 +12,7 @@ add.delay(2, 3).get(timeout=10)   # a worker: python -m taskqueue worker -A shop
 """
 
 from .app import TaskQueue, load_app
+from .canvas import GroupResult, Signature, chain, chord, group
 from .config import Settings
 from .exceptions import (
     ConfigurationError,
@@ -38,6 +39,11 @@ __all__ = [
     "ConfigurationError",
     "DecodeError",
     "EagerResult",
+    "GroupResult",
+    "Signature",
+    "chain",
+    "chord",
+    "group",
     "MaxRetriesExceeded",
     "Message",
     "MessageTooLarge",

@@ -24,6 +24,7 @@ from .states import FAILURE, PROGRESS, STARTED, SUCCESS, State
 
 if TYPE_CHECKING:
     from .app import TaskQueue
+    from .canvas import Signature
     from .result import AsyncResult
 
 
@@ -304,18 +305,19 @@ class Task:
 
     def signature(
         self, args: Sequence[Any] = (), kwargs: dict[str, Any] | None = None, **options: Any
-    ) -> dict[str, Any]:
-        """A serializable call description, usable as ``link=[...]`` callback."""
-        return {
-            "task": self.name,
-            "args": list(args),
-            "kwargs": dict(kwargs or {}),
-            "options": options,
-        }
+    ) -> Signature:
+        """A call description (a JSON-ready dict), usable as ``link=[...]`` or in canvas."""
+        from .canvas import Signature
 
-    def s(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        return Signature(self.name, args, kwargs, options, self.app)
+
+    def s(self, *args: Any, **kwargs: Any) -> Signature:
         """Shortcut: ``task.s(1, y=2)`` is ``task.signature((1,), {"y": 2})``."""
         return self.signature(args, kwargs)
+
+    def si(self, *args: Any, **kwargs: Any) -> Signature:
+        """Immutable signature: as a callback it ignores the parent's result."""
+        return self.signature(args, kwargs, immutable=True)
 
 
 class EagerResult:

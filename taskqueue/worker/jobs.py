@@ -21,8 +21,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..backends.redis_state import StateUpdate
+from ..canvas import CHORD_HEADER, chord_callback, chord_failed, follow_up
 from ..delays import route
-from ..message import Message, new_id
+from ..message import Message
 from ..states import FAILURE, RETRY, STARTED, SUCCESS
 from ..transport import Delivery, PublishHandle
 from .execute import Outcome
@@ -158,28 +159,18 @@ class Ledger:
         if outcome.state == RETRY:
             return [m.retry(outcome.countdown)]
         if outcome.state == SUCCESS:
-            return [self._callback(m, sig, [outcome.result]) for sig in m.callbacks]
+            out = [follow_up(self.app, m, sig, [outcome.result]) for sig in m.callbacks]
+            # Before the final state is stored: a member redelivered after
+            # that is skipped unrun, so its chord count must be in already.
+            callback = chord_callback(self.app, m, outcome.result)
+            return out + ([callback] if callback is not None else [])
         if outcome.state == FAILURE:
-            return [self._callback(m, sig, [m.id]) for sig in m.errbacks]
+            callback_id = chord_failed(m.headers.get(CHORD_HEADER))
+            if callback_id is not None:
+                error = {"exc_type": "ChordError", "exc_message": f"member {m.id} failed"}
+                self.state_updates.append(StateUpdate(callback_id, FAILURE.value, 0, payload=error))
+            return [follow_up(self.app, m, sig, [m.id]) for sig in m.errbacks]
         return []
-
-    def _callback(self, parent: Message, sig: dict[str, Any], first_args: list[Any]) -> Message:
-        options = sig.get("options") or {}
-        return Message(
-            id=new_id(),
-            task=sig["task"],
-            args=tuple(first_args + list(sig.get("args", []))),
-            kwargs=dict(sig.get("kwargs") or {}),
-            queue=options.get("queue") or self._queue_of(sig["task"]),
-            root_id=parent.root_id or parent.id,
-            parent_id=parent.id,
-            sent_at=time.time(),
-            origin=self.worker_name,
-        )
-
-    def _queue_of(self, task_name: str) -> str:
-        task = self.app.tasks.get(task_name)
-        return task.queue if task else self.app.settings.default_queue
 
     def _document(self, m: Message, outcome: Outcome) -> dict[str, Any]:
         return {
@@ -194,7 +185,7 @@ class Ledger:
             "root_id": m.root_id,
             "parent_id": m.parent_id,
             "group_id": m.group,
-            "args": list(m.args),
+            **_stored_args(m.args),
             "kwargs": m.kwargs,
             "worker": self.worker_name,
             "runtime": outcome.runtime,
@@ -348,3 +339,15 @@ def dead_letter_headers(
 def _tail(traceback: str, lines: int = 8) -> str:
     """The last lines of a traceback: the failing frame and the error."""
     return "\n".join(traceback.rstrip().splitlines()[-lines:])
+
+
+def _stored_args(args: tuple[Any, ...]) -> dict[str, Any]:
+    """``args`` for the result document. FerretDB (our Mongo-wire server)
+    rejects an array directly inside an array, e.g. a chord callback's
+    ``[[results...], "tag"]``: such args are stored as JSON text in
+    ``args_json`` instead, or the result could never be written."""
+    if any(isinstance(a, (list, tuple)) for a in args):
+        import json
+
+        return {"args": None, "args_json": json.dumps(list(args), default=repr)}
+    return {"args": list(args)}
