@@ -71,6 +71,8 @@ class TaskQueue:
         self._waiter: ResultWaiter | None = None
         self._revocations: Revocations | None = None
         self.control = Control(self)
+        self.beat_schedule: dict[str, dict[str, Any]] = {}
+        """Periodic tasks for ``python -m taskqueue beat`` (see taskqueue.beat)."""
         self._bulk = threading.local()
 
     def __repr__(self) -> str:

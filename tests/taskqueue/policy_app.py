@@ -101,3 +101,4 @@ def register_policies(app: TaskQueue) -> dict[str, Task]:
 
 app = TaskQueue("tests.taskqueue.policies")
 tasks = register_policies(app)
+app.beat_schedule = {"every-second": {"task": "p.record", "schedule": 1.0, "args": ["beat"]}}
