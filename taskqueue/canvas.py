@@ -85,7 +85,7 @@ class Signature(dict):  # type: ignore[type-arg]
         self.options.update(options)
         return self
 
-    def __or__(self, other: Signature) -> Chain:
+    def __or__(self, other: Signature) -> Chain:  # type: ignore[override]
         return Chain(self, other)
 
     def delay(self, *args: Any, **kwargs: Any) -> AsyncResult:
@@ -118,8 +118,9 @@ class Chain:
 
     def __init__(self, *steps: Signature) -> None:
         flat: list[Signature] = []
+        self.steps: list[Signature]
         for step in steps:
-            flat.extend(step.steps if isinstance(step, Chain) else [step])  # type: ignore[attr-defined]
+            flat.extend(step.steps if isinstance(step, Chain) else [step])
         self.steps = flat
 
     def __or__(self, other: Signature) -> Chain:
@@ -189,8 +190,9 @@ class Chord:
     def apply_async(self, **options: Any) -> AsyncResult:
         callback_id = self.body.options.get("task_id") or new_id()
         body = self.body.clone(task_id=callback_id)
-        info = {"id": new_id(), "size": len(self.header.members), "callback": body}
-        self.header.apply_async(group_id=info["id"], tq_chord=info, **options)
+        chord_id = new_id()
+        info = {"id": chord_id, "size": len(self.header.members), "callback": body}
+        self.header.apply_async(group_id=chord_id, tq_chord=info, **options)
         return self.header.app.AsyncResult(callback_id)
 
     def delay(self) -> AsyncResult:

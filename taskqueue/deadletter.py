@@ -25,6 +25,7 @@ Python API: ``app.dead_letters("default").list()``, ``.replay(ids)``,
 
 from __future__ import annotations
 
+import builtins
 import dataclasses
 import time
 from collections.abc import Iterable
@@ -101,7 +102,7 @@ class DeadLetters:
             }
         )
 
-    def _read(self, consumer: Any) -> tuple[list[DeadLetter], dict[int, int]]:
+    def _read(self, consumer: Any) -> tuple[builtins.list[DeadLetter], dict[int, int]]:
         """Every entry from the group's position to the end; and those positions."""
         from confluent_kafka import OFFSET_INVALID, TopicPartition
 
@@ -117,7 +118,7 @@ class DeadLetters:
             starts[tp.partition] = max(low, pos if pos >= 0 else low)
             ends[tp.partition] = high
         todo = {p for p in starts if starts[p] < ends[p]}
-        entries: list[DeadLetter] = []
+        entries: builtins.list[DeadLetter] = []
         if todo:
             consumer.assign([TopicPartition(self.topic, p, starts[p]) for p in sorted(todo)])
             deadline = time.monotonic() + 30
@@ -130,7 +131,9 @@ class DeadLetters:
                         todo.discard(m.partition())
         return sorted(entries, key=lambda e: (e.partition, e.offset)), starts
 
-    def list(self, limit: int | None = None, ids: Iterable[str] | None = None) -> list[DeadLetter]:
+    def list(
+        self, limit: int | None = None, ids: Iterable[str] | None = None
+    ) -> builtins.list[DeadLetter]:
         """Entries not yet handled, oldest first per partition."""
         consumer = self._consumer()
         try:
@@ -144,7 +147,7 @@ class DeadLetters:
         ids: Iterable[str] | None = None,
         limit: int | None = None,
         keep_retries: bool = False,
-    ) -> list[str]:
+    ) -> builtins.list[str]:
         """Republish entries to their queue (all, or ``ids``); returns the job ids."""
         consumer = self._consumer()
         try:
@@ -202,7 +205,7 @@ class DeadLetters:
     def _advance(
         self,
         consumer: Any,
-        entries: list[DeadLetter],
+        entries: builtins.list[DeadLetter],
         handled: set[tuple[int, int]],
         starts: dict[int, int],
     ) -> None:

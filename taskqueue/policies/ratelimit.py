@@ -22,7 +22,7 @@ A limit can be overridden on every worker at run time with
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..control.ratelimit import parse_rate
 from ..middleware import Middleware
@@ -68,7 +68,7 @@ class RateLimiter:
         self.app = app
         self.prefix = app.settings.key_prefix
         self._rates: dict[str, float | None] = {}
-        self._script = None
+        self._script: Any = None
 
     def rate_of(self, task_name: str) -> float | None:
         """Declared tokens/s of a task (None: not limited). Cached: options are fixed."""

@@ -117,7 +117,7 @@ class Revocations:
         now = time.time()
         entries = client.zrangebyscore(self.set_key, now, "+inf", withscores=True)
         with self._lock:
-            self._ids = {k.decode(): float(score) for k, score in entries}  # type: ignore[union-attr]
+            self._ids = {k.decode(): float(score) for k, score in entries}  # type: ignore[union-attr,str-unpack]
 
     def _apply(self, data: bytes) -> None:
         try:
