@@ -39,6 +39,9 @@ def test_cancel_a_running_job_after_confirming(browsing: Browsing) -> None:
     expect(title).to_contain_text("Cancelled", timeout=UI_WAIT_MS)
     expect(page.get_by_role("button", name="Cancel job")).to_have_count(0)
     expect(page.get_by_role("button", name="Retry")).to_be_visible()
+    # Who cancelled it, in words, where an error would be.
+    error = page.get_by_role("region", name="Error")
+    expect(error).to_contain_text("cancelled by alice", timeout=UI_WAIT_MS)
     browsing.shot(page, "cancelled")
 
     page.get_by_role("link", name="← All jobs").click()
