@@ -23,11 +23,8 @@ from tests.conftest import RUN_ID
 
 from .conftest import UI_WAIT_MS, Browsing
 from .ui import (
+    FILLERS,
     PROGRESS_RECORDER,
-    fill_exchange,
-    fill_github,
-    fill_quote,
-    fill_weather,
     job_row,
     login,
     mark_document,
@@ -88,12 +85,6 @@ CASES: dict[str, tuple[Callable[[], dict[str, Any]], Callable[..., None]]] = {
     ),
     "github": (lambda: {"repo": fresh("sandbox/slow")}, check_github),
 }
-FILL = {
-    "weather": fill_weather,
-    "quote": fill_quote,
-    "exchange": fill_exchange,
-    "github": fill_github,
-}
 
 
 @pytest.mark.parametrize("provider", list(CASES))
@@ -115,7 +106,7 @@ def test_submitted_job_moves_live_to_success_and_its_result_is_drawn(
     form = context.new_page()
     form.goto("/jobs")
     open_submit(form, provider)
-    FILL[provider](form, **params)
+    FILLERS[provider](form, **params)
     browsing.shot(form, f"{provider}-form")
     job_id = submit(form)
 
