@@ -15,6 +15,7 @@ result.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import threading
 from typing import Any
@@ -29,6 +30,40 @@ logger = logging.getLogger("taskqueue.results")
 
 DUPLICATE_KEY = 11000
 COLLECTION = "taskqueue_results"
+
+JSON_TEXT_FIELDS = ("result", "args", "kwargs")
+"""Fields stored as JSON text (in ``<field>_json``) when Mongo-wire servers
+would refuse their value: FerretDB rejects an array directly inside an array
+(``[[1, 2], [3]]``), and a result that can never be written would block its
+partition's commits forever. ``get`` decodes them back, so readers never see
+the difference."""
+
+
+def _nested_array(value: Any) -> bool:
+    if isinstance(value, (list, tuple)):
+        return any(isinstance(v, (list, tuple)) or _nested_array(v) for v in value)
+    if isinstance(value, dict):
+        return any(_nested_array(v) for v in value.values())
+    return False
+
+
+def storable(doc: dict[str, Any]) -> dict[str, Any]:
+    """``doc`` with every value a Mongo-wire server may refuse as JSON text."""
+    out = dict(doc)
+    for name in JSON_TEXT_FIELDS:
+        if name in out and _nested_array(out[name]):
+            out[f"{name}_json"] = json.dumps(out.pop(name), default=repr)
+            out[name] = None
+    return out
+
+
+def readable(doc: dict[str, Any]) -> dict[str, Any]:
+    """The inverse of :func:`storable`."""
+    for name in JSON_TEXT_FIELDS:
+        text = doc.pop(f"{name}_json", None)
+        if text is not None:
+            doc[name] = json.loads(text)
+    return doc
 
 
 class TaskResult(mongoengine.DynamicDocument):
@@ -88,7 +123,7 @@ class MongoResultStore:
     def record(self, doc: dict[str, Any], attempt: dict[str, Any]) -> None:
         """Buffer one attempt's outcome; ``doc`` holds the top-level fields."""
         retries = int(doc.get("retries", 0))
-        full = {**doc, "attempts": {str(retries): attempt}}
+        full = {**storable(doc), "attempts": {str(retries): attempt}}
         if doc.get("state") in READY_STATES:
             full["final"] = True
             full.setdefault("date_done", dt.datetime.now(dt.UTC))
@@ -155,7 +190,7 @@ class MongoResultStore:
 
     def get(self, job_id: str) -> dict[str, Any] | None:
         doc: dict[str, Any] | None = self.collection.find_one({"_id": job_id})
-        return doc
+        return None if doc is None else readable(doc)
 
     def forget(self, job_id: str) -> None:
         self.collection.delete_one({"_id": job_id})

@@ -185,7 +185,7 @@ class Ledger:
             "root_id": m.root_id,
             "parent_id": m.parent_id,
             "group_id": m.group,
-            **_stored_args(m.args),
+            "args": list(m.args),
             "kwargs": m.kwargs,
             "worker": self.worker_name,
             "runtime": outcome.runtime,
@@ -339,15 +339,3 @@ def dead_letter_headers(
 def _tail(traceback: str, lines: int = 8) -> str:
     """The last lines of a traceback: the failing frame and the error."""
     return "\n".join(traceback.rstrip().splitlines()[-lines:])
-
-
-def _stored_args(args: tuple[Any, ...]) -> dict[str, Any]:
-    """``args`` for the result document. FerretDB (our Mongo-wire server)
-    rejects an array directly inside an array, e.g. a chord callback's
-    ``[[results...], "tag"]``: such args are stored as JSON text in
-    ``args_json`` instead, or the result could never be written."""
-    if any(isinstance(a, (list, tuple)) for a in args):
-        import json
-
-        return {"args": None, "args_json": json.dumps(list(args), default=repr)}
-    return {"args": list(args)}

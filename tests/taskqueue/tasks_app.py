@@ -72,6 +72,10 @@ def register(app: TaskQueue) -> dict[str, Task]:
             "root_id": r.root_id,
         }
 
+    @app.task(name="t.matrix")
+    def matrix(rows: list[list[int]]) -> list[list[int]]:
+        return [[v * 2 for v in row] for row in rows]
+
     @app.task(name="t.chained")
     def chained(value: int, extra: int) -> int:
         return value + extra
