@@ -47,11 +47,12 @@ def _nested_array(value: Any) -> bool:
     return False
 
 
-def storable(doc: dict[str, Any]) -> dict[str, Any]:
-    """``doc`` with every value a Mongo-wire server may refuse as JSON text."""
+def storable(doc: dict[str, Any], *, force: bool = False) -> dict[str, Any]:
+    """``doc`` with every value a Mongo-wire server may refuse as JSON text
+    (``force``: every such field, whatever its shape)."""
     out = dict(doc)
     for name in JSON_TEXT_FIELDS:
-        if name in out and _nested_array(out[name]):
+        if name in out and out[name] is not None and (force or _nested_array(out[name])):
             out[f"{name}_json"] = json.dumps(out.pop(name), default=repr)
             out[name] = None
     return out
@@ -162,10 +163,19 @@ class MongoResultStore:
             self.collection.insert_many(docs, ordered=False)
         except BulkWriteError as exc:
             errors = exc.details.get("writeErrors", [])
-            others = [e for e in errors if e.get("code") != DUPLICATE_KEY]
-            if others:
-                raise
-            self._merge([docs[e["index"]] for e in errors])
+            refused = [e for e in errors if e.get("code") != DUPLICATE_KEY]
+            if refused:
+                # The server refused a value (a key it rejects, a shape it
+                # cannot store). Retrying the same document would block the
+                # partition forever: store its values as JSON text instead.
+                for error in refused:
+                    logger.warning(
+                        "result of job %s refused by the server (%s); storing it as JSON text",
+                        docs[error["index"]].get("_id"),
+                        str(error.get("errmsg", ""))[:200],
+                    )
+                self.write([storable(docs[e["index"]], force=True) for e in refused])
+            self._merge([docs[e["index"]] for e in errors if e.get("code") == DUPLICATE_KEY])
         return len(docs)
 
     def _merge(self, docs: list[dict[str, Any]]) -> None:

@@ -35,3 +35,15 @@ def test_task_returning_nested_arrays_succeeds_and_is_stored(
     assert stored["state"] == "SUCCESS"
     assert stored["result"] == [[2, 4], [6]]
     assert stored["args"] == [[[1, 2], [3]]]
+
+
+def test_a_document_the_server_refuses_is_stored_as_json_text(app: TaskQueue) -> None:
+    """Keys a Mongo-wire server rejects must not make the write fail forever."""
+    store = app.result_store
+    job_id = "refused-keys-job"
+    store.record(
+        {"_id": job_id, "state": "SUCCESS", "retries": 0, "result": {"$weird": 1, "ok": [1]}},
+        {"state": "SUCCESS"},
+    )
+    assert store.flush() == 1
+    assert store.get(job_id)["result"] == {"$weird": 1, "ok": [1]}
