@@ -12,8 +12,9 @@ from django.utils.html import format_html, format_html_join
 
 from jobs import live, revocation, services
 from jobs.models import ApiToken, Job
-from jobs.requeue import requeue
+from jobs.requeue import Filters, dead_letters, requeue
 from jobs.taskapp import get_app
+from progress.rpc import job_progress
 
 
 def _pre(value: Any) -> str:
@@ -39,8 +40,7 @@ class JobAdmin(admin.ModelAdmin):
     search_fields = ("id", "params", "owner__username", "error")
     date_hierarchy = "created_at"
     list_select_related = ("owner",)
-    actions = ("requeue_selected", "cancel_selected")
-    # Dead-lettered jobs: the framework has no replay API yet (issue 4).
+    actions = ("requeue_selected", "cancel_selected", "replay_dead_letters")
     readonly_fields = (
         "id",
         "owner",
@@ -82,17 +82,29 @@ class JobAdmin(admin.ModelAdmin):
     def params_json(self, job: Job) -> str:
         return _pre(job.params)
 
-    @admin.display(description="live status (Redis)")
+    @admin.display(description="live status")
     def live_status(self, job: Job) -> str:
+        """Progress from the worker holding the job (RabbitMQ), else Redis, else the row."""
         try:
-            meta = get_app().state_backend.read(str(job.pk))
+            answer = job_progress(job)
         except Exception as exc:
-            return f"Redis unavailable: {exc}"
-        if not meta:
-            return "no live state (not received yet, or expired)"
-        progress = live.progress(job)
-        shown = {k: v for k, v in meta.items() if k not in ("payload", "traceback")}
-        return _pre({**shown, "progress": progress})
+            return f"live status unavailable: {exc}"
+        shown: dict[str, Any] = {
+            "source": answer.source,
+            "state": answer.state,
+            "attempt": answer.attempt,
+            "worker": answer.worker,
+            "progress": answer.progress,
+        }
+        if answer.source != "worker":
+            try:
+                meta = get_app().state_backend.read(str(job.pk)) or {}
+            except Exception as exc:
+                meta = {"redis": f"unavailable: {exc}"}
+            shown["redis"] = {
+                k: v for k, v in meta.items() if k not in ("payload", "traceback", "progress")
+            }
+        return format_html("<p>answered by <strong>{}</strong></p>{}", answer.source, _pre(shown))
 
     @admin.display(description="result or error (Mongo)")
     def result_or_error(self, job: Job) -> str:
@@ -141,6 +153,27 @@ class JobAdmin(admin.ModelAdmin):
             request,
             f"republished {len(report.republished)}, retried {len(report.retried)}, "
             f"skipped {len(report.skipped)}",
+        )
+
+    @admin.action(description="Send dead-lettered jobs back (replay from the dead-letter topic)")
+    def replay_dead_letters(self, request: HttpRequest, queryset: QuerySet[Job]) -> None:
+        by_queue: dict[str, list[str]] = {}
+        for job in queryset:
+            by_queue.setdefault(job.priority, []).append(str(job.pk))
+        replayed: list[str] = []
+        try:
+            for queue, ids in by_queue.items():
+                report = dead_letters([queue], Filters(ids=ids))
+                replayed += [job_id for _, job_id in report.replayed]
+        except Exception as exc:
+            self.message_user(request, f"replay failed: {exc}", messages.ERROR)
+            return
+        missing = queryset.count() - len(set(replayed))
+        self.message_user(
+            request,
+            f"replayed {len(set(replayed))} dead-lettered job(s)"
+            + (f"; {missing} not in a dead-letter topic" if missing else ""),
+            messages.SUCCESS if replayed else messages.WARNING,
         )
 
     @admin.action(description="Cancel selected jobs")

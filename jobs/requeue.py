@@ -14,8 +14,10 @@ What a requeue means depends on where the job stands:
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from django.db.models import QuerySet
 from django.db.models.functions import Coalesce
@@ -137,3 +139,69 @@ def _retry(job: Job, report: Report, dry_run: bool) -> None:
         report.skipped.append((job, str(exc)))
         return
     report.retried.append((job, new))
+
+
+# --- dead letters -------------------------------------------------------------------
+
+
+@dataclass
+class DeadReport:
+    """What ``requeue_jobs --from-dlq`` found and did, per queue."""
+
+    listed: list[tuple[str, Any]] = field(default_factory=list)  # (queue, DeadLetter)
+    replayed: list[tuple[str, str]] = field(default_factory=list)  # (queue, job id)
+
+
+def dead_letters(queues: Iterable[str], filters: Filters, *, dry_run: bool = False) -> DeadReport:
+    """List the unhandled dead letters of ``queues`` the filters name; replay them.
+
+    Applies ``ids``, ``providers`` (the task name ``providers.<name>``) and
+    ``limit`` (over all queues). Replay goes through the framework
+    (``app.dead_letters(queue).replay(ids)``): same job id, full retry
+    budget, and the dead-letter group's offset moves past the replayed
+    entries, so a second run finds nothing. The replayed jobs' rows are
+    reopened (PENDING, attempts 0, error cleared) so the new run can move
+    them; a row that was final would otherwise refuse every new state.
+    """
+    from jobs.taskapp import get_app, task_name
+
+    app = get_app()
+    report = DeadReport()
+    tasks = {task_name(p) for p in filters.providers}
+    left = filters.limit
+    for queue in queues:
+        if left is not None and left <= 0:
+            break
+        letters = app.dead_letters(queue)
+        entries = letters.list(ids=filters.ids or None)
+        if tasks:
+            entries = [e for e in entries if e.task in tasks]
+        if left is not None:
+            entries = entries[:left]
+            left -= len(entries)
+        report.listed += [(queue, e) for e in entries]
+        if dry_run or not entries:
+            continue
+        ids = letters.replay(ids=[e.id for e in entries])
+        reopen(ids)
+        report.replayed += [(queue, i) for i in ids]
+    return report
+
+
+def reopen(ids: Iterable[str]) -> int:
+    """Make replayed jobs' rows movable again: PENDING, queued now, no error."""
+    valid = []
+    for value in ids:
+        try:
+            valid.append(uuid.UUID(value))
+        except ValueError:
+            continue  # a record with no job id (undecodable) has no row
+    return Job.objects.filter(pk__in=valid).update(
+        state=State.PENDING.value,
+        attempts=0,
+        error="",
+        worker="",
+        started_at=None,
+        finished_at=None,
+        queued_at=timezone.now(),
+    )

@@ -147,7 +147,7 @@ def test_admin_list_detail_and_actions(
     )
     detail = client.get(f"/admin/jobs/job/{mix['failed'].pk}/change/")
     assert detail.status_code == 200
-    for label in (b"live status (redis)", b"result or error (mongo)", b"params"):
+    for label in (b"live status", b"answered by", b"result or error (mongo)", b"params"):
         assert label in detail.content.lower()
     response = client.post(
         "/admin/jobs/job/",

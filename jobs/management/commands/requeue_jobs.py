@@ -9,7 +9,9 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from jobs.durations import parse_duration
-from jobs.requeue import Filters, Report, requeue, select
+from jobs.requeue import Filters, Report, dead_letters, requeue, select
+from jobs.taskapp import QUEUES
+from taskqueue import TaskQueueError
 from taskqueue.states import State
 
 BAR_FROM = 50
@@ -38,11 +40,28 @@ class Command(BaseCommand):
             help="PENDING jobs Kafka never acknowledged (older than --older-than, "
             "default settings.JOBS_STUCK_AFTER)",
         )
+        parser.add_argument(
+            "--from-dlq",
+            action="store_true",
+            help="replay dead-lettered jobs (framework dead-letter API); applies --ids, "
+            "--provider, --limit, --dry-run",
+        )
+        parser.add_argument(
+            "--queue",
+            action="append",
+            default=[],
+            help=f"with --from-dlq: queue(s) to read ({', '.join(QUEUES)} by default); repeatable",
+        )
         parser.add_argument("--dry-run", action="store_true", help="print what would be done")
         parser.add_argument("--limit", type=int, help="at most this many jobs")
 
     def handle(self, *args: Any, **options: Any) -> None:
         filters = self._filters(options)
+        if options["from_dlq"]:
+            self._from_dlq(filters, options)
+            return
+        if options["queue"]:
+            raise CommandError("--queue goes with --from-dlq")
         jobs = list(select(filters))
         dry = options["dry_run"]
         self.stdout.write(
@@ -63,6 +82,37 @@ class Command(BaseCommand):
         if len(jobs) >= BAR_FROM:
             self.stdout.write("")
         self._print(report, dry)
+
+    def _from_dlq(self, filters: Filters, options: dict[str, Any]) -> None:
+        if filters.states or filters.older_than is not None or filters.stuck:
+            raise CommandError(
+                "--from-dlq takes --ids, --provider, --limit, --queue and --dry-run only"
+            )
+        dry = options["dry_run"]
+        queues = options["queue"] or list(QUEUES)
+        try:
+            report = dead_letters(queues, filters, dry_run=dry)
+        except TaskQueueError as exc:
+            raise CommandError(f"dead letters: {exc}") from None
+        self.stdout.write(
+            f"{len(report.listed)} dead letter(s) selected in {', '.join(queues)}"
+            f"{' (dry run: nothing is sent)' if dry else ''}"
+        )
+        replayed = {job_id for _, job_id in report.replayed}
+        for queue, e in report.listed:
+            if dry:
+                done = "would replay"
+            elif e.id in replayed:
+                done = "replayed"
+            else:
+                done = "skipped (undecodable: purge it instead)"
+            self.stdout.write(
+                f"{e.id or '-'} {e.task or '-'} [{queue}] {e.reason}, "
+                f"{e.attempts} attempt(s): {done}"
+            )
+        verb = "would replay" if dry else "replayed"
+        count = len(report.listed) if dry else len(report.replayed)
+        self.stdout.write(f"{verb} {count}")
 
     def _filters(self, options: dict[str, Any]) -> Filters:
         valid = {s.value for s in State}
