@@ -5,16 +5,18 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
 
 from jobs import live, revocation, services
-from jobs.models import ApiToken, Job
+from jobs.models import ApiToken, Job, PeriodicSchedule
 from jobs.requeue import Filters, dead_letters, requeue
 from jobs.taskapp import get_app
 from progress.rpc import job_progress
+from providers.registry import PROVIDERS
 
 
 def _pre(value: Any) -> str:
@@ -192,3 +194,49 @@ class ApiTokenAdmin(admin.ModelAdmin):
     list_display = ("user", "name", "created_at", "last_used_at")
     readonly_fields = ("digest", "created_at", "last_used_at")
     search_fields = ("user__username", "name")
+
+
+class PeriodicScheduleForm(forms.ModelForm):
+    provider = forms.ChoiceField(choices=())
+
+    class Meta:
+        model = PeriodicSchedule
+        fields = (
+            "name",
+            "provider",
+            "params",
+            "owner",
+            "priority",
+            "interval_seconds",
+            "crontab",
+            "enabled",
+        )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["provider"].choices = [(name, name) for name in sorted(PROVIDERS)]
+
+
+@admin.register(PeriodicSchedule)
+class PeriodicScheduleAdmin(admin.ModelAdmin):
+    """Schedules beat reads on every loop (jobs/schedules.py): edits apply at once."""
+
+    form = PeriodicScheduleForm
+    list_display = ("name", "provider", "owner", "every", "priority", "enabled", "last_run_at")
+    list_filter = ("enabled", "provider", "priority")
+    search_fields = ("name", "params", "owner__username")
+    list_select_related = ("owner",)
+    readonly_fields = ("last_run_at", "last_job", "created_at")
+    actions = ("enable_selected", "disable_selected")
+
+    @admin.display(description="schedule")
+    def every(self, schedule: PeriodicSchedule) -> str:
+        return schedule.every
+
+    @admin.action(description="Enable selected schedules")
+    def enable_selected(self, request: HttpRequest, queryset: QuerySet[PeriodicSchedule]) -> None:
+        self.message_user(request, f"enabled {queryset.update(enabled=True)} schedule(s)")
+
+    @admin.action(description="Disable selected schedules")
+    def disable_selected(self, request: HttpRequest, queryset: QuerySet[PeriodicSchedule]) -> None:
+        self.message_user(request, f"disabled {queryset.update(enabled=False)} schedule(s)")

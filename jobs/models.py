@@ -138,3 +138,94 @@ class ApiToken(models.Model):
             return None
         cls.objects.filter(pk=token.pk).update(last_used_at=now or timezone.now())
         return token.user
+
+
+class PeriodicSchedule(models.Model):
+    """A provider job submitted on a schedule by beat, for ``owner`` (see jobs/schedules.py).
+
+    Exactly one of ``interval_seconds`` and ``crontab`` (UTC, five fields,
+    parsed by ``taskqueue.beat.Crontab``). ``params`` are validated and
+    normalized by the provider's schema on clean and on save.
+    """
+
+    name = models.CharField(max_length=100, unique=True)
+    provider = models.CharField(max_length=32)
+    params = models.JSONField(default=dict, blank=True)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="schedules"
+    )
+    priority = models.CharField(max_length=8, choices=Priority.choices, default=Priority.DEFAULT)
+    interval_seconds = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Run every this many seconds (or give a crontab)."
+    )
+    crontab = models.CharField(
+        max_length=100,
+        blank=True,
+        help_text="UTC: minute hour day month weekday, e.g. */15 9-17 * * 1-5",
+    )
+    enabled = models.BooleanField(default=True)
+    last_run_at = models.DateTimeField(null=True, blank=True, editable=False)
+    last_job = models.ForeignKey(
+        Job, null=True, blank=True, on_delete=models.SET_NULL, editable=False, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.provider}, {self.every})"
+
+    @property
+    def every(self) -> str:
+        return f"every {self.interval_seconds}s" if self.interval_seconds else self.crontab
+
+    @property
+    def beat_name(self) -> str:
+        """The beat entry name: stable per row, so renaming does not refire a tick."""
+        return f"jobs.schedule.{self.pk}"
+
+    def clean(self) -> None:
+        from django.core.exceptions import ValidationError as DjangoValidationError
+
+        from providers.registry import UnknownProvider, get_provider
+        from providers.schema import ValidationError
+        from taskqueue.beat import Crontab
+        from taskqueue.exceptions import ConfigurationError
+
+        errors: dict[str, list[str]] = {}
+        try:
+            self.params = get_provider(self.provider).normalize(
+                {} if self.params is None else self.params
+            )
+        except UnknownProvider as exc:
+            errors["provider"] = [str(exc)]
+        except ValidationError as exc:
+            errors["params"] = [
+                f"{e['path'] or '(document)'}: {e['message']} ({e['rule']})"
+                for e in exc.to_dict()["errors"]
+            ]
+        self.crontab = (self.crontab or "").strip()
+        if bool(self.interval_seconds) == bool(self.crontab):
+            errors["interval_seconds"] = ["give an interval in seconds (at least 1) or a crontab"]
+        if self.crontab:
+            try:
+                Crontab(self.crontab)
+            except (ConfigurationError, ValueError) as exc:
+                errors["crontab"] = [str(exc)]
+        if errors:
+            raise DjangoValidationError(errors)
+
+    RUN_FIELDS = ("last_run_at", "last_job")
+    """Written by the run task only: an edit never overwrites them with stale values."""
+
+    def save(self, *args: object, **kwargs: object) -> None:
+        if not kwargs.get("update_fields"):
+            self.clean()  # no schedule beat cannot run, whoever saves it
+            if self.pk is not None and not self._state.adding:
+                kwargs["update_fields"] = [
+                    f.name
+                    for f in self._meta.concrete_fields
+                    if not f.primary_key and f.name not in self.RUN_FIELDS
+                ]
+        super().save(*args, **kwargs)  # type: ignore[arg-type]

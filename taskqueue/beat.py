@@ -3,7 +3,8 @@
 ``python -m taskqueue beat -A module`` reads the schedule from a
 :class:`ScheduleSource` (by default :class:`CodeSchedule`, the app's
 ``beat_schedule`` dict; a database-backed source implements the same
-``entries()`` method) and publishes each entry's task when it is due::
+``entries()`` method and is installed as ``app.beat_source``) and
+publishes each entry's task when it is due::
 
     app.beat_schedule = {
         "refresh-rates": {"task": "rates.refresh", "schedule": 30.0},
@@ -172,7 +173,8 @@ class Beat:
         self, app: TaskQueue, source: ScheduleSource | None = None, name: str | None = None
     ) -> None:
         self.app = app
-        self.source = source or CodeSchedule(app)
+        # An app may name its own source (Django: the jobs app's database).
+        self.source = source or getattr(app, "beat_source", None) or CodeSchedule(app)
         self.name = name or f"{socket.gethostname()}:{os.getpid()}"
         self.token = f"{self.name}:{uuid.uuid4().hex}"
         prefix = app.settings.key_prefix

@@ -9,7 +9,7 @@ In a project, next to settings (Celery users will recognise it)::
 
 Settings named ``TASKQUEUE_<OPTION>`` in Django's settings configure the app
 (``TASKQUEUE_BROKER_URL``, ``TASKQUEUE_REDIS_URL``...); ``TASKQUEUE_APP``
-names the app for the management commands (``manage.py worker``,
+names the app for the management commands (``manage.py worker``, ``beat``,
 ``manage.py create_topics``). Add ``"taskqueue.contrib.django"`` to
 INSTALLED_APPS to get those commands.
 """

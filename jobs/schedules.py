@@ -1,0 +1,95 @@
+"""Periodic schedules edited in admin, fired by beat, submitted as ordinary jobs.
+
+``DatabaseSchedule`` is a ``taskqueue.beat.ScheduleSource``: beat asks it
+for entries on every loop (0.5 s), so a schedule added, changed, disabled or
+deleted in admin takes effect on the next loop, no restart. It adds one
+entry per enabled :class:`~jobs.models.PeriodicSchedule` row to the app's
+code schedule (``app.beat_schedule``):
+
+    name  jobs.schedule.<pk>   task  jobs.run_schedule(schedule_id=<pk>)
+
+Beat publishes ``jobs.run_schedule`` (one leader, one claim per tick, job
+id uuid5(name, tick)); a worker runs it, and it calls
+:func:`jobs.services.submit` for the schedule's owner with the idempotency
+key ``schedule:<run id>``. So each tick makes exactly one Job row (visible
+in the UI and the API, validated like any submission), even if the
+``run_schedule`` message is delivered twice.
+
+``jobs/tasks.py`` installs this source as the project app's
+``beat_source``, which ``taskqueue.beat.Beat`` uses instead of the code
+schedule: ``manage.py beat`` and ``python -m taskqueue beat -A
+config.taskqueue:app`` both read the database.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from django.db import close_old_connections, connection
+from django.utils import timezone
+
+from jobs.models import PeriodicSchedule
+from taskqueue.beat import CodeSchedule, Crontab, Entry
+from taskqueue.exceptions import ConfigurationError
+
+if TYPE_CHECKING:
+    from taskqueue import TaskQueue
+
+logger = logging.getLogger("jobs.schedules")
+
+RUN_TASK = "jobs.run_schedule"
+"""The task beat fires for a schedule row (registered in jobs/tasks.py)."""
+
+
+def entry_of(schedule: PeriodicSchedule) -> Entry:
+    """The beat entry of one row (raises ConfigurationError for a bad crontab)."""
+    every: float | Crontab = (
+        float(schedule.interval_seconds) if schedule.interval_seconds else Crontab(schedule.crontab)
+    )
+    return Entry(
+        schedule.beat_name,
+        RUN_TASK,
+        every,
+        kwargs={"schedule_id": schedule.pk},
+        options={"queue": schedule.priority},
+    )
+
+
+class DatabaseSchedule:
+    """Enabled ``PeriodicSchedule`` rows plus the app's code schedule."""
+
+    def __init__(self, app: TaskQueue) -> None:
+        self.code = CodeSchedule(app)
+        self._reported: set[int] = set()
+
+    def entries(self) -> list[Entry]:
+        if not connection.in_atomic_block:
+            close_old_connections()  # a long-lived process: drop a dead connection
+        out = self.code.entries()
+        for schedule in PeriodicSchedule.objects.filter(enabled=True).order_by("pk"):
+            try:
+                out.append(entry_of(schedule))
+            except (ConfigurationError, ValueError) as exc:
+                if schedule.pk not in self._reported:  # once, not twice a second
+                    self._reported.add(schedule.pk)
+                    logger.error("schedule %s skipped: %s", schedule.name, exc)
+        return out
+
+
+def fire(schedule_id: int, run_id: str) -> dict[str, Any]:
+    """Submit the schedule's job for its owner; one job per ``run_id`` (beat tick)."""
+    from jobs.services import JobRequest, submit
+
+    schedule = PeriodicSchedule.objects.select_related("owner").filter(pk=schedule_id).first()
+    if schedule is None or not schedule.enabled:
+        return {"schedule": schedule_id, "skipped": "deleted or disabled"}
+    request = JobRequest(
+        schedule.provider,
+        schedule.params,
+        schedule.priority,
+        idempotency_key=f"schedule:{run_id}",
+    )
+    job, created = submit(schedule.owner, request)
+    PeriodicSchedule.objects.filter(pk=schedule.pk).update(last_run_at=timezone.now(), last_job=job)
+    return {"schedule": schedule_id, "job": str(job.pk), "created": created}
