@@ -171,6 +171,17 @@ class ProviderType(graphene.ObjectType):
     params = graphene.Field(
         JSON, required=True, description="{fields, rules, maxBytes}: types, defaults, limits"
     )
+    sandbox = graphene.Boolean(
+        required=True,
+        description="True when jobs call the offline provider sandbox, not the public API "
+        "(the run command switches to it when the public APIs are unreachable).",
+    )
+
+    @staticmethod
+    def resolve_sandbox(root: Any, info: Any) -> bool:
+        from providers.conf import provider_settings
+
+        return provider_settings().uses_sandbox
 
 
 class WorkerType(graphene.ObjectType):
