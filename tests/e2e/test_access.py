@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import uuid
 
 from playwright.sync_api import expect
@@ -44,14 +43,13 @@ def test_bob_cannot_see_alices_jobs(browsing: Browsing) -> None:
     expect(bob.get_by_text("No jobs match these filters.")).to_be_visible()
     browsing.shot(bob, "bobs-jobs")
 
-    # Her job's address answers like an unknown id: nothing of hers is shown.
-    # (The page says so in one of two ways, "No such job" or the server's
-    # "no job with id ...", depending on which of its two queries answers
-    # first: a UI bug in the report; both mean not found.)
-    not_found = re.compile(r"No such job|no job with id")
+    # Her job's address answers exactly like an unknown id: "No such job",
+    # whichever of the page's two queries answers first, and nothing of hers.
     for job_id in (alices_job, str(uuid.uuid4())):
         bob.goto(f"/jobs/{job_id}")
-        expect(bob.get_by_text(not_found)).to_be_visible()
+        expect(bob.get_by_text("No such job", exact=True)).to_be_visible()
+        expect(bob.get_by_text("Could not load this job")).to_have_count(0)
+        expect(bob.get_by_text("no job with id")).to_have_count(0)
         expect(bob.get_by_role("heading", name="Result")).to_have_count(0)
         expect(bob.get_by_role("heading", name="Parameters")).to_have_count(0)
         expect(bob.get_by_role("progressbar")).to_have_count(0)

@@ -109,10 +109,9 @@ def fill_weather(page: Page, names: list[str]) -> None:
 
 
 def fill_quote(page: Page, count: int, author: str = "") -> None:
-    """Quotes, one page each. Tests that wait on a page for a job to finish
-    give a ``sandbox-slow-*`` author: a job done within the page's first
-    query can stay "Running" on screen (UI bug in the report: the query's
-    older answer lands after the final event and is never corrected)."""
+    """Quotes, one page each. A ``sandbox-slow-*`` author makes the sandbox
+    answer slowly, so the job is still running when its page first loads
+    (a job done within that first query is covered by test_live_race.py)."""
     page.get_by_label("Count").fill(str(count))
     page.get_by_label("Page size").fill("1")
     if author:

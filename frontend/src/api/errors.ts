@@ -33,6 +33,15 @@ export function isAuthError(error: unknown): boolean {
   return status === 401 || status === 403;
 }
 
+/**
+ * True when the server says the thing asked for does not exist (or is not
+ * the viewer's: jobs/api/access.py answers both alike, with
+ * `extensions.rule == "not_found"`).
+ */
+export function isNotFound(error: unknown): boolean {
+  return error instanceof ApolloError && error.graphQLErrors.some((e) => e.extensions?.rule === 'not_found');
+}
+
 export function describeStatus(status: number): string {
   if (status === 401 || status === 403) return 'Your session has ended or you lack permission. Please sign in again.';
   if (status === 404) return 'The server does not know this address (HTTP 404). The app may be newer than the server.';

@@ -106,6 +106,9 @@ export const JOB_EXTRAS: TypedDocumentNode<{ job: JobExtras | null }, { id: stri
   query JobExtras($id: ID!) {
     job(id: $id) {
       id
+      # Lets the cache tell an older answer from a newer one (see api/apollo.ts).
+      state
+      attempts
       priority
       queuedAt
       traceback
@@ -154,6 +157,9 @@ export const WORKERS: TypedDocumentNode<{ workers: WorkerInfo[] }, Record<string
       processed
       startedAt
       lastSeen
+      status
+      partitions
+      lag
     }
   }
 `;

@@ -71,6 +71,8 @@ export interface Attempt {
 export interface JobExtras {
   __typename?: 'Job';
   id: string;
+  state: JobState;
+  attempts: number;
   priority: Priority;
   queuedAt: string | null;
   traceback: string | null;
@@ -108,6 +110,12 @@ export interface WorkerInfo {
   processed: number | null;
   startedAt: string | null;
   lastSeen: string | null;
+  /** The server's word: online (answered its control service), unreachable, or no-control. */
+  status: string;
+  /** Kafka partitions assigned to it, as topic[n]. */
+  partitions: string[];
+  /** Messages behind on its partitions; null when unknown. */
+  lag: number | null;
 }
 
 export interface StateCount {

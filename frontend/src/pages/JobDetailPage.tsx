@@ -1,8 +1,9 @@
-import { useQuery } from '@apollo/client';
+import { useApolloClient, useQuery } from '@apollo/client';
 import { useCallback } from 'react';
 import { Link, useParams } from 'react-router';
 import { ProgressBar } from '../components/ProgressBar';
 import { StateBadge } from '../components/StateBadge';
+import { isNotFound } from '../api/errors';
 import { EmptyState, ErrorMessage, Loading } from '../components/Status';
 import { JOB, JOB_EXTRAS } from '../graphql/operations';
 import { FINAL_STATES, parseJsonScalar } from '../graphql/types';
@@ -13,8 +14,19 @@ import { ParamsView } from '../jobs/ParamsView';
 import { Timeline } from '../jobs/Timeline';
 import { ResultView } from '../results/ResultView';
 
+function NoSuchJob() {
+  return (
+    <EmptyState title="No such job">
+      <p>
+        It does not exist, or it belongs to someone else. <Link to="/jobs">Back to your jobs</Link>.
+      </p>
+    </EmptyState>
+  );
+}
+
 export function JobDetailPage() {
   const { id = '' } = useParams();
+  const client = useApolloClient();
   const job = useQuery(JOB, { variables: { id } });
   // Extra fields in their own query: missing on the server, they cost only the timeline's detail.
   const extras = useQuery(JOB_EXTRAS, { variables: { id }, errorPolicy: 'all' });
@@ -22,27 +34,26 @@ export function JobDetailPage() {
   const onLive = useCallback(
     ({ stateChanged, job: event }: LiveChange) => {
       // The result, traceback and history live in Mongo and come with the final state.
+      // Straight to the network, and not merged into a query still in flight
+      // (its older answer would be all the refetch got); the cache keeps the
+      // final state whichever answer lands last.
       if (stateChanged && FINAL_STATES.has(event.state)) {
-        void job.refetch();
-        void extras.refetch();
+        const fresh = { variables: { id }, fetchPolicy: 'network-only', context: { queryDeduplication: false } } as const;
+        void client.query({ query: JOB, ...fresh }).catch(() => undefined);
+        void client.query({ query: JOB_EXTRAS, ...fresh, errorPolicy: 'all' }).catch(() => undefined);
       }
     },
-    [job, extras],
+    [client, id],
   );
   useJobUpdates(id, onLive);
 
+  // Unknown and someone else's ids answer alike; whichever query says so first decides.
+  const notFound = isNotFound(job.error) || isNotFound(extras.error) || job.data?.job === null;
+  if (notFound) return <NoSuchJob />;
   if (job.error && !job.data) return <ErrorMessage title="Could not load this job" error={job.error} retry={() => void job.refetch()} />;
   if (!job.data) return <Loading what="Loading the job" />;
   const detail = job.data.job;
-  if (!detail) {
-    return (
-      <EmptyState title="No such job">
-        <p>
-          It does not exist, or it belongs to someone else. <Link to="/jobs">Back to your jobs</Link>.
-        </p>
-      </EmptyState>
-    );
-  }
+  if (!detail) return <NoSuchJob />;
   const extra = extras.data?.job;
   const result = parseJsonScalar(detail.result);
   const params = parseJsonScalar(detail.params);

@@ -1,21 +1,48 @@
 import { useQuery } from '@apollo/client';
 import { EmptyState, ErrorMessage, Loading } from '../components/Status';
 import { WORKERS_POLL_MS } from '../config';
-import { formatAge, formatInteger, formatNumber, secondsBetween } from '../format';
+import { formatAge, formatInteger, formatNumber } from '../format';
 import { STATS, WORKERS } from '../graphql/operations';
 import type { WorkerInfo } from '../graphql/types';
 import { useNow } from '../hooks/useNow';
 import { SeriesChart, type SeriesRow } from '../results/SeriesChart';
 
-/** A heartbeat older than this means the worker stopped answering (it may be busy or gone). */
-const STALE_AFTER_S = 30;
-
 /** Minutes of throughput shown. */
 const THROUGHPUT_MINUTES = 15;
 
-function statusOf(worker: WorkerInfo, now: number): 'online' | 'stale' {
-  const age = secondsBetween(worker.lastSeen, null, now);
-  return age !== null && age <= STALE_AFTER_S ? 'online' : 'stale';
+/** The server's status, as a badge class suffix (only known words pick a colour). */
+function badgeOf(status: string): string {
+  return /^[a-z-]+$/.test(status) ? `badge--worker-${status}` : 'badge--muted';
+}
+
+function WorkerRow({ worker: w, now }: { worker: WorkerInfo; now: number }) {
+  return (
+    <tr>
+      <th scope="row" data-label="Worker">
+        {w.name}
+        {w.hostname && (
+          <div className="muted">
+            {w.hostname}
+            {w.pid ? ` · pid ${w.pid}` : ''}
+          </div>
+        )}
+      </th>
+      <td data-label="Status">
+        <span className={`badge ${badgeOf(w.status)}`}>{w.status}</span>
+      </td>
+      <td data-label="In flight">
+        {formatInteger(w.active)}
+        {w.concurrency ? ` of ${w.concurrency}` : ''}
+      </td>
+      <td data-label="Processed">{formatInteger(w.processed)}</td>
+      <td data-label="Queues">{w.queues.length ? w.queues.join(', ') : '—'}</td>
+      <td data-label="Partitions">{w.partitions.length ? w.partitions.join(', ') : '—'}</td>
+      <td data-label="Lag">{w.lag === null ? '—' : formatInteger(w.lag)}</td>
+      <td data-label="Pool">{w.pool ?? '—'}</td>
+      <td data-label="Up since">{formatAge(w.startedAt, now)}</td>
+      <td data-label="Last heartbeat">{formatAge(w.lastSeen, now)}</td>
+    </tr>
+  );
 }
 
 /** Workers and throughput, polled: heartbeats and counters have no push channel. */
@@ -52,40 +79,17 @@ export function WorkersPage() {
                 <th scope="col">In flight</th>
                 <th scope="col">Processed</th>
                 <th scope="col">Queues</th>
+                <th scope="col">Partitions</th>
+                <th scope="col">Lag</th>
                 <th scope="col">Pool</th>
                 <th scope="col">Up since</th>
                 <th scope="col">Last heartbeat</th>
               </tr>
             </thead>
             <tbody>
-              {list.map((w) => {
-                const status = statusOf(w, now);
-                return (
-                  <tr key={w.name}>
-                    <th scope="row" data-label="Worker">
-                      {w.name}
-                      {w.hostname && (
-                        <div className="muted">
-                          {w.hostname}
-                          {w.pid ? ` · pid ${w.pid}` : ''}
-                        </div>
-                      )}
-                    </th>
-                    <td data-label="Status">
-                      <span className={`badge badge--worker-${status}`}>{status}</span>
-                    </td>
-                    <td data-label="In flight">
-                      {formatInteger(w.active)}
-                      {w.concurrency ? ` of ${w.concurrency}` : ''}
-                    </td>
-                    <td data-label="Processed">{formatInteger(w.processed)}</td>
-                    <td data-label="Queues">{w.queues.length ? w.queues.join(', ') : '—'}</td>
-                    <td data-label="Pool">{w.pool ?? '—'}</td>
-                    <td data-label="Up since">{formatAge(w.startedAt, now)}</td>
-                    <td data-label="Last heartbeat">{formatAge(w.lastSeen, now)}</td>
-                  </tr>
-                );
-              })}
+              {list.map((w) => (
+                <WorkerRow key={w.name} worker={w} now={now} />
+              ))}
             </tbody>
           </table>
         </div>
