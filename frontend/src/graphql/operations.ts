@@ -54,6 +54,7 @@ export const PROVIDERS: TypedDocumentNode<{ providers: ProviderInfo[] }, Record<
       title
       description
       params
+      sandbox
     }
   }
 `;

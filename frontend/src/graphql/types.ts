@@ -95,6 +95,8 @@ export interface ProviderInfo {
   title: string;
   description: string;
   params: JsonScalar;
+  /** Jobs call the offline provider sandbox, not the public API. */
+  sandbox: boolean;
 }
 
 /** A worker as its Redis heartbeat describes it. */

@@ -30,6 +30,12 @@ export function SubmitPage() {
           {chosen.description}
         </p>
       </div>
+      {chosen.sandbox && (
+        <p className="notice" role="note">
+          Offline sandbox: the public APIs are unreachable from the server, so this job will get
+          recorded-style answers from the provider sandbox, not live data.
+        </p>
+      )}
       {/* keyed: another provider is another form, with fresh state */}
       <SubmitForm key={chosen.name} provider={chosen} />
     </>

@@ -6,7 +6,7 @@ import { SUBMIT_JOB } from '../graphql/operations';
 import { describeWeather } from '../test/fixtures';
 import { SubmitForm } from './SubmitForm';
 
-const weather = { name: 'weather', title: 'Weather', description: 'Daily weather', params: describeWeather };
+const weather = { name: 'weather', title: 'Weather', description: 'Daily weather', params: describeWeather, sandbox: false };
 
 function renderWith(mocks: MockedResponse[]) {
   render(
