@@ -119,3 +119,20 @@ def test_missing_repository_fails_with_a_readable_error(app: TaskQueue, worker: 
     with pytest.raises(Exception, match="not found"):
         result.get(timeout=90)
     assert result.state == "FAILURE"
+
+
+@pytest.mark.timeout(240)
+def test_upstream_down_exhausts_retries_into_a_readable_failure(
+    app: TaskQueue, worker: Path
+) -> None:
+    """5xx every time: the framework retries (through the delay tiers) up to
+    the provider tasks' limit, then the job fails with the upstream's error."""
+    from providers.tasks import MAX_RETRIES
+
+    result = app.send_task("providers.github", args=[{"repo": "sandbox/down"}])
+    with pytest.raises(Exception) as raised:
+        result.get(timeout=200)
+    assert result.state == "FAILURE"
+    assert "unavailable" in str(raised.value).lower() or "502" in str(raised.value)
+    stored = app.result_store.get(result.id)
+    assert stored is not None and stored["retries"] == MAX_RETRIES
