@@ -60,7 +60,7 @@ def may_replace(current: State | None, current_attempt: int, new: State, new_att
     Final states never change. A newer attempt replaces anything non-final
     (a retry's RECEIVED follows the previous attempt's RETRY); an older
     attempt's late event never replaces a newer one. Within one attempt the
-    rank must not go down (PROGRESS may repeat).
+    rank must not go down, and only PROGRESS may repeat.
     """
     if current is None:
         return True
@@ -68,4 +68,6 @@ def may_replace(current: State | None, current_attempt: int, new: State, new_att
         return False
     if new_attempt != current_attempt:
         return new_attempt > current_attempt
+    if new == current:
+        return new == PROGRESS  # a repeated STARTED or RETRY is a duplicate
     return PRECEDENCE[new] >= PRECEDENCE[current]

@@ -56,7 +56,10 @@ for i, u in ipairs(updates) do
     local cattempt = tonumber(cur[2]) or 0
     if crank == {_FINAL_RANK} or attempt < cattempt then
       code = {SUPERSEDED}
-    elseif attempt == cattempt and (ranks[state] or 3) < crank then
+    elseif attempt == cattempt and ((ranks[state] or 3) < crank
+        or (state == cur[1] and state ~= 'PROGRESS')) then
+      -- Lower rank, or the same state again (only PROGRESS repeats): a
+      -- duplicate STARTED/RECEIVED would be published twice otherwise.
       code = {OUTRANKED}
     end
   end

@@ -200,3 +200,23 @@ def _same_settings(app: TaskQueue) -> dict:
             "key_prefix",
         )
     }
+
+
+def test_a_duplicate_state_write_is_neither_stored_nor_published(app: TaskQueue) -> None:
+    """The loop and the task may both report STARTED; subscribers see it once."""
+    from taskqueue.backends.redis_state import APPLIED, OUTRANKED, StateUpdate
+
+    backend = app.state_backend
+    pubsub = backend.client.pubsub(ignore_subscribe_messages=True)
+    pubsub.subscribe(backend.events_channel)
+    pubsub.get_message(timeout=1)
+    started = StateUpdate("dup-job", "STARTED", 0, task="t.noop", worker="w1")
+    codes = [c[0] for c in backend.write_batch([started, started])]
+    progress = StateUpdate("dup-job", "PROGRESS", 0, payload={"current": 1})
+    codes += [c[0] for c in backend.write_batch([progress, progress])]
+    assert codes == [APPLIED, OUTRANKED, APPLIED, APPLIED]
+    states = []
+    while (item := pubsub.get_message(timeout=1)) is not None:
+        states.append(json.loads(item["data"])["state"])
+    pubsub.close()
+    assert states == ["STARTED", "PROGRESS", "PROGRESS"]

@@ -42,6 +42,12 @@ def test_state_rank_does_not_go_down_within_an_attempt() -> None:
     assert may_replace(None, 0, State.PENDING, 0)
 
 
+def test_only_progress_repeats_within_an_attempt() -> None:
+    assert not may_replace(State.STARTED, 1, State.STARTED, 1)
+    assert not may_replace(State.RECEIVED, 0, State.RECEIVED, 0)
+    assert may_replace(State.STARTED, 1, State.PROGRESS, 1)
+
+
 def test_states_serialize_as_plain_strings() -> None:
     assert json.dumps({"s": State.SUCCESS}) == '{"s": "SUCCESS"}'
 
