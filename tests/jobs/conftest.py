@@ -27,6 +27,7 @@ from jobs.taskapp import QUEUES, use_app
 from providers.sandbox.server import SandboxServer
 from taskqueue import TaskQueue
 from taskqueue.contrib.django import django_app
+from tests.support.servers import stop  # noqa: F401 - re-exported for the jobs tests
 
 GQL = Callable[..., dict[str, Any]]
 
@@ -124,15 +125,6 @@ def wait_for_line(proc: subprocess.Popen, log: Path, text: str, timeout: float) 
             break
         time.sleep(0.1)
     pytest.fail(f"{text!r} not seen; log:\n{log.read_text(errors='replace')[-3000:]}")
-
-
-def stop(proc: subprocess.Popen) -> None:
-    proc.terminate()
-    try:
-        proc.wait(30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(10)
 
 
 @pytest.fixture

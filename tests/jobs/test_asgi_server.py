@@ -3,10 +3,6 @@ the client, a real worker, real Kafka/Redis/Mongo."""
 
 from __future__ import annotations
 
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,53 +10,18 @@ from typing import Any
 import httpx
 import pytest
 
-from config.environment import PROJECT_ROOT
 from jobs.models import ApiToken
+from tests.support.servers import daphne
 
-from .conftest import stop, wait_for
+from .conftest import wait_for
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(180)]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def server(subprocess_env: dict[str, str], tmp_path: Path) -> Iterator[str]:
-    port = _free_port()
-    log = tmp_path / "daphne.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "daphne",
-                "-b",
-                "127.0.0.1",
-                "-p",
-                str(port),
-                "config.asgi:application",
-            ],
-            cwd=PROJECT_ROOT,
-            env=subprocess_env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            httpx.get(f"{base}/accounts/csrf/", timeout=1)
-            break
-        except httpx.TransportError:
-            time.sleep(0.2)
-    else:
-        pytest.fail(f"daphne did not start:\n{log.read_text()[-2000:]}")
-    yield base
-    stop(proc)
+    with daphne(subprocess_env, tmp_path / "daphne.log") as port:
+        yield f"http://127.0.0.1:{port}"
 
 
 def _post(

@@ -5,19 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Coroutine, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
-import httpx
 import pytest
 from channels.testing import WebsocketCommunicator
 
-from config.environment import PROJECT_ROOT
 from tests.jobs.conftest import (  # noqa: F401 - fixtures shared with the jobs tests
     alice,
     bob,
@@ -31,6 +25,7 @@ from tests.jobs.conftest import (  # noqa: F401 - fixtures shared with the jobs 
     wait_for,
     worker,
 )
+from tests.support.servers import daphne, free_port  # noqa: F401 - free_port for the suites
 
 T = TypeVar("T")
 SUBPROTOCOL = "graphql-transport-ws"
@@ -73,34 +68,8 @@ async def closed_with(ws: WebsocketCommunicator, timeout: float = 10) -> int:
     return output.get("code", 1000)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def server(subprocess_env: dict[str, str], tmp_path: Path) -> Iterator[str]:  # noqa: F811
     """daphne serving config.asgi (HTTP + websockets) on a free port; yields host:port."""
-    port = free_port()
-    log = tmp_path / "daphne.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port)]
-            + ["config.asgi:application"],
-            cwd=PROJECT_ROOT,
-            env=subprocess_env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            httpx.get(f"http://127.0.0.1:{port}/accounts/csrf/", timeout=1)
-            break
-        except httpx.TransportError:
-            time.sleep(0.2)
-    else:
-        pytest.fail(f"daphne did not start:\n{log.read_text()[-2000:]}")
-    yield f"127.0.0.1:{port}"
-    stop(proc)
+    with daphne(subprocess_env, tmp_path / "daphne.log") as port:
+        yield f"127.0.0.1:{port}"
