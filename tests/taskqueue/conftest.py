@@ -78,6 +78,16 @@ def cleanup(application: TaskQueue) -> None:
             future.result()
 
 
+@pytest.fixture
+def papp(app: TaskQueue) -> TaskQueue:
+    """The test's app with the delivery-policy tasks too (and the low queue)."""
+    from .policy_app import register_policies
+
+    register_policies(app)
+    app.declare_topics(["low"])
+    return app
+
+
 @dataclass
 class WorkerProcess:
     proc: subprocess.Popen[bytes]

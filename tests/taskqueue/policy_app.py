@@ -16,6 +16,15 @@ from taskqueue.exceptions import SoftTimeLimitExceeded
 
 from .tasks_app import register
 
+APP = __name__
+"""What workers of the policy tests load with ``-A``."""
+
+
+def runs(app: TaskQueue, tag: str) -> list[str]:
+    """What :func:`mark` recorded under ``tag``, oldest first."""
+    raw = app.state_backend.client.lrange(f"{app.settings.key_prefix}:runs:{tag}", 0, -1)
+    return [x.decode() for x in raw]  # type: ignore[union-attr]
+
 
 def mark(app: TaskQueue, tag: str, value: str | None = None) -> None:
     key = f"{app.settings.key_prefix}:runs:{tag}"

@@ -17,10 +17,10 @@ from taskqueue import TaskQueue
 from taskqueue.beat import Crontab
 
 from .conftest import ROOT, wait_for
+from .policy_app import APP
 
 pytestmark = pytest.mark.timeout(180)
 
-APP = "tests.taskqueue.policy_app"
 FIRED = re.compile(r"beat fired every-second tick ([0-9.]+)")
 
 

@@ -16,27 +16,15 @@ from confluent_kafka import Consumer, TopicPartition
 from taskqueue import State, TaskQueue
 
 from .conftest import ROOT, Workers, wait_for
-from .policy_app import register_policies
+from .policy_app import APP, runs
 
 pytestmark = pytest.mark.timeout(180)
-
-APP = "tests.taskqueue.policy_app"
 
 
 @pytest.fixture
 def tq_env(tq_env: dict[str, str]) -> dict[str, str]:
     # Small tiers keep the tests short; hops through both are still exercised.
     return {**tq_env, "TASKQUEUE_DELAY_TIERS": "1,2"}
-
-
-@pytest.fixture
-def papp(app: TaskQueue) -> TaskQueue:
-    register_policies(app)
-    return app
-
-
-def runs(app: TaskQueue, tag: str) -> int:
-    return int(app.state_backend.client.llen(f"{app.settings.key_prefix}:runs:{tag}"))
 
 
 def records_in(app: TaskQueue, topic: str) -> int:
@@ -60,10 +48,10 @@ def test_delayed_job_is_delivered_after_a_worker_restart(papp: TaskQueue, worker
     assert records_in(papp, papp.settings.topic("default")) == 0
     first.signal(signal.SIGKILL)
     first.wait(10)
-    assert result.state == State.PENDING and runs(papp, "late") == 0
+    assert result.state == State.PENDING and len(runs(papp, "late")) == 0
     workers.start("-A", APP)
     assert result.get(timeout=90) == "late"
-    assert runs(papp, "late") == 1
+    assert len(runs(papp, "late")) == 1
     # It reached its queue once, forwarded by the restarted worker's tier consumer.
     assert records_in(papp, papp.settings.topic("default")) == 1
 
@@ -82,7 +70,7 @@ def test_retry_backoff_ends_in_dead_letter_and_is_replayed(
     result = papp.tasks["p.backoff"].delay("down")
     with pytest.raises(Exception, match="ConnectionError"):
         result.get(timeout=90)
-    assert runs(papp, "down") == 3  # first run + max_retries=2
+    assert len(runs(papp, "down")) == 3  # first run + max_retries=2
     wait_for(lambda: (papp.result_store.get(result.id) or {}).get("final") is True, 30)
     doc = papp.result_store.get(result.id)
     assert doc is not None
@@ -115,7 +103,7 @@ def test_retry_backoff_ends_in_dead_letter_and_is_replayed(
 
     # Replay: same id, a full retry budget again, and the history is kept.
     assert letters.replay([result.id]) == [result.id]
-    wait_for(lambda: runs(papp, "down") == 6, 60)
+    wait_for(lambda: len(runs(papp, "down")) == 6, 60)
     fresh = papp.AsyncResult(result.id)
     with pytest.raises(Exception, match="ConnectionError"):
         fresh.get(timeout=60)

@@ -13,27 +13,14 @@ from taskqueue import State, TaskQueue
 from taskqueue.exceptions import TaskFailed, TaskRevokedError
 
 from .conftest import Workers, wait_for
-from .policy_app import register_policies
+from .policy_app import APP, runs
 
 pytestmark = pytest.mark.timeout(180)
-
-APP = "tests.taskqueue.policy_app"
 
 
 @pytest.fixture
 def tq_env(tq_env: dict[str, str]) -> dict[str, str]:
     return {**tq_env, "TASKQUEUE_DELAY_TIERS": "1,2"}
-
-
-@pytest.fixture
-def papp(app: TaskQueue) -> TaskQueue:
-    register_policies(app)
-    return app
-
-
-def runs(app: TaskQueue, tag: str) -> list[str]:
-    raw = app.state_backend.client.lrange(f"{app.settings.key_prefix}:runs:{tag}", 0, -1)
-    return [x.decode() for x in raw]  # type: ignore[union-attr]
 
 
 def queue_consumed(app: TaskQueue, queue: str = "default") -> bool:

@@ -8,18 +8,9 @@ from taskqueue import TaskQueue
 from taskqueue.policies.priority import WeightedQueues
 
 from .conftest import Workers, wait_for
-from .policy_app import register_policies
+from .policy_app import APP
 
 pytestmark = pytest.mark.timeout(180)
-
-APP = "tests.taskqueue.policy_app"
-
-
-@pytest.fixture
-def papp(app: TaskQueue) -> TaskQueue:
-    register_policies(app)
-    app.declare_topics(["low"])
-    return app
 
 
 def order(app: TaskQueue) -> list[str]:
