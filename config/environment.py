@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from providers.settings import ProviderSettings, ProviderSettingsError
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 """The repository root; the local stack keeps its state below it."""
 
@@ -56,83 +58,6 @@ class ServicePorts:
             if name in env:
                 values[attr] = _port(env, name)
         return cls(**values)
-
-
-PROVIDER_DEFAULT_URLS = {
-    "weather_geocoding_url": "https://geocoding-api.open-meteo.com",
-    "weather_forecast_url": "https://api.open-meteo.com",
-    "quotes_url": "https://api.quotable.io",
-    "exchange_url": "https://api.frankfurter.app",
-    "github_url": "https://api.github.com",
-}
-"""The public APIs the providers call when no variable says otherwise."""
-
-SANDBOX_PATHS = {
-    "weather_geocoding_url": "/geocoding",
-    "weather_forecast_url": "/forecast",
-    "quotes_url": "/quotable",
-    "exchange_url": "/frankfurter",
-    "github_url": "/github",
-}
-"""Where the provider sandbox (``manage.py provider_sandbox``) serves each API."""
-
-
-@dataclass(frozen=True)
-class ProviderSettings:
-    """Base URLs, timeouts and credentials of the provider APIs.
-
-    With ``PROVIDERS_SANDBOX_URL`` set, every base URL points at the sandbox
-    (it wins over the per-provider variables, so one switch is enough).
-    Hosts come from here only: no job parameter can change them.
-    """
-
-    weather_geocoding_url: str = PROVIDER_DEFAULT_URLS["weather_geocoding_url"]
-    weather_forecast_url: str = PROVIDER_DEFAULT_URLS["weather_forecast_url"]
-    quotes_url: str = PROVIDER_DEFAULT_URLS["quotes_url"]
-    exchange_url: str = PROVIDER_DEFAULT_URLS["exchange_url"]
-    github_url: str = PROVIDER_DEFAULT_URLS["github_url"]
-    # Kept out of repr so the token never lands in a log or a traceback.
-    github_token: str = field(default="", repr=False)
-    timeout: float = 15.0
-    connect_timeout: float = 5.0
-    sandbox_url: str = ""
-
-    ENV_NAMES = {
-        "weather_geocoding_url": "WEATHER_GEOCODING_URL",
-        "weather_forecast_url": "WEATHER_FORECAST_URL",
-        "quotes_url": "QUOTES_URL",
-        "exchange_url": "EXCHANGE_URL",
-        "github_url": "GITHUB_API_URL",
-    }
-
-    @property
-    def uses_sandbox(self) -> bool:
-        return bool(self.sandbox_url)
-
-    @classmethod
-    def for_sandbox(cls, sandbox_url: str, **overrides: object) -> ProviderSettings:
-        """All base URLs under one sandbox address (tests start one on a free port)."""
-        root = sandbox_url.rstrip("/")
-        urls = {attr: root + path for attr, path in SANDBOX_PATHS.items()}
-        return cls(**urls, sandbox_url=root, **overrides)  # type: ignore[arg-type]
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> ProviderSettings:
-        common = {
-            "github_token": env.get("GITHUB_TOKEN", "").strip(),
-            "timeout": _seconds(env, "PROVIDERS_TIMEOUT", 15.0),
-            "connect_timeout": _seconds(env, "PROVIDERS_CONNECT_TIMEOUT", 5.0),
-        }
-        if env.get("PROVIDERS_SANDBOX_URL"):
-            sandbox = _url(env, "PROVIDERS_SANDBOX_URL", "", schemes=("http", "https"))
-            return cls.for_sandbox(sandbox, **common)
-        urls = {
-            attr: _url(env, name, PROVIDER_DEFAULT_URLS[attr], schemes=("http", "https")).rstrip(
-                "/"
-            )
-            for attr, name in cls.ENV_NAMES.items()
-        }
-        return cls(**urls, **common)  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)
@@ -196,8 +121,17 @@ class Environment:
             ),
             stack_home=stack_home,
             ports=ports,
-            providers=ProviderSettings.from_env(env),
+            providers=_providers(env),
         )
+
+
+def _providers(env: Mapping[str, str]) -> ProviderSettings:
+    # The providers app reads its own variables; a bad one is reported like
+    # any other setting of the project.
+    try:
+        return ProviderSettings.from_env(env)
+    except ProviderSettingsError as exc:
+        raise ConfigurationError(str(exc)) from None
 
 
 def _bool(env: Mapping[str, str], name: str, *, default: bool) -> bool:

@@ -135,7 +135,7 @@ TASKQUEUE_REDIS_URL = ENV.redis_url
 TASKQUEUE_MONGO_URL = ENV.mongo_url
 
 # The provider APIs (base URLs, timeouts, GitHub token, sandbox switch): a
-# frozen config.environment.ProviderSettings, read by providers.conf.
+# frozen providers.settings.ProviderSettings, read by providers.conf.
 PROVIDERS = ENV.providers
 
 LOGGING = {

@@ -6,7 +6,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from config.environment import ProviderSettings
+from providers.settings import ProviderSettings
 
 from .conf import provider_settings
 from .http import ClientPool, Progress, no_progress

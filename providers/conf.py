@@ -2,14 +2,14 @@
 
 Providers run inside Django (the site, ``manage.py worker``) and, like the
 framework, in plain Python processes; both read the same
-:class:`config.environment.ProviderSettings`.
+:class:`providers.settings.ProviderSettings`.
 """
 
 from __future__ import annotations
 
 import os
 
-from config.environment import ProviderSettings
+from providers.settings import ProviderSettings
 
 
 def provider_settings() -> ProviderSettings:
@@ -22,7 +22,7 @@ def provider_settings() -> ProviderSettings:
             return value
         if value is not None:
             raise TypeError(
-                f"settings.PROVIDERS must be a config.environment.ProviderSettings, "
+                f"settings.PROVIDERS must be a providers.settings.ProviderSettings, "
                 f"got {type(value).__name__}"
             )
     return ProviderSettings.from_env(os.environ)

@@ -16,7 +16,7 @@ import datetime as dt
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from config.environment import ProviderSettings
+from providers.settings import ProviderSettings
 
 from .base import Provider
 from .http import ClientPool, Endpoint, Progress, UpstreamClient, malformed

@@ -15,7 +15,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from config.environment import ProviderSettings
+from providers.settings import ProviderSettings
 
 from .base import Provider
 from .http import ClientPool, Endpoint, Progress, Reply, UpstreamClient, malformed

@@ -13,7 +13,7 @@ import math
 from collections import Counter
 from typing import Any
 
-from config.environment import ProviderSettings
+from providers.settings import ProviderSettings
 
 from .base import Provider
 from .errors import NotFound

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from config.environment import ProviderSettings
+from providers.settings import ProviderSettings
 
 from .base import Provider
 from .errors import NotFound

@@ -3,7 +3,7 @@
 ``SandboxServer(port=0).start()`` serves on a free port in a background
 thread (tests); ``manage.py provider_sandbox --port 8765`` serves in the
 foreground. Each API lives under its own prefix, the paths that
-``PROVIDERS_SANDBOX_URL`` maps the base URLs to (config.environment's
+``PROVIDERS_SANDBOX_URL`` maps the base URLs to (providers.settings'
 SANDBOX_PATHS). A few control endpoints sit under ``/_sandbox/``.
 """
 
@@ -16,7 +16,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from config.environment import SANDBOX_PATHS
+from providers.settings import SANDBOX_PATHS
 
 from . import exchange, github, quotes, weather
 from .core import FaultBook, Request, Response, Route, json_error

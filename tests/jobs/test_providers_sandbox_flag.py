@@ -6,7 +6,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client
 
-from config.environment import ProviderSettings
+from providers.settings import ProviderSettings
 
 QUERY = '{"query": "{ providers { name sandbox } }"}'
 

@@ -11,9 +11,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from config.environment import ProviderSettings
 from providers.http import ClientPool
 from providers.sandbox import SandboxServer
+from providers.settings import ProviderSettings
 
 CLIENT_TIMEOUT = 1.0
 """Read timeout in tests: far above a sandbox answer, far below SLOW_SECONDS."""

@@ -7,7 +7,7 @@ import io
 import pytest
 from django.core.management import CommandError, call_command
 
-from config.environment import ProviderSettings
+from providers.settings import ProviderSettings
 
 
 def test_reachable_hosts_pass(sandbox_settings: ProviderSettings) -> None:

@@ -13,7 +13,6 @@ from typing import Any
 import httpx
 import pytest
 
-from config.environment import ProviderSettings
 from providers import exchange, github, quote, weather
 from providers.errors import (
     NotFound,
@@ -25,6 +24,7 @@ from providers.errors import (
 from providers.http import ClientPool
 from providers.sandbox import SandboxServer
 from providers.schema import ValidationError
+from providers.settings import ProviderSettings
 
 from .conftest import Progress
 

@@ -4,12 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from config.environment import (
-    PROVIDER_DEFAULT_URLS,
-    ConfigurationError,
-    Environment,
-    ProviderSettings,
-)
+from config.environment import ConfigurationError, Environment
+from providers.settings import PROVIDER_DEFAULT_URLS, ProviderSettings
 
 
 def providers(env: dict[str, str]) -> ProviderSettings:
