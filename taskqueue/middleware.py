@@ -1,29 +1,127 @@
 """Lifecycle hooks: features plug in here instead of subclassing the worker.
 
+Two kinds of hook. **Deciding hooks** are where delivery policies live
+(``taskqueue.policies``); the worker calls only the chain, never a policy:
+
+``admit(app, batch)``
+    Before a job runs, twice: when its record arrives (stage ``RECEIVED``,
+    in the poll loop, the whole fetched batch at once so a policy can ask a
+    store once per batch) and right before its body starts (stage
+    ``STARTING``, in the pool, a batch of one). A policy may *refuse* a job
+    (it ends with a final state without running: expiry, revoke) or *defer*
+    it (it travels through the Kafka delay tiers and comes back later: rate
+    limits). The first verdict wins; later policies skip decided jobs.
+``around_execute(app, execution, call)``
+    Wraps the task body (time limits). Must call ``call()`` once and return
+    its value; whatever it raises is the task's error.
+``retry_delay(app, task, message, exc)``
+    Seconds an automatic retry waits (backoff); the first non-None wins.
+``on_outcome(app, message, outcome)``
+    How an attempt ended, in the poll loop, before anything is stored. May
+    return a replacement outcome. Its default calls the notification hooks
+    below, so a middleware that only wants to watch overrides those.
+
+**Notification hooks** (``before_publish``, ``after_publish``, ``received``,
+``started``, ``succeeded``, ``failed``, ``retried``) watch and cannot change
+a job's fate.
+
 Hooks are typed methods, called by name in code (never built with
 ``getattr("before_" + name)``), so a typo fails at import time.
 
-Error policy, stated once: a hook that raises is logged with the job's id.
-If its middleware has ``abort_on_error = True``, an error in
+Error policy, stated once: a notification hook that raises is logged with
+the job's id. If its middleware has ``abort_on_error = True``, an error in
 ``before_publish`` aborts the publish (the caller gets the exception) and an
-error in ``started`` fails the job before the task body runs. Errors in the
-other hooks never change the job's fate, which is already decided when they
-run.
+error in ``started`` fails the job before the task body runs. A deciding
+hook that raises is a bug in a policy: at ``admit`` the job is refused with
+the error (it ends FAILURE and goes to the dead-letter topic rather than
+running unchecked); in ``around_execute`` the error is the task's; in
+``retry_delay`` and ``on_outcome`` it is logged and the hook is skipped.
 
-Where hooks run: publish hooks in the publishing process; ``received``,
-``succeeded``, ``failed``, ``retried`` in the worker's main process;
-``started`` in the pool (a thread, or the child process of a process pool).
+Where hooks run: publish hooks in the publishing process; ``admit`` at
+``RECEIVED``, ``on_outcome``, ``received``, ``succeeded``, ``failed``,
+``retried`` in the worker's main process; ``admit`` at ``STARTING``,
+``around_execute``, ``retry_delay`` and ``started`` in the pool (a thread,
+or the child process of a process pool).
 """
 
 from __future__ import annotations
 
+import enum
 import logging
-from collections.abc import Iterable, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from .message import Message
 
+if TYPE_CHECKING:
+    from .app import TaskQueue
+    from .task import Task
+    from .worker.execute import Outcome
+
 logger = logging.getLogger("taskqueue.middleware")
+
+
+class Stage(enum.Enum):
+    """When ``admit`` is asked."""
+
+    RECEIVED = "received"
+    """The record just arrived in the poll loop (a whole batch at once)."""
+    STARTING = "starting"
+    """The body is about to start in the pool (a batch of one)."""
+
+
+class VerdictKind(enum.Enum):
+    REFUSE = "refuse"
+    """End the job now with a final state; never run it."""
+    DEFER = "defer"
+    """Send it through the delay tiers; it comes back at ``eta``."""
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    kind: VerdictKind
+    state: str = ""
+    """Final state of a refused job (REVOKED, FAILURE)."""
+    error: dict[str, str] | None = None
+    eta: float = 0.0
+    """Epoch seconds a deferred job is due."""
+    reason: str = ""
+
+
+@dataclass(slots=True)
+class Admission:
+    """One job asking to run, and the verdict of the first policy that decided."""
+
+    message: Message
+    stage: Stage
+    now: float
+    verdict: Verdict | None = None
+
+    @property
+    def decided(self) -> bool:
+        return self.verdict is not None
+
+    def refuse(self, state: str, error: dict[str, str]) -> None:
+        self.verdict = Verdict(VerdictKind.REFUSE, state=state, error=dict(error))
+
+    def defer(self, eta: float, reason: str) -> None:
+        if self.stage is not Stage.RECEIVED:
+            # A job in the pool cannot go back to Kafka; only the loop defers.
+            raise ValueError(f"a job can be deferred only when received, not at {self.stage}")
+        self.verdict = Verdict(VerdictKind.DEFER, eta=eta, reason=reason)
+
+
+@dataclass(frozen=True, slots=True)
+class Execution:
+    """What ``around_execute`` knows about the body it wraps."""
+
+    message: Message
+    task: Task
+    in_child: bool
+    """True in a process-pool child (signals can interrupt the body)."""
+    abandon: Callable[[], None] | None = None
+    """Thread pool: give up on a body that outlived its hard limit."""
 
 
 class Middleware:
@@ -35,6 +133,28 @@ class Middleware:
     options: frozenset[str] = frozenset()
     """Task options this middleware owns; ``@app.task`` accepts only declared ones."""
 
+    # --- deciding hooks --------------------------------------------------------
+    def admit(self, app: TaskQueue, batch: Sequence[Admission]) -> None:
+        """Decide (refuse or defer) undecided admissions; leave the rest alone."""
+
+    def around_execute(self, app: TaskQueue, execution: Execution, call: Callable[[], Any]) -> Any:
+        return call()
+
+    def retry_delay(
+        self, app: TaskQueue, task: Task, message: Message, exc: BaseException
+    ) -> float | None:
+        return None
+
+    def on_outcome(self, app: TaskQueue, message: Message, outcome: Outcome) -> Outcome | None:
+        if outcome.state == "SUCCESS":
+            self.succeeded(message, outcome.result, outcome.runtime)
+        elif outcome.state == "RETRY":
+            self.retried(message, outcome.error or {}, outcome.countdown)
+        else:
+            self.failed(message, outcome.error or {})
+        return None
+
+    # --- notification hooks ----------------------------------------------------
     def before_publish(self, message: Message) -> None: ...
 
     def after_publish(self, message: Message) -> None: ...
@@ -59,7 +179,7 @@ class MiddlewareChain:
     def add(self, middleware: Middleware) -> None:
         self._items.append(middleware)
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
+    def __iter__(self) -> Iterator[Middleware]:
         return iter(self._items)
 
     def __bool__(self) -> bool:
@@ -71,15 +191,82 @@ class MiddlewareChain:
             names |= m.options
         return frozenset(names)
 
-    def _call(self, hook: str, message: Message, abortable: bool, args: Sequence[Any]) -> None:
+    # --- deciding hooks --------------------------------------------------------
+    def admit(self, app: TaskQueue, batch: Sequence[Admission]) -> None:
+        """Ask each policy in order; a policy sees only undecided admissions."""
+        for m in self._items:
+            undecided = [a for a in batch if not a.decided]
+            if not undecided:
+                return
+            try:
+                m.admit(app, undecided)
+            except Exception as exc:
+                # Running a job its policy could not check would break the
+                # policy's promise (a revoked job starting, a limit ignored):
+                # refuse it instead, visibly.
+                logger.exception("policy %s.admit failed", type(m).__name__)
+                error = {
+                    "exc_type": "PolicyError",
+                    "exc_message": f"{type(m).__name__} could not decide: {exc}",
+                }
+                for a in undecided:
+                    if not a.decided:
+                        a.refuse("FAILURE", error)
+
+    def execute(self, app: TaskQueue, execution: Execution, body: Callable[[], Any]) -> Any:
+        """Run ``body`` wrapped by every ``around_execute``, the first outermost."""
+        call = body
+        for m in reversed(self._items):
+            call = _wrap(m, app, execution, call)
+        return call()
+
+    def retry_delay(
+        self, app: TaskQueue, task: Task, message: Message, exc: BaseException
+    ) -> float | None:
         for m in self._items:
             try:
-                getattr(m, hook)(message, *args)
+                delay = m.retry_delay(app, task, message, exc)
+            except Exception:
+                logger.exception(
+                    "policy %s.retry_delay failed (task %s, id %s)",
+                    type(m).__name__,
+                    message.task,
+                    message.id,
+                )
+                continue
+            if delay is not None:
+                return delay
+        return None
+
+    def on_outcome(self, app: TaskQueue, message: Message, outcome: Outcome) -> Outcome:
+        """Let each middleware see (and possibly replace) how the attempt ended."""
+        for m in self._items:
+            try:
+                replaced = m.on_outcome(app, message, outcome)
+            except Exception:
+                logger.exception(
+                    "middleware %s.on_outcome failed (task %s, id %s)",
+                    type(m).__name__,
+                    message.task,
+                    message.id,
+                )
+                continue
+            if replaced is not None:
+                outcome = replaced
+        return outcome
+
+    # --- notification hooks ----------------------------------------------------
+    def _notify(
+        self, hook: Callable[[Middleware], None], name: str, message: Message, abortable: bool
+    ) -> None:
+        for m in self._items:
+            try:
+                hook(m)
             except Exception:
                 logger.exception(
                     "middleware %s.%s failed (task %s, id %s)",
                     type(m).__name__,
-                    hook,
+                    name,
                     message.task,
                     message.id,
                 )
@@ -88,22 +275,19 @@ class MiddlewareChain:
 
     # One typed method per hook, so call sites are checked statically.
     def before_publish(self, message: Message) -> None:
-        self._call("before_publish", message, True, ())
+        self._notify(lambda m: m.before_publish(message), "before_publish", message, True)
 
     def after_publish(self, message: Message) -> None:
-        self._call("after_publish", message, False, ())
+        self._notify(lambda m: m.after_publish(message), "after_publish", message, False)
 
     def received(self, message: Message) -> None:
-        self._call("received", message, False, ())
+        self._notify(lambda m: m.received(message), "received", message, False)
 
     def started(self, message: Message) -> None:
-        self._call("started", message, True, ())
+        self._notify(lambda m: m.started(message), "started", message, True)
 
-    def succeeded(self, message: Message, result: Any, runtime: float) -> None:
-        self._call("succeeded", message, False, (result, runtime))
 
-    def failed(self, message: Message, error: dict[str, Any]) -> None:
-        self._call("failed", message, False, (error,))
-
-    def retried(self, message: Message, error: dict[str, Any], countdown: float | None) -> None:
-        self._call("retried", message, False, (error, countdown))
+def _wrap(
+    m: Middleware, app: TaskQueue, execution: Execution, call: Callable[[], Any]
+) -> Callable[[], Any]:
+    return lambda: m.around_execute(app, execution, call)

@@ -3,7 +3,9 @@
 Installed by every app (before user middleware), so ``@app.task`` accepts
 their options: ``expires`` (expiry), ``retry_backoff``/``retry_backoff_max``/
 ``retry_jitter`` (retry), ``soft_time_limit``/``time_limit`` (time limits),
-``rate_limit`` (rate limits). The table of options, defaults and guarantees
+``rate_limit`` (rate limits); revocations and early arrivals own no option.
+Each decides through the middleware hooks (``taskqueue.middleware``); the
+worker calls only the chain. The table of options, defaults and guarantees
 is in docs/taskqueue.md ("Delivery policies").
 """
 
@@ -15,11 +17,24 @@ from .retry import RetryBackoff
 
 
 def default_policies() -> list[Middleware]:
-    """The policy middleware every app installs."""
+    """The policy middleware every app installs, in the order they decide.
+
+    Cheap refusals come first (an expired or revoked job spends no rate-limit
+    token), deferrals after them.
+    """
+    from .eta import EarlyArrival
     from .ratelimit import RateLimitPolicy
+    from .revoke import RevokePolicy
     from .timelimits import TimeLimits
 
-    return [Expiry(), RetryBackoff(), TimeLimits(), RateLimitPolicy()]
+    return [
+        Expiry(),
+        RevokePolicy(),
+        EarlyArrival(),
+        RateLimitPolicy(),
+        RetryBackoff(),
+        TimeLimits(),
+    ]
 
 
 __all__ = ["default_policies"]

@@ -11,9 +11,15 @@ and its error type ``Expired``.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from ..exceptions import ConfigurationError
-from ..middleware import Middleware
+from ..middleware import Admission, Middleware
+from ..states import REVOKED
+
+if TYPE_CHECKING:
+    from ..app import TaskQueue
 
 EXPIRED_ERROR = {"exc_type": "Expired", "exc_message": "expired"}
 """Payload of the REVOKED state of an expired job."""
@@ -38,6 +44,11 @@ def expiry_time(value: float | dt.datetime | None, now: float | None = None) -> 
 
 
 class Expiry(Middleware):
-    """Owns the ``expires`` task option (checked by the worker loop and the executor)."""
+    """Owns the ``expires`` task option; refuses expired jobs at both admissions."""
 
     options = frozenset({"expires"})
+
+    def admit(self, app: TaskQueue, batch: Sequence[Admission]) -> None:
+        for a in batch:
+            if a.message.is_expired(a.now):
+                a.refuse(REVOKED.value, EXPIRED_ERROR)

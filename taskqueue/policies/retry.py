@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING
 from ..middleware import Middleware
 
 if TYPE_CHECKING:
+    from ..app import TaskQueue
+    from ..message import Message
     from ..task import Task
 
 DEFAULT_BACKOFF_MAX = 600.0
@@ -43,6 +45,11 @@ def backoff_delay(task: Task, retries: int, rng: random.Random | None = None) ->
 
 
 class RetryBackoff(Middleware):
-    """Owns the backoff options; the executor asks :func:`backoff_delay`."""
+    """Owns the backoff options: the delay of an automatic retry."""
 
     options = frozenset({"retry_backoff", "retry_backoff_max", "retry_jitter"})
+
+    def retry_delay(
+        self, app: TaskQueue, task: Task, message: Message, exc: BaseException
+    ) -> float | None:
+        return backoff_delay(task, message.retries)

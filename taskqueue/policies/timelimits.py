@@ -32,11 +32,14 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..control.terminate import raise_in
 from ..exceptions import HardTimeLimit, SoftTimeLimitExceeded
-from ..middleware import Middleware
+from ..middleware import Execution, Middleware
+
+if TYPE_CHECKING:
+    from ..app import TaskQueue
 
 logger = logging.getLogger("taskqueue.timelimits")
 
@@ -45,9 +48,15 @@ ABANDON_GRACE = 2.0
 
 
 class TimeLimits(Middleware):
-    """Owns ``soft_time_limit`` and ``time_limit``; enforced by :func:`guard`."""
+    """Owns ``soft_time_limit`` and ``time_limit``; enforced around the body."""
 
     options = frozenset({"soft_time_limit", "time_limit"})
+
+    def around_execute(self, app: TaskQueue, execution: Execution, call: Callable[[], Any]) -> Any:
+        with guard(
+            execution.message.id, execution.task.options, execution.in_child, execution.abandon
+        ):
+            return call()
 
 
 class Watchdog:
