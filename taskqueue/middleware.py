@@ -141,7 +141,7 @@ class Middleware:
         return call()
 
     def retry_delay(
-        self, app: TaskQueue, task: Task, message: Message, exc: BaseException
+        self, app: TaskQueue, task: Task, message: Message, exc: BaseException | None
     ) -> float | None:
         return None
 
@@ -221,7 +221,7 @@ class MiddlewareChain:
         return call()
 
     def retry_delay(
-        self, app: TaskQueue, task: Task, message: Message, exc: BaseException
+        self, app: TaskQueue, task: Task, message: Message, exc: BaseException | None
     ) -> float | None:
         for m in self._items:
             try:

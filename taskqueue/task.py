@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, Any
 from .exceptions import MaxRetriesExceeded, Retry
 from .message import Message, new_id
 from .policies.expiry import epoch, expiry_time
-from .policies.retry import backoff_delay
 from .states import FAILURE, PROGRESS, STARTED, SUCCESS, State
 
 if TYPE_CHECKING:
@@ -293,7 +292,10 @@ class Task:
                 f"{self.name}[{self.request.id}] gave up after {limit} retries"
             )
         if countdown is None:
-            countdown = backoff_delay(self, self.request.retries)
+            message = self.request.message
+            if message is None:  # called outside a run: only id and attempt are known
+                message = Message(id=self.request.id, task=self.name, retries=self.request.retries)
+            countdown = self.app.middleware.retry_delay(self.app, self, message, exc)
         raise Retry(exc=exc, countdown=countdown)
 
     def should_autoretry(self, exc: BaseException, retries: int) -> bool:

@@ -50,6 +50,6 @@ class RetryBackoff(Middleware):
     options = frozenset({"retry_backoff", "retry_backoff_max", "retry_jitter"})
 
     def retry_delay(
-        self, app: TaskQueue, task: Task, message: Message, exc: BaseException
+        self, app: TaskQueue, task: Task, message: Message, exc: BaseException | None
     ) -> float | None:
         return backoff_delay(task, message.retries)
