@@ -191,7 +191,7 @@ def bench_taskqueue(opts: argparse.Namespace, log_dir: Path) -> Figures:
             stop_worker(worker)
     finally:
         delete_topics(app, run)
-        app.result_store.collection.database.client.drop_database(run)
+        app.result_store.drop()
         app.close()
     return figures
 

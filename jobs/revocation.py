@@ -11,7 +11,6 @@ framework can add is stopping a job that is already running.
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 
 from django.utils import timezone
@@ -59,21 +58,6 @@ def mark_final(app: TaskQueue, job_id: str, state: State, reason: str) -> None:
         attempt = int(app.state_backend.read(job_id).get("attempt", 0))
         app.state_backend.write(StateUpdate(job_id, state.value, attempt, payload=error))
         if app.settings.results_enabled:
-            app.result_store.write([_document(job_id, state, attempt, error)])
+            app.result_store.mark_final(job_id, state.value, attempt, error)
     except Exception:
         logger.exception("job %s: could not store %s in Redis/Mongo", job_id, state.value)
-
-
-def _document(job_id: str, state: State, attempt: int, error: dict[str, str]) -> dict:
-    now = dt.datetime.now(dt.UTC)
-    return {
-        "_id": job_id,
-        "state": state.value,
-        "final": True,
-        "retries": attempt,
-        "error": error,
-        "date_done": now,
-        "attempts": {
-            str(attempt): {"state": state.value, "error": error, "finished_at": now.timestamp()}
-        },
-    }

@@ -17,7 +17,6 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, overload
 
-from .backends.mongo_results import MongoResultStore
 from .backends.redis_state import RedisStateBackend
 from .config import Settings
 from .control.ratelimit import parse_rate
@@ -29,6 +28,7 @@ from .middleware import Middleware, MiddlewareChain
 from .policies import default_policies
 from .policies.revoke import Control, Revocations
 from .result import AsyncResult, ResultWaiter
+from .stores.results import ResultStore, create_result_store
 from .task import Task
 from .transport import PublishHandle, Transport, create_transport
 
@@ -67,7 +67,7 @@ class TaskQueue:
         self._lock = threading.Lock()
         self._transport: Transport | None = None
         self._state: RedisStateBackend | None = None
-        self._results: MongoResultStore | None = None
+        self._results: ResultStore | None = None
         self._waiter: ResultWaiter | None = None
         self._revocations: Revocations | None = None
         self.control = Control(self)
@@ -95,9 +95,12 @@ class TaskQueue:
         return self._state
 
     @property
-    def result_store(self) -> MongoResultStore:
+    def result_store(self) -> ResultStore:
+        """MongoDB, or the in-process store when ``mongo_url`` is ``memory://``."""
         if self._results is None:
-            self._results = MongoResultStore(self.settings.mongo_url, self.settings.result_database)
+            self._results = create_result_store(
+                self.settings.mongo_url, self.settings.result_database
+            )
         return self._results
 
     @property

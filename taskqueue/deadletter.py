@@ -191,15 +191,7 @@ class DeadLetters:
         self.app.state_backend.forget(message.id)
         retries = message.retries + 1 if keep_retries else 0
         if self.app.settings.results_enabled:
-            store = self.app.result_store
-            doc = store.get(message.id) or {}
-            n = len(doc.get("replays") or {})
-            changes: dict[str, Any] = {"$set": {"final": False, "retries": retries}}
-            if not keep_retries and doc.get("attempts"):
-                changes["$set"][f"replays.{n}"] = doc["attempts"]
-                changes["$unset"] = {"attempts": ""}
-            if doc:
-                store.collection.update_one({"_id": message.id}, changes)
+            self.app.result_store.reopen(message.id, retries, keep_attempts=keep_retries)
         return dataclasses.replace(message, retries=retries, eta=None, sent_at=time.time())
 
     def _advance(

@@ -10,13 +10,13 @@ stops the attempt running in this worker's pool thread, if any.
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..backends.redis_state import APPLIED, StateUpdate
-from ..states import READY_STATES, REVOKED, State
+from ..states import READY_STATES, REVOKED
+from ..stores.result_documents import revoked_error
 from . import terminate as killer
 
 if TYPE_CHECKING:
@@ -75,28 +75,13 @@ def mark_revoked(app: TaskQueue, job_id: str, reason: str) -> tuple[bool, str]:
         state = current["state"]
         return state == REVOKED.value, f"already {state}"
     attempt = int(current.get("attempt") or 0)
-    error = {"exc_type": "Revoked", "exc_message": reason}
+    error = revoked_error(reason)
     code, previous = backend.write(StateUpdate(job_id, REVOKED.value, attempt, payload=error))[:2]
     if code != APPLIED:
         return previous == REVOKED.value, f"already {previous}"
     if app.settings.results_enabled:
         try:
-            app.result_store.write([_document(job_id, attempt, error)])
+            app.result_store.mark_revoked(job_id, attempt, error)
         except Exception as exc:  # the state store already refuses a late result
             logger.warning("job %s: REVOKED not stored in the result store: %s", job_id, exc)
     return True, "stored REVOKED"
-
-
-def _document(job_id: str, attempt: int, error: dict[str, str]) -> dict[str, Any]:
-    now = dt.datetime.now(dt.UTC)
-    return {
-        "_id": job_id,
-        "state": State.REVOKED.value,
-        "final": True,
-        "retries": attempt,
-        "error": error,
-        "date_done": now,
-        "attempts": {
-            str(attempt): {"state": REVOKED.value, "error": error, "finished_at": now.timestamp()}
-        },
-    }

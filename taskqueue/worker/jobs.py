@@ -25,6 +25,7 @@ from ..canvas import CHORD_HEADER, chord_callback, chord_failed, follow_up
 from ..delays import route
 from ..message import Message
 from ..states import FAILURE, RETRY, STARTED, SUCCESS
+from ..stores.result_documents import attempt_entry, outcome_document
 from ..transport import Delivery, PublishHandle
 from .execute import Outcome
 
@@ -129,7 +130,7 @@ class Ledger:
         for out in pending.out:
             self.send(out)
         if self.results is not None:
-            self.results.record(self._document(m, outcome), self._attempt(job, outcome))
+            self.results.record(self._document(job, outcome))
             self._waiting_mongo.append(pending)
         else:
             self.state_updates.append(update)
@@ -172,39 +173,17 @@ class Ledger:
             return [follow_up(self.app, m, sig, [m.id]) for sig in m.errbacks]
         return []
 
-    def _document(self, m: Message, outcome: Outcome) -> dict[str, Any]:
-        return {
-            "_id": m.id,
-            "task": m.task,
-            "state": outcome.state,
-            "retries": m.retries,
-            "result": outcome.result,
-            "error": outcome.error,
-            "traceback": outcome.traceback,
-            "queue": m.queue,
-            "root_id": m.root_id,
-            "parent_id": m.parent_id,
-            "group_id": m.group,
-            "args": list(m.args),
-            "kwargs": m.kwargs,
-            "worker": self.worker_name,
-            "runtime": outcome.runtime,
-        }
-
-    def _attempt(self, job: Job, outcome: Outcome) -> dict[str, Any]:
+    def _document(self, job: Job, outcome: Outcome) -> dict[str, Any]:
         d = job.delivery
-        return {
-            "state": outcome.state,
-            "worker": self.worker_name,
-            "error": outcome.error,
-            "received_at": job.received_at,
-            "started_at": outcome.started_at,
-            "finished_at": outcome.finished_at,
-            "runtime": outcome.runtime,
-            "redelivered": job.redelivered,
-            "partition": d.partition,
-            "offset": d.offset,
-        }
+        attempt = attempt_entry(
+            outcome,
+            worker=self.worker_name,
+            received_at=job.received_at,
+            redelivered=job.redelivered,
+            partition=d.partition,
+            offset=d.offset,
+        )
+        return outcome_document(job.message, outcome, worker=self.worker_name, attempt=attempt)
 
     # --- making it durable -------------------------------------------------------
     def write_states(self) -> None:

@@ -90,7 +90,7 @@ def jobs_app(isolation: dict[str, str]) -> Iterator[TaskQueue]:
     app.declare_topics(list(QUEUES))
     with use_app(app):
         yield app
-    app.result_store.collection.database.client.drop_database(app.settings.result_database)
+    app.result_store.drop()
     app.close()
 
 

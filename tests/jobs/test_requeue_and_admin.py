@@ -129,7 +129,7 @@ def test_submission_kafka_refuses_is_failed_not_queued(alice: Any, unique_name: 
     job = Job.objects.get()
     assert job.state == "FAILURE" and job.queued_at is None and "not queued" in job.error
     assert job.idempotency_key is None, "the caller may try again with the same key"
-    app.result_store.collection.database.client.drop_database(unique_name)
+    app.result_store.drop()
     app.close()
 
 

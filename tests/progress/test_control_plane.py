@@ -52,9 +52,7 @@ def app(control_env: dict[str, str]) -> Iterator[TaskQueue]:
     register(application)
     application.declare_topics(["default"])
     yield application
-    application.result_store.collection.database.client.drop_database(
-        application.settings.result_database
-    )
+    application.result_store.drop()
     application.close()
 
 

@@ -58,9 +58,7 @@ def app(worker_env: dict[str, str]) -> Iterator[TaskQueue]:
     )
     application.declare_topics(["default"])
     yield application
-    application.result_store.collection.database.client.drop_database(
-        application.settings.result_database
-    )
+    application.result_store.drop()
     application.close()
 
 

@@ -68,7 +68,7 @@ def cleanup(application: TaskQueue) -> None:
     from confluent_kafka.admin import AdminClient
 
     s = application.settings
-    application.result_store.collection.database.client.drop_database(s.result_database)
+    application.result_store.drop()
     admin = AdminClient({"bootstrap.servers": s.broker_url.removeprefix("kafka://")})
     topics = [t for t in admin.list_topics(timeout=10).topics if t.startswith(s.topic_prefix)]
     if topics:

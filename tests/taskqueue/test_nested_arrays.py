@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from taskqueue import TaskQueue
-from taskqueue.backends.mongo_results import readable, storable
+from taskqueue.stores.results_mongo import readable, storable
 
 from .conftest import Workers, wait_for
 
@@ -42,8 +42,14 @@ def test_a_document_the_server_refuses_is_stored_as_json_text(app: TaskQueue) ->
     store = app.result_store
     job_id = "refused-keys-job"
     store.record(
-        {"_id": job_id, "state": "SUCCESS", "retries": 0, "result": {"$weird": 1, "ok": [1]}},
-        {"state": "SUCCESS"},
+        {
+            "_id": job_id,
+            "state": "SUCCESS",
+            "final": True,
+            "retries": 0,
+            "result": {"$weird": 1, "ok": [1]},
+            "attempts": {"0": {"state": "SUCCESS"}},
+        }
     )
     assert store.flush() == 1
     assert store.get(job_id)["result"] == {"$weird": 1, "ok": [1]}

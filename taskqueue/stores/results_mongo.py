@@ -1,30 +1,26 @@
-"""Durable results in MongoDB via mongoengine: one document per job.
+"""Durable results in MongoDB (or a Mongo-wire server such as FerretDB).
 
-Writes are idempotent and keyed by the job id, buffered and sent in one
-round trip every few milliseconds or few hundred documents (the worker
-decides when, and commits Kafka offsets only after a flush).
+Collection ``taskqueue_results`` of the store's database, one document per
+job keyed by its id; the rules are :class:`~taskqueue.stores.results.ResultStore`'s.
 
 Ordering: a write matches only while the stored document is not final and
 its attempt is not newer. When it does not match, the upsert tries to insert
 a second document with the same ``_id`` and Mongo answers "duplicate key",
 which is exactly "a newer or final result is already stored": that error is
-expected and ignored. Redelivery therefore never duplicates nor regresses a
-result.
+expected and ignored.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import logging
-import threading
 from typing import Any
 
 import mongoengine
-from mongoengine import fields
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
-from ..states import READY_STATES
+from .result_documents import Reopening
+from .results import ResultStore
 
 logger = logging.getLogger("taskqueue.results")
 
@@ -67,44 +63,17 @@ def readable(doc: dict[str, Any]) -> dict[str, Any]:
     return doc
 
 
-class TaskResult(mongoengine.DynamicDocument):
-    """Schema of the result document (see docs/protocol.md, "Result document")."""
-
-    id = fields.StringField(primary_key=True)
-    task = fields.StringField()
-    state = fields.StringField()
-    final = fields.BooleanField(default=False)
-    retries = fields.IntField(default=0)
-    result = fields.DynamicField()
-    error = fields.DictField()
-    traceback = fields.StringField()
-    queue = fields.StringField()
-    root_id = fields.StringField()
-    parent_id = fields.StringField()
-    group_id = fields.StringField()
-    args = fields.ListField()
-    kwargs = fields.DictField()
-    attempts = fields.DictField()
-    worker = fields.StringField()
-    date_done = fields.DateTimeField()
-    runtime = fields.FloatField()
-
-    meta = {"collection": COLLECTION, "strict": False, "db_alias": "taskqueue"}
-
-
-class MongoResultStore:
+class MongoResultStore(ResultStore):
     """Buffered, idempotent writer and simple reader of result documents."""
 
     def __init__(self, url: str, database: str) -> None:
-        self.url = url
-        self.database = database
+        super().__init__(url, database)
         self.alias = f"taskqueue:{database}"
         self._collection: Any = None
-        self._buffer: list[dict[str, Any]] = []
-        self._lock = threading.Lock()
 
     @property
     def collection(self) -> Any:
+        """The pymongo collection (connected on first use)."""
         if self._collection is None:
             try:
                 mongoengine.get_connection(self.alias)
@@ -121,44 +90,16 @@ class MongoResultStore:
             self._collection = mongoengine.get_connection(self.alias)[self.database][COLLECTION]
         return self._collection
 
-    def record(self, doc: dict[str, Any], attempt: dict[str, Any]) -> None:
-        """Buffer one attempt's outcome; ``doc`` holds the top-level fields."""
-        retries = int(doc.get("retries", 0))
-        full = {**storable(doc), "attempts": {str(retries): attempt}}
-        if doc.get("state") in READY_STATES:
-            full["final"] = True
-            full.setdefault("date_done", dt.datetime.now(dt.UTC))
-        with self._lock:
-            self._buffer.append(full)
-
-    def __len__(self) -> int:
-        return len(self._buffer)
-
-    def flush(self) -> int:
-        """Write the buffer; returns the number of documents.
-
-        Nearly every document is a job's first: ``insert_many`` writes those
+    def write(self, docs: list[dict[str, Any]]) -> int:
+        """Nearly every document is a job's first: ``insert_many`` writes those
         in one round trip (conditional upserts cost milliseconds each on
         some Mongo-compatible servers). The few that already exist (a retry's
         next attempt, a redelivery) come back as duplicate-key errors and
-        take the ordered, conditional upsert path.
-        """
-        return self.write(self.take())
-
-    def take(self) -> list[dict[str, Any]]:
-        """Remove and return the buffered documents (to write elsewhere)."""
-        with self._lock:
-            docs, self._buffer = self._buffer, []
-        return docs
-
-    def put_back(self, docs: list[dict[str, Any]]) -> None:
-        """Return documents whose write failed, ahead of newer ones."""
-        with self._lock:
-            self._buffer[:0] = docs
-
-    def write(self, docs: list[dict[str, Any]]) -> int:
+        take the ordered, conditional upsert path."""
         if not docs:
             return 0
+        # Converted here, in the flushing thread, not on the worker's loop.
+        docs = [storable(d) for d in docs]
         try:
             self.collection.insert_many(docs, ordered=False)
         except BulkWriteError as exc:
@@ -184,7 +125,7 @@ class MongoResultStore:
         for doc in docs:
             retries = int(doc.get("retries", 0))
             fields = {k: v for k, v in doc.items() if k not in ("_id", "attempts")}
-            for key, attempt in doc["attempts"].items():
+            for key, attempt in (doc.get("attempts") or {}).items():
                 fields[f"attempts.{key}"] = attempt
             try:
                 # Matches only a non-final document of an older or equal
@@ -202,8 +143,17 @@ class MongoResultStore:
         doc: dict[str, Any] | None = self.collection.find_one({"_id": job_id})
         return None if doc is None else readable(doc)
 
+    def _apply(self, job_id: str, change: Reopening) -> None:
+        update: dict[str, Any] = {"$set": change.set}
+        if change.unset:
+            update["$unset"] = {path: "" for path in change.unset}
+        self.collection.update_one({"_id": job_id}, update)
+
     def forget(self, job_id: str) -> None:
         self.collection.delete_one({"_id": job_id})
+
+    def drop(self) -> None:
+        self.collection.database.client.drop_database(self.database)
 
     def close(self) -> None:
         if self._collection is not None:
