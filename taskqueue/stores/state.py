@@ -1,0 +1,340 @@
+"""The StateStore seam: everything the framework keeps in its fast shared store.
+
+Live job state lives in one record per job with a TTL, written under the
+precedence rule (``states.may_replace``): a final state is never replaced,
+an older attempt never overwrites a newer one, and within an attempt the
+state only moves up in rank (only PROGRESS repeats). Every applied write is
+published as one event, in store order. The answer of a batch write is also
+the redelivery check: SUPERSEDED means the job is final (or newer) already.
+
+Beside job state the store holds the small shared structures workers and
+clients coordinate through: worker heartbeats, revocations, rate-limit token
+buckets and their run-time overrides, idempotency claims, chord counters and
+beat's leader lock and tick claims.
+
+Two implementations behave the same: :class:`~.state_redis.RedisStateStore`
+(``redis://``) and :class:`~.state_memory.MemoryStateStore` (``memory://``,
+for tests that run without services). :func:`create_state_store` picks one
+from the URL.
+"""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from dataclasses import dataclass, fields
+from typing import Any, Generic, TypeVar
+
+from ..exceptions import TaskQueueError
+from ..states import READY_STATES
+
+APPLIED = 0
+"""The write was stored."""
+SUPERSEDED = 1
+"""Rejected: the stored state is final or belongs to a newer attempt."""
+OUTRANKED = 2
+"""Rejected: same attempt, stored state ranks higher, or the same state again
+(only PROGRESS repeats)."""
+
+WriteAnswer = tuple[int, str, str]
+"""Per update: (code, previous state, previous attempt); '' when nothing was stored."""
+
+T = TypeVar("T")
+
+
+class StateStoreUnavailable(TaskQueueError):
+    """A subscription to the state store was lost or could not be made."""
+
+
+@dataclass(frozen=True, slots=True)
+class StateUpdate:
+    """One state change of one job, as the worker or a task reports it."""
+
+    job_id: str
+    state: str
+    attempt: int
+    task: str = ""
+    queue: str = ""
+    payload: Any = None
+    traceback: str | None = None
+    worker: str = ""
+
+    def payload_json(self) -> str:
+        """The payload as stored ('' = leave the stored one): final states always
+        store one (``null`` included), so a result never shows an old progress."""
+        if self.payload is not None or self.state in READY_STATES:
+            return json.dumps(self.payload, default=repr, separators=(",", ":"))
+        return ""
+
+
+def encode_event(update: StateUpdate, ts: str) -> bytes:
+    """The event published for an applied write (the Redis script builds the
+    same text itself, for speed; the contract tests hold the two together).
+
+    The id comes first so a reader can skip other jobs' events without
+    parsing them (:func:`event_job_id`)."""
+    payload = update.payload_json() or "null"
+    return (
+        f'{{"id":{json.dumps(update.job_id)},"state":{json.dumps(update.state)},'
+        f'"attempt":{update.attempt},"task":{json.dumps(update.task)},'
+        f'"ts":{ts},"payload":{payload}}}'
+    ).encode()
+
+
+_ID_PREFIX = b'{"id":"'
+
+
+def event_job_id(raw: bytes) -> str | None:
+    """The job id at the start of an event, found without parsing the JSON."""
+    if not raw.startswith(_ID_PREFIX):
+        return None
+    end = raw.find(b'"', len(_ID_PREFIX))
+    return raw[len(_ID_PREFIX) : end].decode(errors="replace") if end > 0 else None
+
+
+@dataclass(frozen=True, slots=True)
+class RevocationNotice:
+    """A revocation as the feed delivers it to every worker."""
+
+    job_id: str
+    terminate: bool = False
+
+    def encode(self) -> bytes:
+        return json.dumps({"id": self.job_id, "terminate": self.terminate}).encode()
+
+    @classmethod
+    def decode(cls, raw: bytes | str) -> RevocationNotice | None:
+        try:
+            event = json.loads(raw)
+            return cls(str(event["id"]), bool(event.get("terminate")))
+        except (ValueError, KeyError, TypeError):
+            return None
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerHeartbeat:
+    """The fields a live worker announces (the only place they are named).
+
+    The worker loop and the control plane announce different fields of the
+    same record; fields left None are not written, so neither erases the
+    other's."""
+
+    hostname: str | None = None
+    pid: int | None = None
+    queues: str | None = None
+    pool: str | None = None
+    concurrency: int | None = None
+    started_at: float | None = None
+    last_seen: float | None = None
+    active: int | None = None
+    processed: int | None = None
+    grpc: str | None = None
+    """Address of the worker's gRPC control service."""
+    control_seen: float | None = None
+
+    def fields(self) -> dict[str, str]:
+        """The stored form: text values, unset fields left out."""
+        out = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if value is not None:
+                out[f.name] = str(value)
+        return out
+
+    @classmethod
+    def from_mapping(cls, info: Mapping[str, Any]) -> WorkerHeartbeat:
+        known = {f.name for f in fields(cls)}
+        unknown = set(info) - known
+        if unknown:
+            raise ValueError(f"unknown heartbeat field(s): {', '.join(sorted(unknown))}")
+        return cls(**dict(info))
+
+
+class Subscription(ABC, Generic[T]):
+    """A live feed from the store; it is subscribed when it is returned, so
+    anything read from the store afterwards cannot miss an item in between."""
+
+    @abstractmethod
+    def get(self, timeout: float) -> T | None:
+        """The next item, or None after ``timeout`` seconds without one.
+        Raises :class:`StateStoreUnavailable` when the feed is lost."""
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    def __enter__(self) -> Subscription[T]:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class AsyncEventStream(ABC):
+    """The event feed for asyncio code: ``async for raw in stream``."""
+
+    @abstractmethod
+    def __aiter__(self) -> AsyncIterator[bytes]: ...
+
+    @abstractmethod
+    async def aclose(self) -> None: ...
+
+
+class StateStore(ABC):
+    """Live job state and the cluster's shared coordination records."""
+
+    url: str
+    prefix: str
+    ttl: int
+    service = "state store"
+    """Name of the backing service in operator messages."""
+
+    # --- job state ------------------------------------------------------------
+    @abstractmethod
+    def write_batch(
+        self, updates: Sequence[StateUpdate], publish: bool = True
+    ) -> list[WriteAnswer]:
+        """Apply many updates in order, atomically each, in one round trip.
+
+        Each is checked against what is stored (including earlier updates of
+        the same batch); applied ones refresh the record's TTL and, with
+        ``publish``, emit one event each."""
+
+    def write(self, update: StateUpdate, publish: bool = True) -> WriteAnswer:
+        """Apply one update now (a task's progress); see :meth:`write_batch`."""
+        return self.write_batch([update], publish)[0]
+
+    @abstractmethod
+    def read(self, job_id: str) -> dict[str, str]:
+        """The stored record of a job ({} when none): state, attempt, task,
+        queue, payload (JSON), traceback, worker, updated_at."""
+
+    @abstractmethod
+    def read_many(self, job_ids: Iterable[str]) -> list[dict[str, str]]:
+        """Records of many jobs, in order, in one round trip."""
+
+    def iter_ids(self, job_ids: Iterable[str]) -> list[dict[str, str]]:
+        """Same as :meth:`read_many` (the older name)."""
+        return self.read_many(job_ids)
+
+    @abstractmethod
+    def read_states(self, job_ids: Sequence[str]) -> list[str | None]:
+        """Only the state of each job (cheapest way to count finished jobs)."""
+
+    @abstractmethod
+    def forget(self, job_id: str) -> None: ...
+
+    # --- events ---------------------------------------------------------------
+    @abstractmethod
+    def subscribe_events(self) -> Subscription[bytes]:
+        """Follow every applied write's event (JSON, see :func:`encode_event`)."""
+
+    @abstractmethod
+    async def open_event_stream(self) -> AsyncEventStream:
+        """:meth:`subscribe_events` for asyncio code; subscribed on return."""
+
+    # --- worker heartbeats ------------------------------------------------------
+    @abstractmethod
+    def announce_worker(self, name: str, heartbeat: WorkerHeartbeat, ttl: float) -> None:
+        """Add or refresh a live worker; it disappears unless renewed within ``ttl``."""
+
+    @abstractmethod
+    def live_workers(self) -> dict[str, dict[str, str]]:
+        """Live workers by name, with their heartbeat fields."""
+
+    @abstractmethod
+    def remove_worker(self, name: str) -> None: ...
+
+    def heartbeat(self, name: str, info: Mapping[str, Any], ttl: float) -> None:
+        """:meth:`announce_worker` from a mapping of :class:`WorkerHeartbeat` fields."""
+        self.announce_worker(name, WorkerHeartbeat.from_mapping(info), ttl)
+
+    def workers(self) -> dict[str, dict[str, str]]:
+        """Same as :meth:`live_workers` (the older name)."""
+        return self.live_workers()
+
+    # --- revocations ------------------------------------------------------------
+    @abstractmethod
+    def add_revocation(self, job_id: str, terminate: bool, ttl: float) -> None:
+        """Remember ``job_id`` as revoked for ``ttl`` seconds and tell every follower."""
+
+    @abstractmethod
+    def active_revocations(self) -> dict[str, float]:
+        """Revoked ids that have not expired, with their expiry (epoch seconds)."""
+
+    @abstractmethod
+    def subscribe_revocations(self) -> Subscription[RevocationNotice]: ...
+
+    # --- rate limits --------------------------------------------------------------
+    @abstractmethod
+    def take_tokens(self, requests: Sequence[tuple[str, float]]) -> list[float]:
+        """One token for each (task, declared tokens/s); per request, the seconds
+        to wait (0: taken). A run-time override replaces the declared rate; a
+        rate of 0 means unlimited. Buckets hold one second's worth (at least 1)."""
+
+    @abstractmethod
+    def set_rate_override(self, task: str, per_second: float | None) -> None:
+        """Override ``task``'s rate on every worker (None: back to the declared one)."""
+
+    @abstractmethod
+    def rate_override(self, task: str) -> float | None: ...
+
+    # --- idempotency claims --------------------------------------------------------
+    @abstractmethod
+    def claim_idempotency(self, key: str, job_id: str, ttl: float) -> str | None:
+        """Claim ``key`` for ``job_id``; None if claimed now, else the holder's id."""
+
+    @abstractmethod
+    def release_idempotency(self, key: str, job_id: str) -> bool:
+        """Free ``key`` if ``job_id`` still holds it; whether it did."""
+
+    # --- chords ---------------------------------------------------------------------
+    @abstractmethod
+    def chord_member_done(
+        self, chord_id: str, index: int, result_json: str, size: int, ttl: float
+    ) -> list[str] | None:
+        """Record member ``index``'s result (first write wins). The results of
+        all members, in order, to exactly one caller: the one that completed
+        the chord; None to every other."""
+
+    # --- beat ---------------------------------------------------------------------------
+    @abstractmethod
+    def acquire_beat_lock(self, token: str, ttl: float) -> bool:
+        """Take the leader lock if nobody holds it."""
+
+    @abstractmethod
+    def renew_beat_lock(self, token: str, ttl: float) -> bool:
+        """Extend the lock if ``token`` still holds it."""
+
+    @abstractmethod
+    def release_beat_lock(self, token: str) -> None:
+        """Drop the lock if ``token`` holds it (hand over at once)."""
+
+    @abstractmethod
+    def claim_beat_tick(self, entry: str, tick: float, owner: str, ttl: float) -> bool:
+        """True for the first claim of this entry's tick, False ever after (within ttl)."""
+
+    @abstractmethod
+    def beat_last_tick(self, entry: str) -> float | None: ...
+
+    @abstractmethod
+    def set_beat_last_tick(self, entry: str, tick: float) -> None: ...
+
+    # --- lifecycle -------------------------------------------------------------------------
+    def owns_error(self, exc: BaseException) -> bool:
+        """Whether ``exc`` means this store failed (unreachable, refused)."""
+        return isinstance(exc, StateStoreUnavailable)
+
+    def close(self) -> None:  # noqa: B027 - a store without connections has nothing to do
+        """Release connections (reopened on next use)."""
+
+
+def create_state_store(url: str, key_prefix: str, ttl: int) -> StateStore:
+    """The store for ``url``: ``memory://...`` or a Redis URL."""
+    if url.startswith("memory://"):
+        from .state_memory import shared_memory_store
+
+        return shared_memory_store(url, key_prefix, ttl)
+    from .state_redis import RedisStateStore
+
+    return RedisStateStore(url, key_prefix, ttl)

@@ -1,0 +1,57 @@
+"""Every Redis key and channel name of the state store (``P`` is ``key_prefix``).
+
+``P:job:<id>``            hash: state, attempt, task, queue, payload (JSON),
+                          traceback, worker, updated_at; TTL ``state_ttl``
+``P:events``              channel: one JSON event per applied job-state change
+``P:worker:<name>``       heartbeat hash of a live worker, short TTL
+``P:workers``             set of worker names (pruned when their hash expired)
+``P:revoked``             sorted set: revoked id -> expiry (epoch seconds)
+``P:revocations``         channel: one JSON notice per revocation
+``P:rate:<task>``         token bucket hash: tokens, stamp
+``P:ratelimits``          hash: task -> overriding tokens/s
+``P:idem:<key>``          string: the job id that claimed an idempotency key
+``P:chord:<id>``          hash: member index -> result JSON
+``P:chord:<id>:fired``    string: set once, by the member that completed the chord
+``P:beat:leader``         string: the leading beat process's token
+``P:beat:last:<entry>``   string: last fired tick of an entry
+``P:beat:tick:<entry>:<tick>``  string: claim of one tick
+"""
+
+from __future__ import annotations
+
+
+class StateKeys:
+    """Builds the key names for one prefix (one instance per store)."""
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+        self.events = f"{prefix}:events"
+        self.workers = f"{prefix}:workers"
+        self.revoked = f"{prefix}:revoked"
+        self.revocations = f"{prefix}:revocations"
+        self.rate_overrides = f"{prefix}:ratelimits"
+        self.beat_leader = f"{prefix}:beat:leader"
+
+    def job(self, job_id: str) -> str:
+        return f"{self.prefix}:job:{job_id}"
+
+    def worker(self, name: str) -> str:
+        return f"{self.prefix}:worker:{name}"
+
+    def rate_bucket(self, task: str) -> str:
+        return f"{self.prefix}:rate:{task}"
+
+    def idempotency(self, key: str) -> str:
+        return f"{self.prefix}:idem:{key}"
+
+    def chord(self, chord_id: str) -> str:
+        return f"{self.prefix}:chord:{chord_id}"
+
+    def chord_fired(self, chord_id: str) -> str:
+        return f"{self.prefix}:chord:{chord_id}:fired"
+
+    def beat_last(self, entry: str) -> str:
+        return f"{self.prefix}:beat:last:{entry}"
+
+    def beat_tick(self, entry: str, tick: float) -> str:
+        return f"{self.prefix}:beat:tick:{entry}:{tick!r}"

@@ -1,0 +1,111 @@
+"""The Lua scripts of the Redis state store.
+
+Each one makes a read-compare-write atomic inside Redis, so concurrent
+workers, clients and beat processes never race on the same record.
+"""
+
+from __future__ import annotations
+
+from ..states import PRECEDENCE, State
+from .state import APPLIED, OUTRANKED, SUPERSEDED
+
+_RANKS = "{" + ",".join(f"{s.value}={r}" for s, r in PRECEDENCE.items()) + "}"
+_FINAL_RANK = PRECEDENCE[State.SUCCESS]
+
+# One call applies a whole batch. KEYS: the job hashes. ARGV: 1 channel
+# ('' = no events), 2 ttl, 3 now, 4 a JSON array with one entry per key:
+# [state, attempt, task, queue, worker, payload JSON, traceback, job id]
+# ('' = field not set). Packing one JSON argument instead of a dozen per
+# update is what makes a batch of state writes cheap for the worker; the
+# event is built here for the same reason (state.encode_event is its twin).
+SET_STATES = f"""
+local ranks = {_RANKS}
+local names = {{[3]='task', [4]='queue', [5]='worker', [6]='payload', [7]='traceback'}}
+local updates = cjson.decode(ARGV[4])
+local out = {{}}
+for i, u in ipairs(updates) do
+  local key, state, attempt = KEYS[i], u[1], tonumber(u[2])
+  local cur = redis.call('HMGET', key, 'state', 'attempt')
+  local code = {APPLIED}
+  if cur[1] then
+    local crank = ranks[cur[1]] or 3
+    local cattempt = tonumber(cur[2]) or 0
+    if crank == {_FINAL_RANK} or attempt < cattempt then
+      code = {SUPERSEDED}
+    elseif attempt == cattempt and ((ranks[state] or 3) < crank
+        or (state == cur[1] and state ~= 'PROGRESS')) then
+      -- Lower rank, or the same state again (only PROGRESS repeats): a
+      -- duplicate STARTED/RECEIVED would be published twice otherwise.
+      code = {OUTRANKED}
+    end
+  end
+  if code == {APPLIED} then
+    local f = {{'state', state, 'attempt', u[2], 'updated_at', ARGV[3]}}
+    for j = 3, 7 do
+      if u[j] ~= '' then f[#f + 1] = names[j]; f[#f + 1] = u[j] end
+    end
+    redis.call('HSET', key, unpack(f))
+    redis.call('EXPIRE', key, ARGV[2])
+    if ARGV[1] ~= '' then
+      local payload = u[6]
+      if payload == '' then payload = 'null' end
+      redis.call('PUBLISH', ARGV[1], '{{"id":' .. cjson.encode(u[8]) .. ',"state":' ..
+        cjson.encode(state) .. ',"attempt":' .. u[2] .. ',"task":' .. cjson.encode(u[3]) ..
+        ',"ts":' .. ARGV[3] .. ',"payload":' .. payload .. '}}')
+    end
+  end
+  out[i] = {{code, cur[1] or '', cur[2] or ''}}
+end
+return out
+"""
+
+# KEYS[1] bucket hash, KEYS[2] overrides hash. ARGV[1] task, ARGV[2] declared
+# rate (tokens/s). Returns '0' when a token was taken, else seconds to wait.
+# Time is Redis's own clock, so workers' clocks do not matter.
+TAKE_TOKEN = """
+local rate = tonumber(ARGV[2])
+local override = redis.call('HGET', KEYS[2], ARGV[1])
+if override then rate = tonumber(override) end
+if not rate or rate <= 0 then return '0' end
+local capacity = math.max(1, rate)
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1e6
+local b = redis.call('HMGET', KEYS[1], 'tokens', 'stamp')
+local tokens = tonumber(b[1]) or capacity
+local stamp = tonumber(b[2]) or now
+tokens = math.min(capacity, tokens + math.max(0, now - stamp) * rate)
+local wait = 0
+if tokens >= 1 then tokens = tokens - 1 else wait = (1 - tokens) / rate end
+redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'stamp', tostring(now))
+redis.call('EXPIRE', KEYS[1], math.ceil(capacity / rate) + 60)
+return tostring(wait)
+"""
+
+# Delete a key only if it still holds our value (another owner may hold it now).
+DELETE_IF_OWNED = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+# Extend a lock only while we hold it. ARGV[2]: new TTL in milliseconds.
+EXTEND_IF_OWNED = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 0
+"""
+
+# KEYS[1] member results hash, KEYS[2] fired marker. ARGV: index, result
+# JSON, size, ttl. The marker's SET NX makes exactly one member the one that
+# completed the chord, even when members finish at the same instant or a
+# member is redelivered after the chord fired.
+CHORD_MEMBER_DONE = """
+redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2])
+redis.call('EXPIRE', KEYS[1], ARGV[4])
+local size = tonumber(ARGV[3])
+if redis.call('HLEN', KEYS[1]) < size then return {} end
+if not redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[4]) then return {} end
+local out = {}
+for i = 0, size - 1 do out[#out + 1] = redis.call('HGET', KEYS[1], tostring(i)) end
+return out
+"""
