@@ -51,9 +51,10 @@ class Provider:
         return self.execute(clean, progress, config or provider_settings(), pool)
 
     def describe(self) -> dict[str, Any]:
+        """Name, words and the parameters' JSON Schema (the UI renders its form from it)."""
         return {
             "name": self.name,
             "title": self.title,
             "description": self.description,
-            "params": self.schema.describe(),
+            "params_schema": self.schema.json_schema(),
         }

@@ -20,7 +20,7 @@ from providers.settings import ProviderSettings
 
 from .base import Provider
 from .http import ClientPool, Endpoint, Progress, UpstreamClient, malformed
-from .schema import Check, Date, FieldError, List, Schema, String, today
+from .schema import Check, FieldError, Schema, params_object, today
 
 FIRST_DAY = dt.date(1999, 1, 4)
 """The first day the ECB published euro reference rates."""
@@ -35,18 +35,29 @@ COMMON = ("EUR", "USD", "GBP", "JPY", "CHF", "CAD", "AUD", "CNY", "SEK", "NOK", 
 """Offered as suggestions in the form; any ISO 4217 code is accepted."""
 
 
-def _currency(**kw: Any) -> String:
-    return String(
-        min_length=3,
-        max_length=3,
-        pattern=r"[A-Z]{3}",
-        format="iso-4217",
-        pattern_message="must be an ISO 4217 currency code in capitals, such as USD",
-        **kw,
-    )
+def _currency(**annotations: Any) -> dict[str, Any]:
+    return {
+        "type": "string",
+        "minLength": 3,
+        "maxLength": 3,
+        "pattern": "^[A-Z]{3}$",
+        "format": "iso-4217",
+        "x-messages": {"pattern": "must be an ISO 4217 currency code in capitals, such as USD"},
+        **annotations,
+    }
 
 
-def _range_rules(params: dict[str, Any], path: str) -> Iterable[FieldError]:
+def _day(description: str) -> dict[str, Any]:
+    return {
+        "type": "string",
+        "format": "date",
+        "description": description,
+        "formatMinimum": FIRST_DAY.isoformat(),
+        "x-notAfterToday": True,
+    }
+
+
+def _range_rules(params: dict[str, Any]) -> Iterable[FieldError]:
     start, end = params["start"], params["end"]
     if end is not None and start is None:
         yield FieldError("end", "requires", "give start too (without dates: latest rates)")
@@ -64,24 +75,23 @@ def _range_rules(params: dict[str, Any], path: str) -> Iterable[FieldError]:
 
 
 SCHEMA = Schema(
-    fields={
-        "base": _currency(default="EUR", help="Rates are prices of one unit of this currency"),
-        "symbols": List(
-            item=_currency(),
-            max_items=20,
-            unique=True,
-            help="Target currencies (all available when empty)",
-            example=["USD", "GBP"],
-        ),
-        "start": Date(
-            minimum=FIRST_DAY,
-            not_after_today=True,
-            help="First day of a historical series; without it, the latest rates",
-        ),
-        "end": Date(
-            minimum=FIRST_DAY, not_after_today=True, help="Last day of the series (default today)"
-        ),
-    },
+    params_object(
+        {
+            "base": _currency(
+                default="EUR", description="Rates are prices of one unit of this currency"
+            ),
+            "symbols": {
+                "type": "array",
+                "description": "Target currencies (all available when empty)",
+                "examples": [["USD", "GBP"]],
+                "items": _currency(),
+                "maxItems": 20,
+                "uniqueItems": True,
+            },
+            "start": _day("First day of a historical series; without it, the latest rates"),
+            "end": _day("Last day of the series (default today)"),
+        }
+    ),
     checks=[
         Check(
             f"end requires start; start <= end; at most {MAX_RANGE_DAYS} days; "

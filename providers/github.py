@@ -19,7 +19,7 @@ from providers.settings import ProviderSettings
 
 from .base import Provider
 from .http import ClientPool, Endpoint, Progress, Reply, UpstreamClient, malformed
-from .schema import Integer, Schema, String
+from .schema import Schema, params_object
 
 REPO_PATTERN = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/(?!\.\.?$)[A-Za-z0-9._-]{1,100}"
 """``owner/repo`` as GitHub allows them; ``.`` and ``..`` are not repo names."""
@@ -28,22 +28,42 @@ API_VERSION = "2022-11-28"
 """Pinned so a new GitHub API version cannot change the shapes we read."""
 
 SCHEMA = Schema(
-    fields={
-        "repo": String(
-            required=True,
-            max_length=140,
-            pattern=REPO_PATTERN,
-            format="owner/repo",
-            pattern_message="must be owner/repo, such as octocat/Hello-World",
-            help="The repository, as owner/repo",
-            example="octocat/Hello-World",
-        ),
-        "releases": Integer(minimum=0, maximum=100, default=10, help="Most recent releases"),
-        "contributors": Integer(
-            minimum=0, maximum=500, default=30, help="Top contributors, by commits"
-        ),
-        "page_size": Integer(minimum=1, maximum=100, default=100, help="Items per request"),
-    },
+    params_object(
+        {
+            "repo": {
+                "type": "string",
+                "description": "The repository, as owner/repo",
+                "examples": ["octocat/Hello-World"],
+                "minLength": 1,
+                "maxLength": 140,
+                "pattern": f"^{REPO_PATTERN}$",
+                "format": "owner/repo",
+                "x-messages": {"pattern": "must be owner/repo, such as octocat/Hello-World"},
+            },
+            "releases": {
+                "type": "integer",
+                "description": "Most recent releases",
+                "default": 10,
+                "minimum": 0,
+                "maximum": 100,
+            },
+            "contributors": {
+                "type": "integer",
+                "description": "Top contributors, by commits",
+                "default": 30,
+                "minimum": 0,
+                "maximum": 500,
+            },
+            "page_size": {
+                "type": "integer",
+                "description": "Items per request",
+                "default": 100,
+                "minimum": 1,
+                "maximum": 100,
+            },
+        },
+        required=["repo"],
+    )
 )
 
 

@@ -18,40 +18,64 @@ from providers.settings import ProviderSettings
 from .base import Provider
 from .errors import NotFound
 from .http import ClientPool, Endpoint, Progress, UpstreamClient, malformed
-from .schema import Integer, List, Schema, String
+from .schema import Schema, params_object
 
 SLUG = r"[a-z0-9]+(?:-[a-z0-9]+)*"
 """Quotable's tag slugs (``famous-quotes``); also keeps ``,`` and ``|`` out."""
 
 SCHEMA = Schema(
-    fields={
-        "count": Integer(minimum=1, maximum=200, default=10, help="How many quotes"),
-        "tags": List(
-            item=String(
-                max_length=40,
-                pattern=SLUG,
-                format="slug",
-                pattern_message="must be a tag slug: lower-case letters, digits and hyphens",
-            ),
-            max_items=5,
-            unique=True,
-            help="Only quotes with these tags",
-            example=["wisdom"],
-        ),
-        "match": String(
-            choices=("all", "any"),
-            default="all",
-            help="With several tags: quotes having all of them, or any of them",
-        ),
-        "author": String(
-            max_length=80,
-            pattern=r"[A-Za-z0-9][A-Za-z0-9 .'-]*",
-            pattern_message="must be an author name or slug (letters, digits, spaces, . ' -)",
-            help="Only quotes by this author (name or slug)",
-            example="Albert Einstein",
-        ),
-        "page_size": Integer(minimum=1, maximum=100, default=25, help="Quotes fetched per request"),
-    },
+    params_object(
+        {
+            "count": {
+                "type": "integer",
+                "description": "How many quotes",
+                "default": 10,
+                "minimum": 1,
+                "maximum": 200,
+            },
+            "tags": {
+                "type": "array",
+                "description": "Only quotes with these tags",
+                "examples": [["wisdom"]],
+                "items": {
+                    "type": "string",
+                    "minLength": 1,
+                    "maxLength": 40,
+                    "pattern": f"^{SLUG}$",
+                    "format": "slug",
+                    "x-messages": {
+                        "pattern": "must be a tag slug: lower-case letters, digits and hyphens"
+                    },
+                },
+                "maxItems": 5,
+                "uniqueItems": True,
+            },
+            "match": {
+                "type": "string",
+                "description": "With several tags: quotes having all of them, or any of them",
+                "enum": ["all", "any"],
+                "default": "all",
+            },
+            "author": {
+                "type": "string",
+                "description": "Only quotes by this author (name or slug)",
+                "examples": ["Albert Einstein"],
+                "minLength": 1,
+                "maxLength": 80,
+                "pattern": "^[A-Za-z0-9][A-Za-z0-9 .'-]*$",
+                "x-messages": {
+                    "pattern": "must be an author name or slug (letters, digits, spaces, . ' -)"
+                },
+            },
+            "page_size": {
+                "type": "integer",
+                "description": "Quotes fetched per request",
+                "default": 25,
+                "minimum": 1,
+                "maximum": 100,
+            },
+        }
+    )
 )
 
 

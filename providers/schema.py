@@ -1,38 +1,60 @@
-"""Declarative parameter schemas: one validator, one JSON description.
+"""Provider parameters declared once, as JSON Schema (draft 2020-12).
 
-A provider declares its parameters once (``Schema`` of ``Field`` objects).
-The same declaration
+A provider's parameters are one JSON Schema document, validated here with
+the ``jsonschema`` library and in the browser with ajv: the same document,
+two standard validators, no second hand-written rule set. This module adds
+what JSON Schema leaves to the application:
 
-- validates raw parameters (JSON from GraphQL or the UI) into clean, typed
-  values, or raises :class:`ValidationError` listing every field error
-  (path, rule, message), and
-- describes itself as JSON (``describe()``) for the GraphQL ``providers``
-  query and the UI form: types, defaults, limits and help text.
+- words: each refused value becomes a :class:`FieldError` naming the field
+  (``places[1].latitude``), the rule (``maximum``) and what was wrong
+  (``must be at most 90``); the UI maps ajv's errors to the same words;
+- cleaning: surrounding whitespace is removed, ``null`` means absent,
+  defaults are filled in, dates become ``datetime.date``;
+- rules across fields (:class:`Check`), run once every field is valid, and
+  listed in words in the exported document (``x-rules``).
+
+Keywords beyond the standard vocabulary, implemented by both validators:
+
+- ``formatMinimum`` (ajv-formats' keyword): the earliest allowed date;
+- ``x-notAfterToday``: a date must not be after today's UTC date, checked at
+  validation time so a schema declared at import never goes stale;
+- ``x-messages``: ``{keyword: message}``, the words for a failed keyword
+  (a pattern alone cannot say "must be owner/repo");
+- ``x-rules`` and ``x-maxBytes`` (exported only): the cross-field rules in
+  words and the size limit of the whole document.
 
 The validator is strict on purpose: unknown parameters, wrong JSON types
 (``true`` is not an integer, ``"3"`` is not a number), values out of range
 and oversized documents are refused, never coerced. Parameters can only ever
-fill query strings and single path segments: no field type accepts a URL, and
+fill query strings and single path segments: no field accepts a URL, and
 hosts come from settings alone.
 """
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import json
 import math
-import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+import jsonschema
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import FormatError
+
+DIALECT = "https://json-schema.org/draft/2020-12/schema"
+"""The JSON Schema dialect of every parameter document (ajv's ``Ajv2020``)."""
 
 MAX_ERRORS = 20
 """A wildly wrong document gets this many field errors, not thousands."""
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-"""Control characters have no place in a name, tag or slug (CR/LF above all)."""
+CONTROL_FREE = "^[^\\u0000-\\u001f\\u007f]*$"
+"""Pattern for free text: control characters (CR/LF above all) have no place in it."""
 
-_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+CONTROL_MESSAGE = "must not contain control characters"
 
 
 @dataclass(frozen=True)
@@ -58,32 +80,99 @@ class ValidationError(ValueError):
         return {"errors": [e.to_dict() for e in self.errors]}
 
 
-class _Invalid:
-    """Marks a value that failed (its errors are already recorded)."""
+Checker = Callable[[dict[str, Any]], Iterable[FieldError]]
+"""Reads clean parameters (defaults filled, dates as ``date``); yields errors."""
 
 
-INVALID = _Invalid()
+@dataclass(frozen=True)
+class Check:
+    """A rule across fields, run once the whole document is valid."""
+
+    description: str
+    fn: Checker
 
 
-class _Errors:
-    """Collects field errors; ``len()`` counts them all, even past MAX_ERRORS."""
-
-    def __init__(self) -> None:
-        self.items: list[FieldError] = []
-        self.total = 0
-
-    def __len__(self) -> int:
-        return self.total
-
-    def add(self, path: str, rule: str, message: str) -> _Invalid:
-        self.total += 1
-        if len(self.items) < MAX_ERRORS:
-            self.items.append(FieldError(path, rule, message))
-        return INVALID
+def today() -> dt.date:
+    """Today in UTC: the upstream APIs all count days in UTC."""
+    return dt.datetime.now(dt.UTC).date()
 
 
-def _join(path: str, name: str) -> str:
-    return f"{path}.{name}" if path else name
+# --- the two keywords of our own ---------------------------------------------
+
+
+def _is_date(value: Any) -> bool:
+    try:
+        Draft202012Validator.FORMAT_CHECKER.check(value, "date")
+    except FormatError:
+        return False
+    return isinstance(value, str)
+
+
+def _format_minimum(
+    validator: Any, minimum: str, instance: Any, schema: Mapping[str, Any]
+) -> Iterator[jsonschema.ValidationError]:
+    # ISO dates compare as text; an invalid date is the format keyword's error.
+    if schema.get("format") == "date" and _is_date(instance) and instance < minimum:
+        yield jsonschema.ValidationError(f"must be on or after {minimum}")
+
+
+def _not_after_today(
+    validator: Any, enabled: bool, instance: Any, schema: Mapping[str, Any]
+) -> Iterator[jsonschema.ValidationError]:
+    if enabled and _is_date(instance) and instance > today().isoformat():
+        yield jsonschema.ValidationError("must not be in the future")
+
+
+def _annotation(validator: Any, value: Any, instance: Any, schema: Any) -> Iterator[Any]:
+    return iter(())
+
+
+ParamValidator = jsonschema.validators.extend(
+    Draft202012Validator,
+    {
+        "formatMinimum": _format_minimum,
+        "x-notAfterToday": _not_after_today,
+        "x-messages": _annotation,
+        "x-rules": _annotation,
+        "x-maxBytes": _annotation,
+    },
+)
+"""Draft 2020-12 plus formatMinimum and x-notAfterToday (see the module doc)."""
+
+
+# --- jsonschema errors in words ------------------------------------------------
+
+RULES = {
+    "type": "type",
+    "required": "required",
+    "additionalProperties": "unknown",
+    "minLength": "min_length",
+    "maxLength": "max_length",
+    "enum": "choices",
+    "format": "format",
+    "pattern": "pattern",
+    "minimum": "minimum",
+    "maximum": "maximum",
+    "formatMinimum": "minimum",
+    "x-notAfterToday": "maximum",
+    "minItems": "min_items",
+    "maxItems": "max_items",
+    "uniqueItems": "unique",
+}
+"""Keyword -> the rule name the API reports. Order matters: it is also the
+priority when one value breaks several keywords (only the first is shown,
+so "US" is too short, not also of the wrong pattern)."""
+
+_PRIORITY = {keyword: i for i, keyword in enumerate(RULES)}
+
+_EXPECTED = {
+    "string": "a string",
+    "integer": "an integer",
+    "number": "a number",
+    "boolean": "true or false",
+    "array": "an array",
+    "object": "an object",
+}
 
 
 def _type_name(value: Any) -> str:
@@ -105,289 +194,172 @@ def _type_name(value: Any) -> str:
     return type(value).__name__
 
 
-# --- fields -------------------------------------------------------------------
+def _join(parts: Iterable[str | int]) -> str:
+    out = ""
+    for part in parts:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else part
+    return out
 
 
-@dataclass(frozen=True, kw_only=True)
-class Field:
-    """A parameter. ``default`` is used when the value is absent or null."""
-
-    json_type: ClassVar[str] = "any"
-
-    help: str = ""
-    required: bool = False
-    default: Any = None
-    example: Any = None
-
-    def clean(self, value: Any, path: str, errors: _Errors) -> Any:
-        raise NotImplementedError
-
-    def limits(self) -> dict[str, Any]:
-        """The field's rules as JSON (JSON Schema keyword names where one fits)."""
-        return {}
-
-    def dump(self, value: Any) -> Any:
-        """A clean value back to JSON (dates become ISO strings)."""
-        return value
-
-    def describe(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"type": self.json_type, "required": self.required}
-        if self.default is not None:
-            out["default"] = self.dump(self.default)
-        if self.help:
-            out["help"] = self.help
-        if self.example is not None:
-            out["example"] = self.example
-        out.update(self.limits())
-        return out
+def _number(value: float) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
-@dataclass(frozen=True, kw_only=True)
-class String(Field):
-    """Text. Surrounding whitespace is removed; control characters are refused."""
-
-    json_type: ClassVar[str] = "string"
-
-    min_length: int = 1
-    max_length: int = 100
-    pattern: str | None = None
-    format: str | None = None
-    pattern_message: str = ""
-    choices: tuple[str, ...] = ()
-
-    def clean(self, value: Any, path: str, errors: _Errors) -> Any:
-        if not isinstance(value, str):
-            return errors.add(path, "type", f"expected a string, got {_type_name(value)}")
-        value = value.strip()
-        if _CONTROL.search(value):
-            return errors.add(path, "characters", "must not contain control characters")
-        if len(value) < self.min_length:
-            return errors.add(
-                path, "min_length", f"must be at least {self.min_length} characters long"
-            )
-        if len(value) > self.max_length:
-            return errors.add(
-                path, "max_length", f"must be at most {self.max_length} characters long"
-            )
-        if self.choices and value not in self.choices:
-            return errors.add(path, "choices", f"must be one of: {', '.join(self.choices)}")
-        if self.pattern and not re.fullmatch(self.pattern, value):
-            what = self.pattern_message or f"must match {self.pattern}"
-            return errors.add(path, "format" if self.format else "pattern", what)
-        return value
-
-    def limits(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"minLength": self.min_length, "maxLength": self.max_length}
-        if self.pattern:
-            out["pattern"] = self.pattern
-        if self.format:
-            out["format"] = self.format
-        if self.choices:
-            out["enum"] = list(self.choices)
-        return out
+def _first_repeat(items: Sequence[Any]) -> int:
+    seen: set[str] = set()
+    for index, item in enumerate(items):
+        key = json.dumps(item, sort_keys=True)
+        if key in seen:
+            return index
+        seen.add(key)
+    return len(items) - 1
 
 
-@dataclass(frozen=True, kw_only=True)
-class Integer(Field):
-    """A whole number within [minimum, maximum] (both always declared)."""
-
-    json_type: ClassVar[str] = "integer"
-
-    minimum: int
-    maximum: int
-
-    def clean(self, value: Any, path: str, errors: _Errors) -> Any:
-        # bool is an int subclass in Python; JSON's true is not a number.
-        if isinstance(value, bool) or not isinstance(value, int):
-            return errors.add(path, "type", f"expected an integer, got {_type_name(value)}")
-        if value < self.minimum:
-            return errors.add(path, "minimum", f"must be at least {self.minimum}")
-        if value > self.maximum:
-            return errors.add(path, "maximum", f"must be at most {self.maximum}")
-        return value
-
-    def limits(self) -> dict[str, Any]:
-        return {"minimum": self.minimum, "maximum": self.maximum}
-
-
-@dataclass(frozen=True, kw_only=True)
-class Number(Field):
-    """A finite number (integer or decimal) within [minimum, maximum]."""
-
-    json_type: ClassVar[str] = "number"
-
-    minimum: float
-    maximum: float
-
-    def clean(self, value: Any, path: str, errors: _Errors) -> Any:
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            return errors.add(path, "type", f"expected a number, got {_type_name(value)}")
-        if not math.isfinite(value):
-            return errors.add(path, "type", "must be a finite number")
-        if value < self.minimum:
-            return errors.add(path, "minimum", f"must be at least {self.minimum:g}")
-        if value > self.maximum:
-            return errors.add(path, "maximum", f"must be at most {self.maximum:g}")
-        return float(value)
-
-    def limits(self) -> dict[str, Any]:
-        return {"minimum": self.minimum, "maximum": self.maximum}
-
-
-@dataclass(frozen=True, kw_only=True)
-class Boolean(Field):
-    json_type: ClassVar[str] = "boolean"
-
-    def clean(self, value: Any, path: str, errors: _Errors) -> Any:
-        if not isinstance(value, bool):
-            return errors.add(path, "type", f"expected true or false, got {_type_name(value)}")
-        return value
-
-
-@dataclass(frozen=True, kw_only=True)
-class Date(Field):
-    """An ISO date ``YYYY-MM-DD``, cleaned to ``datetime.date``.
-
-    ``not_after_today`` is checked against today's UTC date at validation
-    time, so a schema declared at import never goes stale.
-    """
-
-    json_type: ClassVar[str] = "string"
-
-    minimum: dt.date | None = None
-    not_after_today: bool = False
-
-    def clean(self, value: Any, path: str, errors: _Errors) -> Any:
-        if not isinstance(value, str):
-            return errors.add(path, "type", f"expected a date string, got {_type_name(value)}")
-        # date.fromisoformat alone would also take "20240131" and week dates.
-        try:
-            if not _ISO_DATE.fullmatch(value):
-                raise ValueError
-            day = dt.date.fromisoformat(value)
-        except ValueError:
-            return errors.add(path, "format", "must be a date written YYYY-MM-DD")
-        if self.minimum and day < self.minimum:
-            return errors.add(path, "minimum", f"must be on or after {self.minimum.isoformat()}")
-        if self.not_after_today and day > today():
-            return errors.add(path, "maximum", "must not be in the future")
-        return day
-
-    def dump(self, value: Any) -> Any:
-        return value.isoformat() if isinstance(value, dt.date) else value
-
-    def limits(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"format": "date"}
-        if self.minimum:
-            out["minimum"] = self.minimum.isoformat()
-        if self.not_after_today:
-            out["maximum"] = "today"
-        return out
-
-
-@dataclass(frozen=True, kw_only=True)
-class List(Field):
-    """An array of ``item`` values, between min_items and max_items long."""
-
-    json_type: ClassVar[str] = "array"
-
-    item: Field
-    min_items: int = 0
-    max_items: int
-    unique: bool = False
-
-    def clean(self, value: Any, path: str, errors: _Errors) -> Any:
-        if not isinstance(value, list | tuple):
-            return errors.add(path, "type", f"expected an array, got {_type_name(value)}")
-        if len(value) < self.min_items:
-            return errors.add(path, "min_items", f"must have at least {self.min_items} item(s)")
-        if len(value) > self.max_items:
-            return errors.add(path, "max_items", f"must have at most {self.max_items} item(s)")
-        before = len(errors)
-        cleaned = [self.item.clean(v, f"{path}[{i}]", errors) for i, v in enumerate(value)]
-        if len(errors) > before:
-            return INVALID
-        if self.unique:
-            seen: set[str] = set()
-            for i, v in enumerate(cleaned):
-                key = json.dumps(self.item.dump(v), sort_keys=True)
-                if key in seen:
-                    return errors.add(f"{path}[{i}]", "unique", "repeats an earlier item")
-                seen.add(key)
-        return cleaned
-
-    def dump(self, value: Any) -> Any:
-        return None if value is None else [self.item.dump(v) for v in value]
-
-    def limits(self) -> dict[str, Any]:
-        return {
-            "items": self.item.describe(),
-            "minItems": self.min_items,
-            "maxItems": self.max_items,
-            "uniqueItems": self.unique,
-        }
-
-
-Checker = Callable[[dict[str, Any], str], Iterable[FieldError]]
-
-
-@dataclass(frozen=True)
-class Check:
-    """A rule across fields, run once every field it reads is valid."""
-
-    description: str
-    fn: Checker
-
-
-@dataclass(frozen=True, kw_only=True)
-class Object(Field):
-    """A JSON object with declared fields only (unknown keys are refused)."""
-
-    json_type: ClassVar[str] = "object"
-
-    fields: Mapping[str, Field]
-    checks: Sequence[Check] = ()
-
-    def clean(self, value: Any, path: str, errors: _Errors) -> Any:
-        if not isinstance(value, Mapping):
-            return errors.add(path, "type", f"expected an object, got {_type_name(value)}")
-        before = len(errors)
-        for key in value:
-            if key not in self.fields:
-                shown = key if isinstance(key, str) and len(key) <= 40 else f"{str(key)[:40]}..."
-                errors.add(
-                    _join(path, shown),
+def _words(error: jsonschema.ValidationError) -> Iterator[FieldError]:
+    """One jsonschema error as field errors (one per missing or unknown key)."""
+    keyword, value, instance = error.validator, error.validator_value, error.instance
+    schema = error.schema if isinstance(error.schema, Mapping) else {}
+    path = list(error.absolute_path)
+    custom = schema.get("x-messages", {}).get(keyword)
+    if keyword == "required":
+        for name in value:
+            if name not in instance:
+                yield FieldError(_join([*path, name]), "required", "is required")
+        return
+    if keyword == "additionalProperties":
+        known = schema.get("properties", {})
+        for key in instance:
+            if key not in known:
+                shown = key if len(key) <= 40 else f"{key[:40]}..."
+                yield FieldError(
+                    _join([*path, shown]),
                     "unknown",
-                    f"unknown parameter; expected: {', '.join(self.fields)}",
+                    f"unknown parameter; expected: {', '.join(known)}",
                 )
-        cleaned: dict[str, Any] = {}
-        for name, spec in self.fields.items():
+        return
+    if keyword == "uniqueItems":
+        at = _join([*path, _first_repeat(instance)])
+        yield FieldError(at, "unique", custom or "repeats an earlier item")
+        return
+    rule = RULES.get(keyword, str(keyword))
+    if keyword == "pattern" and "format" in schema:
+        rule = "format"  # a pattern that spells out a format (slug, owner/repo)
+    yield FieldError(_join(path), rule, custom or _message(keyword, value, instance, schema, error))
+
+
+def _message(keyword: Any, value: Any, instance: Any, schema: Mapping[str, Any], error: Any) -> str:
+    match keyword:
+        case "type":
+            wanted = "a date string" if schema.get("format") == "date" else _EXPECTED.get(value)
+            return f"expected {wanted or value}, got {_type_name(instance)}"
+        case "minLength":
+            return f"must be at least {value} characters long"
+        case "maxLength":
+            return f"must be at most {value} characters long"
+        case "enum":
+            return f"must be one of: {', '.join(str(v) for v in value)}"
+        case "format" if value == "date":
+            return "must be a date written YYYY-MM-DD"
+        case "pattern":
+            return f"must match {value}"
+        case "minimum":
+            return f"must be at least {_number(value)}"
+        case "maximum":
+            return f"must be at most {_number(value)}"
+        case "minItems":
+            return f"must have at least {value} item(s)"
+        case "maxItems":
+            return f"must have at most {value} item(s)"
+    return str(error.message)
+
+
+def _within(path: str, parent: str) -> bool:
+    return parent == "" or path.startswith(f"{parent}.") or path.startswith(f"{parent}[")
+
+
+def field_errors(errors: Iterable[jsonschema.ValidationError]) -> list[FieldError]:
+    """jsonschema's errors as the API's: one per field, none under a refused value.
+
+    A value breaking several keywords reports the first in :data:`RULES`
+    order; a refused list or object hides the errors of its items (a list
+    that is too long is not also reported item by item).
+    """
+    best: dict[tuple[str, str], tuple[int, FieldError]] = {}
+    for error in errors:
+        rank = _PRIORITY.get(str(error.validator), len(_PRIORITY))
+        for found in _words(error):
+            # Missing and unknown keys are errors of their own, not of the object.
+            key = (found.path, found.rule if found.rule in ("required", "unknown") else "")
+            if key not in best or rank < best[key][0]:
+                best[key] = (rank, found)
+    found = [f for _, f in best.values()]
+    blocking = {f.path for f in found if f.rule not in ("required", "unknown")}
+    return [
+        f
+        for f in found
+        if not any(p != f.path and p != "" and _within(f.path, p) for p in blocking)
+    ]
+
+
+# --- cleaning -------------------------------------------------------------------
+
+
+class _NotJson(ValueError):
+    """A value JSON cannot carry (a set, an object with non-text keys)."""
+
+
+def _prepare(value: Any, path: list[str | int], errors: list[FieldError]) -> Any:
+    """Whitespace trimmed, null keys dropped (absent), non-finite numbers refused."""
+    if isinstance(value, str):
+        return value.strip()
+    if isinstance(value, bool) or value is None or isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            errors.append(FieldError(_join(path), "type", "must be a finite number"))
+        return value
+    if isinstance(value, list | tuple):
+        return [_prepare(v, [*path, i], errors) for i, v in enumerate(value)]
+    if isinstance(value, Mapping):
+        if not all(isinstance(k, str) for k in value):
+            raise _NotJson
+        return {k: _prepare(v, [*path, k], errors) for k, v in value.items() if v is not None}
+    raise _NotJson
+
+
+def _clean(schema: Mapping[str, Any], value: Any) -> Any:
+    """A valid JSON value typed for the task: defaults, None for absent, dates."""
+    kind = schema.get("type")
+    if kind == "object" and isinstance(value, Mapping):
+        out = {}
+        for name, sub in schema.get("properties", {}).items():
             raw = value.get(name)
             if raw is None:
-                if spec.required:
-                    errors.add(_join(path, name), "required", "is required")
-                cleaned[name] = spec.default
-                continue
-            cleaned[name] = spec.clean(raw, _join(path, name), errors)
-        if len(errors) > before:
-            return INVALID
-        for check in self.checks:
-            for error in check.fn(cleaned, path):
-                errors.add(error.path, error.rule, error.message)
-        return INVALID if len(errors) > before else cleaned
-
-    def dump(self, value: Any) -> Any:
-        if value is None:
-            return None
-        return {name: spec.dump(value[name]) for name, spec in self.fields.items()}
-
-    def limits(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "fields": [{"name": n, **f.describe()} for n, f in self.fields.items()]
-        }
-        if self.checks:
-            out["rules"] = [c.description for c in self.checks]
+                raw = copy.deepcopy(sub.get("default"))
+            out[name] = None if raw is None else _clean(sub, raw)
         return out
+    if kind == "array" and isinstance(value, list):
+        return [_clean(schema.get("items", {}), v) for v in value]
+    if kind == "string" and schema.get("format") == "date":
+        return dt.date.fromisoformat(value)
+    if kind == "integer":
+        return int(value)  # JSON Schema counts 2.0 as an integer; the task gets 2
+    if kind == "number":
+        return float(value)
+    return value
+
+
+def _dump(value: Any) -> Any:
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, Mapping):
+        return {k: _dump(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_dump(v) for v in value]
+    return value
 
 
 # --- the schema ---------------------------------------------------------------
@@ -395,53 +367,92 @@ class Object(Field):
 
 @dataclass(frozen=True)
 class Schema:
-    """A provider's parameters: validate raw JSON, dump clean values, describe."""
+    """A provider's parameters: a JSON Schema document, rules across fields, a size cap.
 
-    fields: Mapping[str, Field]
+    ``document`` is the schema of the parameters object (``type: object``,
+    ``additionalProperties: false``); :meth:`json_schema` is what the
+    GraphQL ``providers`` query sends to the UI.
+    """
+
+    document: Mapping[str, Any]
     checks: Sequence[Check] = ()
     max_bytes: int = 4096
-    _root: Object = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "_root", Object(fields=self.fields, checks=self.checks))
+        # A broken declaration fails at import, not on the first submission.
+        ParamValidator.check_schema(self.json_schema())
+
+    @cached_property
+    def _validator(self) -> Any:
+        return ParamValidator(
+            self.json_schema(), format_checker=Draft202012Validator.FORMAT_CHECKER
+        )
+
+    def json_schema(self) -> dict[str, Any]:
+        """The standard document (with ``x-rules`` and ``x-maxBytes``) for the UI."""
+        out: dict[str, Any] = {"$schema": DIALECT, **copy.deepcopy(dict(self.document))}
+        if self.checks:
+            out["x-rules"] = [c.description for c in self.checks]
+        out["x-maxBytes"] = self.max_bytes
+        return out
 
     def validate(self, raw: Any) -> dict[str, Any]:
         """Clean, typed parameters (defaults filled in), or ValidationError."""
-        errors = _Errors()
         if raw is None:
             raw = {}
         if not isinstance(raw, Mapping):
-            errors.add("", "type", f"parameters must be an object, got {_type_name(raw)}")
-            raise ValidationError(errors.items)
+            raise ValidationError(
+                [FieldError("", "type", f"parameters must be an object, got {_type_name(raw)}")]
+            )
+        plain = FieldError("", "type", "parameters must be plain JSON values")
         try:
             size = len(json.dumps(raw, ensure_ascii=False).encode())
         except (TypeError, ValueError):
-            errors.add("", "type", "parameters must be plain JSON values")
-            raise ValidationError(errors.items) from None
+            raise ValidationError([plain]) from None
         if size > self.max_bytes:
             # Refused before any field is looked at: no work for a huge document.
-            errors.add("", "size", f"parameters are {size} bytes; the limit is {self.max_bytes}")
-            raise ValidationError(errors.items)
-        cleaned = self._root.clean(raw, "", errors)
-        if len(errors) or cleaned is INVALID:
-            raise ValidationError(errors.items)
+            raise ValidationError(
+                [
+                    FieldError(
+                        "", "size", f"parameters are {size} bytes; the limit is {self.max_bytes}"
+                    )
+                ]
+            )
+        errors: list[FieldError] = []
+        try:
+            value = _prepare(raw, [], errors)
+        except _NotJson:
+            raise ValidationError([plain]) from None
+        if errors:
+            raise ValidationError(errors[:MAX_ERRORS])
+        found = field_errors(self._validator.iter_errors(value))
+        if found:
+            raise ValidationError(found[:MAX_ERRORS])
+        cleaned = _clean(self.document, value)
+        crossed = [e for check in self.checks for e in check.fn(cleaned)]
+        if crossed:
+            raise ValidationError(crossed[:MAX_ERRORS])
         return cleaned
 
     def dump(self, cleaned: Mapping[str, Any]) -> dict[str, Any]:
         """Clean parameters as JSON: what the job stores and the task receives."""
-        return self._root.dump(cleaned)
+        return _dump(cleaned)
 
     def normalize(self, raw: Any) -> dict[str, Any]:
         """``dump(validate(raw))``: the canonical JSON form of valid parameters."""
         return self.dump(self.validate(raw))
 
-    def describe(self) -> dict[str, Any]:
-        """The JSON description the GraphQL ``providers`` query and UI form use."""
-        out = self._root.limits()
-        out["maxBytes"] = self.max_bytes
-        return out
 
-
-def today() -> dt.date:
-    """Today in UTC: the upstream APIs all count days in UTC."""
-    return dt.datetime.now(dt.UTC).date()
+def params_object(
+    properties: Mapping[str, Mapping[str, Any]], required: Sequence[str] = (), **extra: Any
+) -> dict[str, Any]:
+    """An object schema with declared properties only (unknown keys are refused)."""
+    out: dict[str, Any] = {
+        "type": "object",
+        "properties": dict(properties),
+        "additionalProperties": False,
+        **extra,
+    }
+    if required:
+        out["required"] = list(required)
+    return out

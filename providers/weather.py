@@ -16,7 +16,7 @@ from providers.settings import ProviderSettings
 from .base import Provider
 from .errors import NotFound
 from .http import ClientPool, Endpoint, Progress, UpstreamClient, malformed
-from .schema import Check, FieldError, Integer, List, Number, Object, Schema, String
+from .schema import CONTROL_FREE, CONTROL_MESSAGE, Check, FieldError, Schema, params_object
 
 DAILY = {
     "temperature_2m_max": "temperature_max",
@@ -27,49 +27,82 @@ DAILY = {
 """Open-Meteo's daily variables we ask for, and our names for them."""
 
 
-def _one_way_to_locate(place: dict[str, Any], path: str) -> Iterable[FieldError]:
-    has_name = place["name"] is not None
-    has_lat, has_lon = place["latitude"] is not None, place["longitude"] is not None
-    if has_name and (has_lat or has_lon):
-        yield FieldError(path, "one_of", "give a name or coordinates, not both")
-    elif not has_name and not (has_lat and has_lon):
-        yield FieldError(path, "one_of", "give a name, or both latitude and longitude")
+def _one_way_to_locate(params: dict[str, Any]) -> Iterable[FieldError]:
+    for index, place in enumerate(params["places"]):
+        path = f"places[{index}]"
+        has_name = place["name"] is not None
+        has_lat, has_lon = place["latitude"] is not None, place["longitude"] is not None
+        if has_name and (has_lat or has_lon):
+            yield FieldError(path, "one_of", "give a name or coordinates, not both")
+        elif not has_name and not (has_lat and has_lon):
+            yield FieldError(path, "one_of", "give a name, or both latitude and longitude")
 
 
-def _some_days(params: dict[str, Any], path: str) -> Iterable[FieldError]:
+def _some_days(params: dict[str, Any]) -> Iterable[FieldError]:
     if params["forecast_days"] + params["past_days"] < 1:
         yield FieldError("forecast_days", "minimum", "ask for at least one day")
 
 
-PLACE = Object(
-    help="A place: its name, or its coordinates",
-    fields={
-        "name": String(
-            max_length=100, help="Looked up by geocoding; the best match is used", example="Lisbon"
-        ),
-        "latitude": Number(minimum=-90, maximum=90, help="Decimal degrees, north positive"),
-        "longitude": Number(minimum=-180, maximum=180, help="Decimal degrees, east positive"),
+PLACE = params_object(
+    {
+        "name": {
+            "type": "string",
+            "description": "Looked up by geocoding; the best match is used",
+            "examples": ["Lisbon"],
+            "minLength": 1,
+            "maxLength": 100,
+            "pattern": CONTROL_FREE,
+            "x-messages": {"pattern": CONTROL_MESSAGE},
+        },
+        "latitude": {
+            "type": "number",
+            "description": "Decimal degrees, north positive",
+            "minimum": -90,
+            "maximum": 90,
+        },
+        "longitude": {
+            "type": "number",
+            "description": "Decimal degrees, east positive",
+            "minimum": -180,
+            "maximum": 180,
+        },
     },
-    checks=[Check("give a name, or both latitude and longitude", _one_way_to_locate)],
+    description="A place: its name, or its coordinates",
 )
 
 SCHEMA = Schema(
-    fields={
-        "places": List(
-            item=PLACE,
-            required=True,
-            min_items=1,
-            max_items=10,
-            unique=True,
-            help="One to ten places",
-            example=[{"name": "Lisbon"}, {"latitude": 52.52, "longitude": 13.41}],
-        ),
-        "forecast_days": Integer(
-            minimum=0, maximum=16, default=7, help="Days of forecast, today included"
-        ),
-        "past_days": Integer(minimum=0, maximum=92, default=0, help="Days of history before today"),
-    },
-    checks=[Check("forecast_days + past_days must be at least 1", _some_days)],
+    params_object(
+        {
+            "places": {
+                "type": "array",
+                "description": "One to ten places",
+                "examples": [[{"name": "Lisbon"}, {"latitude": 52.52, "longitude": 13.41}]],
+                "items": PLACE,
+                "minItems": 1,
+                "maxItems": 10,
+                "uniqueItems": True,
+            },
+            "forecast_days": {
+                "type": "integer",
+                "description": "Days of forecast, today included",
+                "default": 7,
+                "minimum": 0,
+                "maximum": 16,
+            },
+            "past_days": {
+                "type": "integer",
+                "description": "Days of history before today",
+                "default": 0,
+                "minimum": 0,
+                "maximum": 92,
+            },
+        },
+        required=["places"],
+    ),
+    checks=[
+        Check("each place: give a name, or both latitude and longitude", _one_way_to_locate),
+        Check("forecast_days + past_days must be at least 1", _some_days),
+    ],
 )
 
 

@@ -29,7 +29,9 @@ def test_describe_all_is_json_for_the_providers_query() -> None:
     assert [d["name"] for d in described] == list(PROVIDERS)
     for provider in described:
         assert provider["title"] and provider["description"]
-        assert provider["params"]["fields"] and provider["params"]["maxBytes"] > 0
+        schema = provider["params_schema"]
+        assert schema["properties"] and schema["x-maxBytes"] > 0
+        assert schema["additionalProperties"] is False
 
 
 # --- weather ------------------------------------------------------------------
@@ -201,5 +203,5 @@ def test_a_repo_cannot_name_another_host_or_path(repo: str) -> None:
 def test_no_provider_takes_a_host_param(provider: str, name: str) -> None:
     refused_fields = refused(provider, {name: "http://evil.example"})
     assert (name, "unknown") in refused_fields
-    for field in get_provider(provider).describe()["params"]["fields"]:
-        assert field.get("format") != "uri"
+    exported = json.dumps(get_provider(provider).describe()["params_schema"])
+    assert '"uri' not in exported and '"hostname"' not in exported

@@ -1,4 +1,4 @@
-"""The validator and the JSON description, on a schema declared for the tests."""
+"""Parameters as JSON Schema: jsonschema's verdicts in the API's words, cleaning, export."""
 
 from __future__ import annotations
 
@@ -6,42 +6,72 @@ import datetime as dt
 import json
 from typing import Any
 
+import jsonschema
 import pytest
 
 from providers.schema import (
+    CONTROL_FREE,
+    CONTROL_MESSAGE,
+    DIALECT,
     MAX_ERRORS,
-    Boolean,
     Check,
-    Date,
     FieldError,
-    Integer,
-    List,
-    Number,
-    Object,
+    ParamValidator,
     Schema,
-    String,
     ValidationError,
+    params_object,
+    today,
 )
 
 
-def _ordered(params: dict[str, Any], path: str) -> list[FieldError]:
+def _ordered(params: dict[str, Any]) -> list[FieldError]:
     if params["start"] and params["end"] and params["start"] > params["end"]:
         return [FieldError("end", "order", "must not be before start")]
     return []
 
 
+def _int(minimum: int, maximum: int, **extra: Any) -> dict[str, Any]:
+    return {"type": "integer", "minimum": minimum, "maximum": maximum, **extra}
+
+
 SCHEMA = Schema(
-    fields={
-        "name": String(required=True, max_length=10, pattern=r"[a-z]+", help="lower-case"),
-        "size": Integer(minimum=1, maximum=5, default=2),
-        "ratio": Number(minimum=0, maximum=1),
-        "flag": Boolean(default=False),
-        "kind": String(choices=("a", "b"), default="a"),
-        "start": Date(minimum=dt.date(2000, 1, 1)),
-        "end": Date(not_after_today=True),
-        "items": List(item=Integer(minimum=0, maximum=9), max_items=3, unique=True),
-        "point": Object(fields={"x": Integer(minimum=0, maximum=9, required=True)}),
-    },
+    params_object(
+        {
+            "name": {
+                "type": "string",
+                "description": "lower-case",
+                "minLength": 1,
+                "maxLength": 10,
+                "pattern": "^[a-z]+$",
+            },
+            "text": {
+                "type": "string",
+                "maxLength": 20,
+                "pattern": CONTROL_FREE,
+                "x-messages": {"pattern": CONTROL_MESSAGE},
+            },
+            "size": _int(1, 5, default=2),
+            "ratio": {"type": "number", "minimum": 0, "maximum": 1},
+            "flag": {"type": "boolean", "default": False},
+            "kind": {"type": "string", "enum": ["a", "b"], "default": "a"},
+            "slug": {
+                "type": "string",
+                "pattern": "^[a-z-]+$",
+                "format": "slug",
+                "x-messages": {"pattern": "must be a slug"},
+            },
+            "start": {"type": "string", "format": "date", "formatMinimum": "2000-01-01"},
+            "end": {"type": "string", "format": "date", "x-notAfterToday": True},
+            "items": {
+                "type": "array",
+                "items": _int(0, 9),
+                "maxItems": 3,
+                "uniqueItems": True,
+            },
+            "point": params_object({"x": _int(0, 9)}, required=["x"]),
+        },
+        required=["name"],
+    ),
     checks=[Check("start <= end", _ordered)],
     max_bytes=512,
 )
@@ -59,6 +89,13 @@ def test_valid_params_are_cleaned_and_defaults_filled() -> None:
     assert clean["size"] == 2 and clean["flag"] is False and clean["kind"] == "a"
     assert clean["start"] == dt.date(2020, 2, 29)
     assert clean["ratio"] is None and clean["point"] is None
+
+
+def test_numbers_are_typed_for_the_task() -> None:
+    # JSON Schema counts 2.0 as an integer: the task still gets an int.
+    clean = SCHEMA.validate({"name": "abc", "size": 2.0, "ratio": 1})
+    assert clean["size"] == 2 and isinstance(clean["size"], int)
+    assert isinstance(clean["ratio"], float)
 
 
 def test_dump_gives_json_back() -> None:
@@ -83,7 +120,7 @@ def test_unknown_params_are_refused() -> None:
     "field, value",
     [
         ("size", True),  # JSON true is not an integer, although bool subclasses int
-        ("size", 2.0),
+        ("size", 2.5),
         ("size", "2"),
         ("ratio", "0.5"),
         ("ratio", False),
@@ -111,7 +148,8 @@ def test_non_finite_numbers_are_refused() -> None:
         ({"name": "abcdefghijk"}, ("name", "max_length")),
         ({"name": ""}, ("name", "min_length")),
         ({"name": "ABC"}, ("name", "pattern")),
-        ({"name": "ab\ncd"}, ("name", "characters")),
+        ({"slug": "No Slug"}, ("slug", "format")),
+        ({"text": "ab\ncd"}, ("text", "pattern")),
         ({"kind": "c"}, ("kind", "choices")),
         ({"items": [1, 2, 3, 4]}, ("items", "max_items")),
         ({"items": [1, 1]}, ("items[1]", "unique")),
@@ -128,14 +166,56 @@ def test_each_rule_names_field_and_rule(params: dict[str, Any], expected: tuple[
     assert errors({"name": "abc", **params}) == [expected]
 
 
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        ({"size": 0}, "must be at least 1"),
+        ({"ratio": 1.5}, "must be at most 1"),
+        ({"size": "2"}, "expected an integer, got string"),
+        ({"start": 1}, "expected a date string, got integer"),
+        ({"name": "abcdefghijk"}, "must be at most 10 characters long"),
+        ({"slug": "No Slug"}, "must be a slug"),
+        ({"text": "a\x07b"}, "must not contain control characters"),
+        ({"kind": "c"}, "must be one of: a, b"),
+        ({"items": [1, 1]}, "repeats an earlier item"),
+        ({"start": "1999-12-31"}, "must be on or after 2000-01-01"),
+        ({"start": "2020-02-30"}, "must be a date written YYYY-MM-DD"),
+        ({"end": "2999-01-01"}, "must not be in the future"),
+        ({"host": "x"}, "unknown parameter; expected: name, text, size"),
+    ],
+)
+def test_messages_say_what_was_wrong(params: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValidationError) as info:
+        SCHEMA.validate({"name": "abc", **params})
+    assert info.value.errors[0].message.startswith(message)
+
+
+def test_one_error_per_value_and_none_inside_a_refused_list() -> None:
+    # "" is too short *and* off-pattern: the length is what people need to hear.
+    assert errors({"name": "", "items": [1, 1, 1, 1]}) == [
+        ("name", "min_length"),
+        ("items", "max_items"),
+    ]
+
+
+def test_today_is_read_at_validation_time() -> None:
+    assert SCHEMA.validate({"name": "abc", "end": today().isoformat()})["end"] == today()
+
+
 def test_all_field_errors_are_reported_together() -> None:
     found = errors({"name": 1, "size": 9, "extra": 0})
     assert set(found) == {("name", "type"), ("size", "maximum"), ("extra", "unknown")}
 
 
+def test_rules_across_fields_wait_for_valid_fields() -> None:
+    assert errors({"name": "abc", "size": 0, "start": "2020-01-02", "end": "2020-01-01"}) == [
+        ("size", "minimum")
+    ]
+
+
 def test_errors_are_capped() -> None:
     raw = {f"k{i}": 0 for i in range(MAX_ERRORS + 10)}
-    schema = Schema(fields={"a": Integer(minimum=0, maximum=1)}, max_bytes=10_000)
+    schema = Schema(params_object({"a": _int(0, 1)}), max_bytes=10_000)
     with pytest.raises(ValidationError) as info:
         schema.validate(raw)
     assert len(info.value.errors) == MAX_ERRORS
@@ -162,22 +242,19 @@ def test_validation_error_serialises_for_the_api() -> None:
     assert "size: must be at least 1" in str(info.value)
 
 
-def test_describe_is_json_with_types_defaults_limits_and_help() -> None:
-    described = json.loads(json.dumps(SCHEMA.describe()))
-    fields = {f["name"]: f for f in described["fields"]}
-    assert list(fields) == list(SCHEMA.fields)
-    assert fields["name"] == {
-        "name": "name",
-        "type": "string",
-        "required": True,
-        "help": "lower-case",
-        "minLength": 1,
-        "maxLength": 10,
-        "pattern": "[a-z]+",
-    }
-    assert fields["size"]["default"] == 2 and fields["size"]["maximum"] == 5
-    assert fields["kind"]["enum"] == ["a", "b"]
-    assert fields["start"]["format"] == "date" and fields["start"]["minimum"] == "2000-01-01"
-    assert fields["items"]["items"]["type"] == "integer" and fields["items"]["maxItems"] == 3
-    assert fields["point"]["fields"][0]["name"] == "x"
-    assert described["rules"] == ["start <= end"] and described["maxBytes"] == 512
+def test_export_is_a_valid_draft_2020_12_document() -> None:
+    exported = json.loads(json.dumps(SCHEMA.json_schema()))
+    assert exported["$schema"] == DIALECT
+    jsonschema.Draft202012Validator.check_schema(exported)
+    assert list(exported["properties"]) == list(SCHEMA.document["properties"])
+    assert exported["required"] == ["name"] and exported["additionalProperties"] is False
+    assert exported["x-rules"] == ["start <= end"] and exported["x-maxBytes"] == 512
+    # The export validates what the server accepts (formats are checked too).
+    validator = ParamValidator(exported, format_checker=jsonschema.FormatChecker())
+    assert validator.is_valid({"name": "abc", "start": "2020-02-29"})
+    assert not validator.is_valid({"name": "abc", "start": "2020-02-30"})
+
+
+def test_a_broken_declaration_fails_at_import() -> None:
+    with pytest.raises(jsonschema.SchemaError):
+        Schema(params_object({"size": {"type": "integer", "minimum": "one"}}))
