@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
@@ -80,6 +81,10 @@ def _worker(app: TaskQueue, args: argparse.Namespace) -> int:
         flush=True,
     )
     worker.run(ready=lambda: print("ready", flush=True))
+    if worker.stopped_cold and worker.pool_kind == "threads":
+        # Task threads cannot be interrupted: exit without waiting for them.
+        logging.shutdown()
+        os._exit(1)
     return 0
 
 

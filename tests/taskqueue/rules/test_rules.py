@@ -1,0 +1,125 @@
+"""Delivery rules, on the in-memory twins (fast tier) and on the real
+services, with one body per rule (see conftest)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import pytest
+
+from taskqueue import TaskQueue, chord
+from taskqueue.beat import Beat
+from taskqueue.delays import tier_topics
+
+from .conftest import RunningWorker, read_topic, state_of, wait_for
+from .tasks import GATES, runs
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def header(record: object, name: str) -> str:
+    return dict(record.headers).get(name, b"").decode()  # type: ignore[attr-defined]
+
+
+def test_a_job_runs_once_and_its_result_is_stored(
+    rapp: TaskQueue, worker: Callable[..., RunningWorker]
+) -> None:
+    with worker():
+        result = rapp.tasks["rules.add"].delay(2, 3)
+        assert result.get(timeout=30) == 5
+    assert [r[:3] for r in runs(rapp, "rules.add")] == [("rules.add", (2, 3), 0)]
+    assert state_of(rapp, result.id) == "SUCCESS"
+
+
+def test_a_slow_job_holds_back_its_partition_and_only_unfinished_work_runs_again(
+    rapp: TaskQueue, worker: Callable[..., RunningWorker], unique_name: str
+) -> None:
+    """Commit order and the redelivery skip: a job that finished after a
+    slower one (same partition) is not committed past it; after the worker
+    stops with the slow job unfinished, the next worker runs the slow job
+    again and acks the finished one without running it."""
+    gate = f"{unique_name}-gate"
+    with worker(concurrency=2):
+        slow = rapp.tasks["rules.hold"].delay(gate)
+        wait_for(lambda: runs(rapp, "rules.hold"), what="the slow job to start")
+        fast = rapp.tasks["rules.add"].delay(1, 1)
+        assert fast.get(timeout=30) == 2
+        # Leaving the block stops the worker; the slow job outlives the
+        # grace period, so the stop is cold and its offset stays uncommitted.
+    assert state_of(rapp, slow.id) == "STARTED"
+    GATES[gate].set()
+    with worker(concurrency=2):
+        assert slow.get(timeout=30) == gate
+        time.sleep(0.5)  # give a wrongly redelivered add time to run
+    assert len(runs(rapp, "rules.hold")) == 2, "the unfinished job runs again"
+    assert len(runs(rapp, "rules.add")) == 1, "the finished job is not run again"
+
+
+def test_delays_hop_through_the_tiers_and_never_run_early(
+    rapp: TaskQueue, worker: Callable[..., RunningWorker]
+) -> None:
+    with worker():
+        sent = time.time()
+        result = rapp.tasks["rules.add"].apply_async((4, 5), countdown=1.5)
+        assert result.get(timeout=30) == 9
+    [run] = runs(rapp, "rules.add")
+    assert run[3] >= sent + 1.5, "ran before its countdown"
+    # 1.5 s: the largest tier not above it (1 s), then the 0.2 s tier.
+    one, fifth = (
+        t for t in tier_topics(rapp.settings) if t.endswith("delay.1s") or t.endswith("200ms")
+    )
+    for topic in (one, fifth):
+        hops = [r for r in read_topic(rapp, topic, 1, timeout=10) if r.key == result.id.encode()]
+        assert hops, f"no hop through {topic}"
+
+
+def test_retries_then_failure_and_a_dead_letter(
+    rapp: TaskQueue, worker: Callable[..., RunningWorker]
+) -> None:
+    with worker():
+        result = rapp.tasks["rules.flaky"].delay("x")
+        wait_for(lambda: state_of(rapp, result.id) == "FAILURE", what="FAILURE")
+    assert [r[2] for r in runs(rapp, "rules.flaky")] == [0, 1, 2]
+    [dead] = read_topic(rapp, rapp.settings.dead_letter_topic("default"), 1)
+    assert dead.key == result.id.encode()
+    assert header(dead, "tq-dead-reason") == "failed"
+    assert header(dead, "tq-dead-attempts") == "3"
+    assert "x failed" in header(dead, "tq-dead-error")
+
+
+def test_a_chord_callback_runs_once_with_every_member_result(
+    rapp: TaskQueue, worker: Callable[..., RunningWorker], unique_name: str
+) -> None:
+    add, total = rapp.tasks["rules.add"], rapp.tasks["rules.total"]
+    with worker():
+        result = chord([add.s(1, 1), add.s(2, 2), add.s(3, 3)], total.s()).apply_async()
+        assert result.get(timeout=30) == 12
+    # Every record again, to a new consumer group: members and callback are
+    # final, so nothing runs twice and the callback is not published again.
+    with worker(group=f"{unique_name}-again"):
+        time.sleep(1.5)
+    assert len(runs(rapp, "rules.add")) == 3
+    assert [r[1] for r in runs(rapp, "rules.total")] == [((2, 4, 6),)]
+
+
+def test_one_beat_leads_and_each_tick_fires_once(rapp: TaskQueue) -> None:
+    rapp.beat_schedule = {"every": {"task": "rules.add", "schedule": 60.0, "args": (1, 2)}}
+    a, b = Beat(rapp, name="a"), Beat(rapp, name="b")
+    assert [a._lead(), b._lead()] == [True, False]
+    now = time.time()
+    fired = a.tick(now) + b.tick(now) + a.tick(now)
+    assert len(fired) == 1
+    assert state_of(rapp, fired[0]) == "PENDING"  # queued, not run: no worker here
+
+
+def test_a_revoked_job_never_runs_even_from_a_delay_tier(
+    rapp: TaskQueue, worker: Callable[..., RunningWorker]
+) -> None:
+    with worker():
+        waiting = rapp.tasks["rules.add"].apply_async((7, 7), countdown=0.6)
+        assert waiting.revoke()
+        control = rapp.tasks["rules.add"].apply_async((8, 8), countdown=0.6)
+        assert control.get(timeout=30) == 16
+    assert state_of(rapp, waiting.id) == "REVOKED"
+    assert [r[1] for r in runs(rapp, "rules.add")] == [(8, 8)]
