@@ -168,8 +168,12 @@ class ProviderType(graphene.ObjectType):
     name = graphene.String(required=True)
     title = graphene.String(required=True)
     description = graphene.String(required=True)
-    params = graphene.Field(
-        JSON, required=True, description="{fields, rules, maxBytes}: types, defaults, limits"
+    params_schema = graphene.Field(
+        JSON,
+        required=True,
+        description="The parameters as a JSON Schema (draft 2020-12) document; also "
+        "formatMinimum and x-notAfterToday (dates), x-messages (words for a failed "
+        "keyword), x-rules (cross-field rules, checked by the server) and x-maxBytes.",
     )
     sandbox = graphene.Boolean(
         required=True,

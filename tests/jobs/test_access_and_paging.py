@@ -86,11 +86,11 @@ def test_filters_search_and_stats(gql: GQL, client: Any, alice: Any) -> None:
     assert gql(PAGE, {"search": '"count": 3'})["data"]["jobs"]["totalCount"] >= 1
     stats = gql(
         "{ stats(minutes: 5) { total byState { state count } throughput { succeeded } "
-        "finishedPerMinute } providers { name params } }"
+        "finishedPerMinute } providers { name paramsSchema } }"
     )["data"]
     counts = {c["state"]: c["count"] for c in stats["stats"]["byState"]}
     assert stats["stats"]["total"] == 5 and counts["SUCCESS"] == 2 and counts["PENDING"] == 3
     assert sum(b["succeeded"] for b in stats["stats"]["throughput"]) == 2
     assert len(stats["stats"]["throughput"]) == 5
     assert {p["name"] for p in stats["providers"]} == {"weather", "quote", "exchange", "github"}
-    assert all(p["params"]["fields"] for p in stats["providers"])
+    assert all(p["paramsSchema"]["properties"] for p in stats["providers"])
