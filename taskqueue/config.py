@@ -3,24 +3,35 @@
 Sources, lowest priority first: defaults, environment variables prefixed
 ``TASKQUEUE_`` (e.g. ``TASKQUEUE_BROKER_URL``), a settings object (attributes
 or mapping keys ``TASKQUEUE_<NAME>``, the Django convention), keyword
-arguments. A name that is not a setting fails loudly and names itself:
-a misspelled option silently ignored is a production incident later.
+arguments. Every value, whatever its source, is converted by its field's
+rule (:mod:`taskqueue.config_rules`): ``"false"`` is False, ``"6"`` is 6,
+``"1,5,30"`` is the tuple of delay tiers. A bad value stops start-up with a
+:class:`ConfigurationError` naming the setting and its source, listing every
+bad field at once. A name that is not a setting fails loudly as well: a
+misspelled option silently ignored is a production incident later.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
+import difflib
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
-from typing import Any
+from dataclasses import MISSING, dataclass, field, fields
+from typing import Any, NoReturn
 from urllib.parse import urlsplit
 
+from . import config_rules as r
 from .exceptions import ConfigurationError
 
 ENV_PREFIX = "TASKQUEUE_"
 """Environment variables and settings-object attributes carry this prefix."""
+
+DEFAULT = "default"
+ENVIRONMENT = "environment"
+SETTINGS_OBJECT = "settings object"
+KEYWORD = "keyword argument"
+"""Sources of a value, as error messages name them."""
 
 
 @dataclass(frozen=True)
@@ -61,8 +72,9 @@ class Settings:
     rabbitmq_url: str = "amqp://guest:guest@127.0.0.1:5672/%2F"
     progress_exchange: str = ""
     # --- delivery policies (taskqueue.policies, taskqueue.delays) ---
-    delay_tiers: str = "1,5,30,120,600,3600"
-    queue_weights: dict[str, Any] = field(
+    delay_tiers: tuple[float, ...] = (1.0, 5.0, 30.0, 120.0, 600.0, 3600.0)
+    """Seconds of each delay tier, ascending; parsed once from text or a list."""
+    queue_weights: dict[str, int] = field(
         default_factory=lambda: {"high": 6, "default": 3, "low": 1}
     )
     revoke_ttl: int = 86_400
@@ -70,7 +82,14 @@ class Settings:
     beat_lock_ttl: float = 10.0
 
     def __post_init__(self) -> None:
-        _validate(self)
+        # Built directly (Settings(...), replace()): convert in place, so a
+        # Settings object never holds an unconverted value.
+        given = {name: (getattr(self, name), KEYWORD) for name in _FIELDS}
+        values, problems = _convert(given)
+        if problems:
+            _raise(problems)
+        for name, value in values.items():
+            object.__setattr__(self, name, value)
 
     @classmethod
     def load(
@@ -80,16 +99,30 @@ class Settings:
         **overrides: Any,
     ) -> Settings:
         """Merge defaults, env, a settings object and keyword arguments."""
-        values: dict[str, Any] = {}
-        values.update(_from_env(os.environ if env is None else env))
-        if settings_object is not None:
-            values.update(_from_object(settings_object))
-        _reject_unknown(overrides, "keyword argument")
-        values.update(overrides)
+        unknown: list[str] = []
+        given: dict[str, tuple[Any, str]] = {}
+        sources: list[tuple[str, Mapping[str, Any]]] = [
+            (ENVIRONMENT, _prefixed(os.environ if env is None else env)),
+            (SETTINGS_OBJECT, _prefixed(_items(settings_object))),
+            (KEYWORD, overrides),
+        ]
+        for source, values in sources:
+            for name, value in values.items():
+                if name in _FIELDS:
+                    given[name] = (value, source)
+                else:
+                    unknown.append(_unknown(name, source))
+        values, problems = _convert(given)
+        if unknown:
+            problems = [*unknown, *problems, "valid names: " + ", ".join(sorted(_FIELDS))]
+        if problems:
+            _raise(problems)
         return cls(**values)
 
     def replace(self, **changes: Any) -> Settings:
-        _reject_unknown(changes, "keyword argument")
+        problems = [_unknown(name, KEYWORD) for name in changes if name not in _FIELDS]
+        if problems:
+            _raise(problems)
         return dataclasses.replace(self, **changes)
 
     def topic(self, queue: str) -> str:
@@ -98,13 +131,13 @@ class Settings:
     def dead_letter_topic(self, queue: str) -> str:
         return f"{self.topic_prefix}{queue}.dead-letter"
 
-    def delay_topic(self, seconds: int) -> str:
+    def delay_topic(self, seconds: float) -> str:
         """Topic of the delay tier holding records ``seconds`` before forwarding."""
-        return f"{self.topic_prefix}delay.{seconds}s"
+        return f"{self.topic_prefix}delay.{tier_label(seconds)}"
 
-    def delay_tier_seconds(self) -> list[int]:
-        """The configured delay tiers, ascending (validated at start-up)."""
-        return sorted({int(x) for x in self.delay_tiers.split(",") if x.strip()})
+    def delay_group(self, seconds: float) -> str:
+        """Consumer group of one delay tier (its own, so tiers never rebalance each other)."""
+        return f"{self.topic_prefix}delays.{tier_label(seconds)}"
 
     def progress_exchange_name(self) -> str:
         """The fanout exchange of progress requests (default ``<key_prefix>.progress``)."""
@@ -114,112 +147,129 @@ class Settings:
         return self.concurrency or max(2, os.cpu_count() or 2)
 
 
+def tier_label(seconds: float) -> str:
+    """``5s`` for whole seconds, ``200ms`` otherwise: tier topic and group names.
+
+    Whole-second tiers keep the names they always had, so an upgrade finds
+    the same topics and committed offsets.
+    """
+    if seconds == int(seconds):
+        return f"{int(seconds)}s"
+    return f"{round(seconds * 1000)}ms"
+
+
+_RULES: dict[str, r.Rule] = {
+    "broker_url": r.url("kafka", "memory"),
+    "redis_url": r.url("redis", "rediss", "unix", "memory"),
+    # Empty only while results are disabled (checked in _convert).
+    "mongo_url": r.url("mongodb", "mongodb+srv", "memory", empty_ok=True),
+    "result_database": r.checked(r.to_text, bool, "must be non-empty"),
+    "results_enabled": r.to_bool,
+    "topic_prefix": r.kafka_name(empty_ok=True),
+    "key_prefix": r.to_text,
+    "default_queue": r.kafka_name(empty_ok=False),
+    "partitions": r.at_least(r.to_int, 1),
+    "replication_factor": r.at_least(r.to_int, 1),
+    "state_ttl": r.at_least(r.to_int, 1),
+    "max_message_bytes": r.at_least(r.to_int, 1),
+    "publish_timeout": r.positive(r.to_float),
+    "linger_ms": r.at_least(r.to_float, 0),
+    # librdkafka's compression.type values.
+    "compression": r.one_of("none", "gzip", "snappy", "lz4", "zstd"),
+    "consume_batch_size": r.at_least(r.to_int, 1),
+    "max_in_flight_per_partition": r.at_least(r.to_int, 1),
+    "concurrency": r.checked(r.to_int, lambda v: v >= 0, "must be 0 (one per CPU) or more"),
+    "pool": r.one_of("threads", "processes"),
+    "shutdown_grace": r.at_least(r.to_float, 0),
+    "heartbeat_interval": r.positive(r.to_float),
+    "result_flush_interval": r.positive(r.to_float),
+    "result_flush_size": r.at_least(r.to_int, 1),
+    "always_eager": r.to_bool,
+    "group_id": r.to_text,
+    "kafka_producer_options": r.to_object,
+    "kafka_consumer_options": r.to_object,
+    "control_enabled": r.to_bool,
+    "control_host": r.checked(r.to_text, bool, "must be non-empty"),
+    "control_port": r.between(r.to_int, 0, 65535),
+    # Empty: no progress RPC over RabbitMQ.
+    "rabbitmq_url": r.url("amqp", "amqps", empty_ok=True),
+    "progress_exchange": r.to_text,
+    "delay_tiers": r.delay_tiers,
+    "queue_weights": r.queue_weights,
+    "revoke_ttl": r.at_least(r.to_int, 1),
+    "idempotency_ttl": r.at_least(r.to_int, 1),
+    "beat_lock_ttl": r.positive(r.to_float),
+}
+"""The conversion rule of every field (a test checks none is missing)."""
+
 _FIELDS = {f.name: f for f in fields(Settings)}
-_VALID_POOLS = ("threads", "processes")
 
 
-def _reject_unknown(values: Mapping[str, Any], where: str) -> None:
-    unknown = sorted(set(values) - set(_FIELDS))
-    if unknown:
-        raise ConfigurationError(
-            f"unknown taskqueue setting(s) {', '.join(unknown)} ({where}); "
-            f"valid names: {', '.join(sorted(_FIELDS))}"
+def _default(name: str) -> Any:
+    f = _FIELDS[name]
+    return f.default_factory() if f.default_factory is not MISSING else f.default
+
+
+def _shown(name: str, source: str) -> str:
+    """The name the user wrote: the variable for prefixed sources, else the keyword."""
+    return f"{ENV_PREFIX}{name.upper()}" if source in (ENVIRONMENT, SETTINGS_OBJECT) else name
+
+
+def _convert(given: Mapping[str, tuple[Any, str]]) -> tuple[dict[str, Any], list[str]]:
+    """Every field converted by its rule, and a line per bad value (name, value, source)."""
+    problems: list[str] = []
+    values: dict[str, Any] = {}
+    for name in _FIELDS:
+        raw, source = given.get(name, (_default(name), DEFAULT))
+        try:
+            values[name] = _RULES[name](raw)
+        except ValueError as exc:
+            problems.append(f"{_shown(name, source)}={_redacted(raw)!r} ({source}): {exc}")
+    if values.get("results_enabled") and values.get("mongo_url") == "":
+        raw, source = given.get("mongo_url", ("", DEFAULT))
+        problems.append(
+            f"{_shown('mongo_url', source)}={raw!r} ({source}): required while results are enabled"
         )
+    return values, problems
 
 
-def _from_env(env: Mapping[str, str]) -> dict[str, Any]:
-    raw = {k[len(ENV_PREFIX) :].lower(): v for k, v in env.items() if k.startswith(ENV_PREFIX)}
-    unknown = sorted(f"{ENV_PREFIX}{name.upper()}" for name in set(raw) - set(_FIELDS))
-    if unknown:
-        raise ConfigurationError(
-            f"unknown environment variable(s) {', '.join(unknown)}; valid: "
-            + ", ".join(f"{ENV_PREFIX}{n.upper()}" for n in sorted(_FIELDS))
-        )
-    return {name: _parse(name, text) for name, text in raw.items()}
-
-
-def _from_object(obj: object) -> dict[str, Any]:
-    if isinstance(obj, Mapping):
-        items = dict(obj.items())
-    else:
-        items = {k: getattr(obj, k) for k in dir(obj) if k.startswith(ENV_PREFIX)}
-    raw = {k[len(ENV_PREFIX) :].lower(): v for k, v in items.items() if k.startswith(ENV_PREFIX)}
-    _reject_unknown(raw, "settings object")
+def _redacted(raw: Any) -> Any:
+    """``raw`` with a URL's password masked: error messages end up in logs."""
+    if isinstance(raw, str) and "@" in raw:
+        try:
+            password = urlsplit(raw).password
+        except ValueError:
+            return raw
+        if password:
+            return raw.replace(f":{password}@", ":***@", 1)
     return raw
 
 
-def _parse(name: str, text: str) -> Any:
-    """Parse an environment string into the field's declared type."""
-    kind = _FIELDS[name].type
-    try:
-        if kind == "bool":
-            lowered = text.strip().lower()
-            if lowered not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
-                raise ValueError("expected true/false")
-            return lowered in ("1", "true", "yes", "on")
-        if kind == "int":
-            return int(text)
-        if kind == "float":
-            return float(text)
-        if kind.startswith("dict"):
-            value = json.loads(text)
-            if not isinstance(value, dict):
-                raise ValueError("expected a JSON object")
-            return value
-    except ValueError as exc:
-        raise ConfigurationError(
-            f"{ENV_PREFIX}{name.upper()}={text!r} is not a valid {kind}: {exc}"
-        ) from None
-    return text
+def _raise(problems: list[str]) -> NoReturn:
+    if len(problems) == 1:
+        raise ConfigurationError(problems[0])
+    raise ConfigurationError("invalid taskqueue settings:\n  " + "\n  ".join(problems))
 
 
-def _check_url(name: str, url: str, schemes: tuple[str, ...]) -> None:
-    parts = urlsplit(url)
-    if parts.scheme not in schemes:
-        raise ConfigurationError(f"{name}={url!r}: scheme must be one of {', '.join(schemes)}")
-    if parts.scheme not in ("memory", "unix") and not parts.netloc:
-        raise ConfigurationError(f"{name}={url!r}: no host given")
+def _unknown(name: str, source: str) -> str:
+    shown = _shown(name, source)
+    known = [_shown(n, source) for n in _FIELDS]
+    close = difflib.get_close_matches(shown, known, n=1)
+    hint = f"; did you mean {close[0]}?" if close else ""
+    return f"unknown taskqueue setting {shown} ({source}){hint}"
 
 
-def _validate(s: Settings) -> None:
-    _check_url("broker_url", s.broker_url, ("kafka", "memory"))
-    _check_url("redis_url", s.redis_url, ("redis", "rediss", "unix"))
-    if s.results_enabled:
-        _check_url("mongo_url", s.mongo_url, ("mongodb", "mongodb+srv"))
-    for name in (
-        "partitions",
-        "replication_factor",
-        "state_ttl",
-        "max_message_bytes",
-        "consume_batch_size",
-        "max_in_flight_per_partition",
-        "result_flush_size",
-    ):
-        if getattr(s, name) < 1:
-            raise ConfigurationError(f"{name}={getattr(s, name)!r} must be at least 1")
-    if not 0 <= s.control_port <= 65535:
-        raise ConfigurationError(f"control_port={s.control_port!r} must be 0 (any free) to 65535")
-    if s.rabbitmq_url:
-        _check_url("rabbitmq_url", s.rabbitmq_url, ("amqp", "amqps"))
-    try:
-        tiers = s.delay_tier_seconds()
-    except ValueError:
-        tiers = []
-    if not tiers or tiers[0] < 1:
-        raise ConfigurationError(
-            f"delay_tiers={s.delay_tiers!r} must be a comma-separated list of whole seconds >= 1"
-        )
-    bad = {q: w for q, w in s.queue_weights.items() if not isinstance(w, int) or w < 1}
-    if bad:
-        raise ConfigurationError(f"queue_weights {bad!r}: weights must be integers >= 1")
-    if s.concurrency < 0:
-        raise ConfigurationError(f"concurrency={s.concurrency!r} must be 0 (auto) or more")
-    if s.pool not in _VALID_POOLS:
-        raise ConfigurationError(f"pool={s.pool!r} must be one of {', '.join(_VALID_POOLS)}")
-    if not s.default_queue or "/" in s.topic_prefix:
-        raise ConfigurationError(
-            "default_queue must be non-empty; topic_prefix must not contain '/'"
-        )
+def _items(obj: object | None) -> Mapping[str, Any]:
+    if obj is None:
+        return {}
+    if isinstance(obj, Mapping):
+        return obj
+    return {k: getattr(obj, k) for k in dir(obj) if k.startswith(ENV_PREFIX)}
+
+
+def _prefixed(items: Mapping[str, Any]) -> dict[str, Any]:
+    """``TASKQUEUE_<NAME>`` entries, keyed by field name."""
+    return {k[len(ENV_PREFIX) :].lower(): v for k, v in items.items() if k.startswith(ENV_PREFIX)}
 
 
 def kafka_bootstrap(settings: Settings) -> str:

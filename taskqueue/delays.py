@@ -2,7 +2,8 @@
 
 A delayed record never waits in a worker's memory only. It is written to a
 *delay tier*: one topic per configured delay (``delay_tiers``, default
-1 s, 5 s, 30 s, 2 min, 10 min, 1 h), named ``<topic_prefix>delay.<N>s``.
+1 s, 5 s, 30 s, 2 min, 10 min, 1 h), named ``<topic_prefix>delay.<N>s``
+(``delay.<N>ms`` for a sub-second tier).
 The record keeps its envelope unchanged and gains three headers:
 
 ``tq-delay-dest``  topic the record is finally for (its queue's topic)
@@ -52,7 +53,7 @@ EARLY_TOLERANCE = 0.05
 _DELAY_HEADERS = frozenset({DEST, DUE, AT})
 
 
-def pick_tier(tiers: Sequence[int], remaining: float) -> int:
+def pick_tier(tiers: Sequence[float], remaining: float) -> float:
     """The largest tier not exceeding ``remaining`` (the smallest if none does)."""
     chosen = tiers[0]
     for tier in tiers:
@@ -77,7 +78,7 @@ def route(
     base = [(k, v) for k, v in headers if k not in _DELAY_HEADERS]
     if due is None or due - now <= EARLY_TOLERANCE:
         return dest_topic, base
-    tier = pick_tier(settings.delay_tier_seconds(), due - now)
+    tier = pick_tier(settings.delay_tiers, due - now)
     return settings.delay_topic(tier), base + [
         (DEST, dest_topic.encode()),
         (DUE, repr(due).encode()),
@@ -86,7 +87,7 @@ def route(
 
 
 def tier_topics(settings: Settings) -> list[str]:
-    return [settings.delay_topic(t) for t in settings.delay_tier_seconds()]
+    return [settings.delay_topic(t) for t in settings.delay_tiers]
 
 
 def _float(d: Delivery, name: str) -> float | None:
@@ -104,12 +105,12 @@ class TierConsumer:
     never rebalance each other, and each tier's lag is visible on its own.
     """
 
-    def __init__(self, app: TaskQueue, tier: int, stop: threading.Event) -> None:
+    def __init__(self, app: TaskQueue, tier: float, stop: threading.Event) -> None:
         s = app.settings
         self.app = app
         self.tier = tier
         self.topic = s.delay_topic(tier)
-        self.group = f"{s.topic_prefix}delays.{tier}s"
+        self.group = s.delay_group(tier)
         self._stop = stop
         self._held: dict[tuple[str, int], deque[Delivery]] = {}
         self._sent: list[tuple[Delivery, int, PublishHandle]] = []
@@ -132,7 +133,7 @@ class TierConsumer:
             while not self._stop.is_set():
                 self.turn(consumer)
         except Exception:
-            logger.exception("delay tier %ss stopped by an error; records stay in Kafka", self.tier)
+            logger.exception("delay tier %gs stopped by an error; records stay in Kafka", self.tier)
         finally:
             self._drain(consumer, time.monotonic() + 10)
             consumer.close()
@@ -177,7 +178,7 @@ class TierConsumer:
             if not handle.done:
                 still.append((d, generation, handle))
             elif handle.error:
-                logger.error("forwarding from delay tier %ss failed: %s", self.tier, handle.error)
+                logger.error("forwarding from delay tier %gs failed: %s", self.tier, handle.error)
                 retry = self.app.transport.send(handle.topic, d.value or b"", d.key, d.headers)
                 still.append((d, generation, retry))
             else:
@@ -205,13 +206,13 @@ class DelayForwarder:
     def __init__(self, app: TaskQueue) -> None:
         self.app = app
         self._stop = threading.Event()
-        self.tiers = [TierConsumer(app, t, self._stop) for t in app.settings.delay_tier_seconds()]
+        self.tiers = [TierConsumer(app, t, self._stop) for t in app.settings.delay_tiers]
         self._threads: list[threading.Thread] = []
 
     def start(self) -> DelayForwarder:
         for tier in self.tiers:
             thread = threading.Thread(
-                target=tier.run, name=f"taskqueue-delay-{tier.tier}s", daemon=True
+                target=tier.run, name=f"taskqueue-delay-{tier.tier:g}s", daemon=True
             )
             thread.start()
             self._threads.append(thread)
