@@ -83,7 +83,7 @@ def _stats(r: Any) -> str:
     )
     limits = ", ".join(f"{t}={v}" for t, v in sorted(r.rate_limits.items())) or "none"
     return (
-        f"{r.pool} x{r.concurrency}, in flight {r.in_flight}, delayed {r.delayed}, "
+        f"{r.pool} x{r.concurrency}, in flight {r.in_flight}, "
         f"processed {r.processed} (ok {r.succeeded}, failed {r.failed}, retried {r.retried}); "
         f"queues {', '.join(r.queues)}; partitions {parts or 'none'}"
         + (f"; total lag {r.total_lag}" if r.total_lag >= 0 else "")

@@ -53,8 +53,6 @@ class WorkerView(Protocol):
 
     def in_flight(self) -> int: ...
 
-    def delayed(self) -> int: ...
-
     def processed(self) -> int: ...
 
     def partitions(self) -> list[tuple[str, int]]: ...
@@ -124,7 +122,6 @@ class WorkerService(pb_grpc.WorkerServicer):
             pool=v.pool,
             concurrency=v.concurrency,
             in_flight=v.in_flight(),
-            delayed=v.delayed(),
             processed=max(v.processed(), c.processed),
             succeeded=c.succeeded,
             failed=c.failed,

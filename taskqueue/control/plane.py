@@ -15,6 +15,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from ..config import kafka_bootstrap
+from ..worker.snapshot import LoopSnapshot
 from .inflight import InFlight, InFlightMiddleware
 from .ratelimit import RateLimits
 
@@ -28,7 +29,13 @@ HEARTBEAT_FIELD = "grpc"
 
 
 class WorkerAdapter:
-    """The Worker's state, read-only, as the gRPC service sees it."""
+    """The Worker's state, read-only, as the gRPC service sees it.
+
+    It reads the poll loop's published snapshot (never the loop's own
+    structures) and follows the partition assignment as a rebalance
+    listener: asking the Kafka consumer from another thread
+    (``assignment()``) can block for seconds while the poll loop owns it.
+    """
 
     def __init__(self, worker: Worker) -> None:
         self.worker = worker
@@ -40,61 +47,31 @@ class WorkerAdapter:
         self._assigned: set[tuple[str, int]] = set()
         self._lock = threading.Lock()
 
-    def _jobs(self) -> list[Any]:
+    def _snapshot(self) -> LoopSnapshot:
         loop = self.worker.loop
-        for _ in range(3):  # the loop thread may resize the set meanwhile
-            try:
-                return list(loop.jobs) if loop is not None else []
-            except RuntimeError:
-                continue
-        return []
+        return loop.snapshot if loop is not None else LoopSnapshot()
 
     def held_ids(self) -> set[str]:
-        loop = self.worker.loop
-        ids = {j.message.id for j in self._jobs()}
-        if loop is not None:
-            ids |= {entry[2].message.id for entry in list(loop.delayed)}
-        return ids
+        return self._snapshot().active_ids()
 
     def in_flight(self) -> int:
-        return len(self._jobs())
-
-    def delayed(self) -> int:
-        loop = self.worker.loop
-        return len(loop.delayed) if loop is not None else 0
+        return len(self._snapshot().active)
 
     def processed(self) -> int:
-        loop = self.worker.loop
-        return loop.processed if loop is not None else 0
+        return self._snapshot().processed
 
     def partitions(self) -> list[tuple[str, int]]:
         with self._lock:
             return sorted(self._assigned)
 
-    def track_assignment(self) -> None:
-        """Follow the loop's rebalance callbacks to know the assigned partitions.
+    # --- RebalanceListener (called in the loop thread) ------------------------
+    def on_assigned(self, tps: list[tuple[str, int]]) -> None:
+        with self._lock:
+            self._assigned.update(tps)
 
-        Asking the Kafka consumer from another thread (``assignment()``) can
-        block for seconds while the poll loop owns it, so the adapter wraps
-        the callbacks the loop hands to its consumer (it must run before the
-        consumer is created) and keeps its own copy.
-        """
-        loop = self.worker.loop
-        assert loop is not None and loop.consumer is None, "track before the consumer exists"
-        on_assign, on_revoke = loop.on_assign, loop.on_revoke
-
-        def assigned(tps: list[tuple[str, int]]) -> None:
-            with self._lock:
-                self._assigned.update(tps)
-            on_assign(tps)
-
-        def revoked(tps: list[tuple[str, int]]) -> None:
-            with self._lock:
-                self._assigned.difference_update(tps)
-            on_revoke(tps)
-
-        loop.on_assign = assigned  # type: ignore[method-assign]
-        loop.on_revoke = revoked  # type: ignore[method-assign]
+    def on_revoked(self, tps: list[tuple[str, int]]) -> None:
+        with self._lock:
+            self._assigned.difference_update(tps)
 
 
 class ControlPlane:
@@ -114,7 +91,9 @@ class ControlPlane:
 
     def start(self) -> ControlPlane:
         s = self.app.settings
-        self.view.track_assignment()
+        loop = self.worker.loop
+        assert loop is not None, "the control plane starts after the poll loop exists"
+        loop.add_rebalance_listener(self.view)
         self.app.middleware.add(InFlightMiddleware(self.inflight))
         self.app.middleware.add(self.limits)
         from .feed import EventFeed

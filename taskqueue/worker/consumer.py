@@ -26,7 +26,7 @@ import dataclasses
 import logging
 import queue
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ..backends.redis_state import SUPERSEDED, StateUpdate
 from ..delays import EARLY_TOLERANCE, route
@@ -37,9 +37,11 @@ from ..policies.priority import WeightedQueues
 from ..policies.ratelimit import MAX_RECHECK, RateLimiter
 from ..states import RECEIVED, REVOKED
 from ..transport import Consumer, Delivery
+from .events import EventKind
 from .execute import Outcome
 from .jobs import Job, Ledger, Outgoing, dead_letter_headers
 from .pool import Pool
+from .snapshot import ActiveJob, LoopSnapshot, RebalanceListener, TopicPartition
 
 if TYPE_CHECKING:
     from ..app import TaskQueue
@@ -56,7 +58,7 @@ class PollLoop:
         self.pool = pool
         self.name = name
         self.queues = queues
-        self.events: queue.SimpleQueue[tuple[str, Job, Any]] = pool.events
+        self.events = pool.events
         self.ledger = Ledger(app, name)
         self.limiter = RateLimiter(app)
         # Several queues: fetched jobs wait here and enter the pool by weight.
@@ -65,15 +67,18 @@ class PollLoop:
             limit = max(pool.size * 4, app.settings.consume_batch_size)
             self.held = WeightedQueues(queues, app.settings.queue_weights, limit)
         self.consumer: Consumer | None = None
-        self.jobs: set[Job] = set()  # submitted to the pool, not finished
-        # Always empty: delayed jobs wait in the Kafka delay tiers
-        # (taskqueue.delays). Kept for readers such as the control plane.
-        self.delayed: list[tuple[float, int, Job]] = []
+        # Submitted to the pool, not finished; the values are what the
+        # snapshot shows of them (built once per job, not once per turn).
+        self.jobs: dict[Job, ActiveJob] = {}
         self.stopping = False
         self.cold = False  # cold shutdown: revoke must not wait for running jobs
         self.processed = 0
         self._last_commit = time.monotonic()
         self._queue_of_topic = {app.settings.topic(q): q for q in queues}
+        self._listeners: list[RebalanceListener] = []
+        self.snapshot = LoopSnapshot()
+        """Replaced (never mutated) by the loop thread; safe to read from any thread."""
+        self._changed = False
 
     # --- one turn -----------------------------------------------------------
     def turn(self) -> None:
@@ -95,6 +100,7 @@ class PollLoop:
         if time.monotonic() - self._last_commit >= COMMIT_INTERVAL:
             consumer.commit(asynchronous=True)
             self._last_commit = time.monotonic()
+        self.publish()
 
     def dispatch(self, batch: list[Delivery]) -> None:
         now = time.time()
@@ -234,7 +240,11 @@ class PollLoop:
                 self._submit(job)
 
     def _submit(self, job: Job) -> None:
-        self.jobs.add(job)
+        m, d = job.message, job.delivery
+        self.jobs[job] = ActiveJob(
+            m.id, m.task, m.retries, d.topic, d.partition, d.offset, job.received_at
+        )
+        self._changed = True
         self.pool.submit(job)
 
     # --- storing and acking ---------------------------------------------------
@@ -254,19 +264,24 @@ class PollLoop:
         ledger = self.ledger
         while True:
             try:
-                kind, job, value = self.events.get_nowait()
+                event = self.events.get_nowait()
             except queue.Empty:
-                return
-            if kind == "started":
+                break
+            job = event.job
+            if event.kind is EventKind.STARTED:
                 ledger.started(job)
                 continue
-            self.jobs.discard(job)
+            self.jobs.pop(job, None)
             self.pool.unfinished -= 1
-            if kind in ("done", "lost"):
+            self._changed = True
+            if event.outcome is not None:  # DONE or LOST
                 self.processed += 1
-                self._report(job, value)
-                ledger.finished(job, value)
-            # "cancelled": released on revoke; the partition's new owner runs it
+                self._report(job, event.outcome)
+                ledger.finished(job, event.outcome)
+            # CANCELLED: released on revoke; the partition's new owner runs it
+        # Published before the states are written: a reader who sees the
+        # final state never sees the job still active.
+        self.publish()
 
     def _report(self, job: Job, outcome: Outcome) -> None:
         m, mw = job.message, self.app.middleware
@@ -315,10 +330,33 @@ class PollLoop:
                 ]
             )
 
+    # --- what other threads see ----------------------------------------------------
+    def publish(self) -> None:
+        """Replace :attr:`snapshot` if anything it shows changed."""
+        if not self._changed and self.snapshot.stopping == self.stopping:
+            return
+        self._changed = False
+        self.snapshot = LoopSnapshot(tuple(self.jobs.values()), self.processed, self.stopping)
+
+    def add_rebalance_listener(self, listener: RebalanceListener) -> None:
+        """Call ``listener`` on every partition assignment and revocation."""
+        self._listeners.append(listener)
+
+    def _tell(self, assigned: bool, tps: list[TopicPartition]) -> None:
+        for listener in self._listeners:
+            try:
+                if assigned:
+                    listener.on_assigned(tps)
+                else:
+                    listener.on_revoked(tps)
+            except Exception:
+                logger.exception("rebalance listener %r failed", listener)
+
     # --- rebalancing --------------------------------------------------------------
     def on_assign(self, tps: list[tuple[str, int]]) -> None:
         if self.stopping and self.consumer is not None:
             self.consumer.pause(tps)
+        self._tell(True, tps)
 
     def on_revoke(self, tps: list[tuple[str, int]]) -> None:
         """Finish in-flight work of revoked partitions (bounded), commit, release the rest."""
@@ -351,6 +389,7 @@ class PollLoop:
                     job.delivery.topic,
                     job.delivery.partition,
                 )
+        self._tell(False, tps)
 
     def wait_acks(self, deadline: float) -> None:
         while self.ledger.busy and time.monotonic() < deadline:

@@ -29,6 +29,7 @@ from ..policies.retry import backoff_delay
 from ..policies.timelimits import guard
 from ..states import FAILURE, RETRY, REVOKED, SUCCESS
 from ..task import Request, RequestContext
+from .events import StartResult
 
 if TYPE_CHECKING:
     from ..app import TaskQueue
@@ -60,7 +61,7 @@ def execute(
     message: Message,
     delivery_info: dict[str, Any],
     redelivered: bool,
-    report_started: Callable[[Message, float], bool | None],
+    report_started: Callable[[Message, float], StartResult],
     abandon: Callable[[], None] | None = None,
 ) -> Outcome:
     """Run the task of ``message`` once and describe how it ended.
@@ -74,14 +75,14 @@ def execute(
         refused = _refused(app, message, started)
         if refused is not None:
             return refused
-        queued = report_started(message, started)
-        if queued is None:  # the child found the job final (revoked) when storing STARTED
+        start = report_started(message, started)
+        if start is StartResult.REFUSED:  # found final (revoked) when storing STARTED
             return Outcome(REVOKED, error=_REVOKED_ERROR, started_at=started, finished_at=started)
         app.middleware.started(message)
         request = Request.from_message(
             message, delivery_info=delivery_info, redelivered=redelivered, hostname=app.hostname
         )
-        request.started_pending = queued
+        request.started_pending = start is StartResult.QUEUED
         # running(): lets Revoke(terminate) interrupt this body (taskqueue.control).
         with (
             RequestContext(request),
@@ -174,11 +175,11 @@ def init_child(app_spec: str) -> None:
     _child_app = load_app(app_spec)
 
 
-def _started_directly(message: Message, started: float) -> bool | None:
+def _started_directly(message: Message, started: float) -> StartResult:
     """In a child process the loop is elsewhere: write STARTED ourselves.
 
-    The write's answer doubles as the revocation check before start: None
-    when the stored state is final already (revoked meanwhile)."""
+    The write's answer doubles as the revocation check before start:
+    REFUSED when the stored state is final already (revoked meanwhile)."""
     from ..backends.redis_state import SUPERSEDED, StateUpdate
 
     assert _child_app is not None
@@ -187,7 +188,7 @@ def _started_directly(message: Message, started: float) -> bool | None:
             message.id, "STARTED", message.retries, task=message.task, worker=_child_app.hostname
         )
     )[0]
-    return None if code == SUPERSEDED else False
+    return StartResult.REFUSED if code == SUPERSEDED else StartResult.STORED
 
 
 def run_in_child(data: bytes, delivery_info: dict[str, Any], redelivered: bool) -> Outcome:

@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import logging
 import os
-import queue
 import signal
 import socket
 import threading
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from .consumer import PollLoop
+from .events import new_event_queue
 from .pool import Pool, ProcessPool, ThreadPool
 
 if TYPE_CHECKING:
@@ -59,7 +59,7 @@ class Worker:
         self.started_at = time.time()
 
     def _make_pool(self) -> Pool:
-        events: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        events = new_event_queue()
         if self.pool_kind == "processes":
             assert self.app_spec is not None
             return ProcessPool(self.app_spec, self.concurrency, events)
@@ -93,11 +93,11 @@ class Worker:
                 logger.info("created topics %s", created)
         pool = self._make_pool()
         loop = self.loop = PollLoop(self.app, pool, self.name, self.queues)
-        # --- control plane hook (taskqueue.control, issue 7): gRPC + progress RPC
+        # The control plane (gRPC, progress RPC) reads the loop's snapshot and
+        # follows rebalances through a listener, so it starts before the consumer.
         from ..control import start_control
 
         control = start_control(self)
-        # --- end of control plane hook
         loop.consumer = self.app.transport.consumer(
             topics, self.group_id, s.max_in_flight_per_partition, loop.on_assign, loop.on_revoke
         )
@@ -129,7 +129,7 @@ class Worker:
             self._stop.set()
             delays.stop()
             revocations.stop()
-            if control is not None:  # control plane hook (issue 7)
+            if control is not None:
                 control.stop()
             try:
                 self.app.state_backend.remove_worker(self.name)
@@ -175,7 +175,7 @@ class Worker:
         interval = 0.0  # the first beat at once, then every heartbeat_interval
         while not self._stop.wait(interval):
             interval = s.heartbeat_interval
-            loop = self.loop
+            snapshot = self.loop.snapshot if self.loop is not None else None
             try:
                 self.app.state_backend.heartbeat(
                     self.name,
@@ -187,8 +187,8 @@ class Worker:
                         "concurrency": self.concurrency,
                         "started_at": self.started_at,
                         "last_seen": time.time(),
-                        "active": len(loop.jobs) if loop else 0,
-                        "processed": loop.processed if loop else 0,
+                        "active": len(snapshot.active) if snapshot else 0,
+                        "processed": snapshot.processed if snapshot else 0,
                     },
                     ttl=s.heartbeat_interval * 3,
                 )

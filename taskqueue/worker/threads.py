@@ -1,0 +1,147 @@
+"""A fixed-size pool of task threads that can give up on one of them.
+
+``concurrent.futures.ThreadPoolExecutor`` cannot replace a thread that is
+stuck in a task body: Python cannot kill a thread, and the executor has no
+public way to grow. This pool can: :meth:`TaskThreads.abandon` settles a
+running call's future with a stand-in result, retires the thread that runs
+it (it exits whenever the body finally returns, and its late result is
+dropped) and starts a replacement, so the pool keeps ``size`` working
+threads.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+from typing import Any, Generic, TypeVar
+
+logger = logging.getLogger("taskqueue.worker")
+
+T = TypeVar("T")
+
+_STOP = None
+"""Queue item that makes a thread exit (each exiting thread puts it back for the next)."""
+
+
+class PoolShutDown(RuntimeError):
+    """Submitted to a pool that is shut down."""
+
+
+class _Call(Generic[T]):
+    __slots__ = ("fn", "future")
+
+    def __init__(self, fn: Callable[[], T]) -> None:
+        self.fn = fn
+        self.future: Future[T] = Future()
+
+
+class TaskThreads:
+    """``size`` threads taking calls from one queue, in submission order."""
+
+    def __init__(self, size: int, name: str = "taskqueue-task") -> None:
+        if size < 1:
+            raise ValueError(f"a thread pool needs at least one thread, not {size}")
+        self.size = size
+        self.name = name
+        self._queue: queue.SimpleQueue[_Call[Any] | None] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._running: dict[Future[Any], threading.Thread] = {}
+        self._threads: set[threading.Thread] = set()  # working, not retired
+        self._count = 0
+        self._closed = False
+        for _ in range(size):
+            self._spawn()
+
+    def submit(self, fn: Callable[[], T]) -> Future[T]:
+        """Queue ``fn``; its future may be cancelled until a thread takes it."""
+        call = _Call(fn)
+        with self._lock:
+            if self._closed:
+                raise PoolShutDown("the thread pool is shut down")
+            self._queue.put(call)
+        return call.future
+
+    def abandon(self, future: Future[T], result: T) -> bool:
+        """Settle a running call with ``result`` and replace its thread.
+
+        False (and nothing changes) if the call is not running any more: it
+        finished first, so its own result stands.
+        """
+        with self._lock:
+            thread = self._running.pop(future, None)
+            if thread is None:
+                return False
+            self._threads.discard(thread)
+            if not self._closed:
+                self._spawn()
+        future.set_result(result)
+        return True
+
+    @property
+    def threads(self) -> int:
+        """Working threads (abandoned ones not counted)."""
+        with self._lock:
+            return len(self._threads)
+
+    def shutdown(self, wait: bool = True, cancel: bool = False) -> None:
+        """Stop taking calls; ``cancel`` drops queued ones; ``wait`` joins the threads
+        (not abandoned ones: they may never return)."""
+        with self._lock:
+            self._closed = True
+            threads = list(self._threads)
+        if cancel:
+            while True:
+                try:
+                    call = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if call is not None:
+                    call.future.cancel()
+        self._queue.put(_STOP)
+        if wait:
+            for thread in threads:
+                thread.join()
+
+    # --- the threads ------------------------------------------------------------
+    def _spawn(self) -> None:
+        """Start one thread (the caller holds the lock)."""
+        self._count += 1
+        # Daemon: an abandoned thread stuck in a C call must not keep the
+        # process alive at exit; warm shutdown joins the working ones.
+        thread = threading.Thread(target=self._work, name=f"{self.name}-{self._count}", daemon=True)
+        self._threads.add(thread)
+        thread.start()
+
+    def _work(self) -> None:
+        me = threading.current_thread()
+        while True:
+            call = self._queue.get()
+            if call is _STOP:
+                self._queue.put(_STOP)
+                return
+            future = call.future
+            if not future.set_running_or_notify_cancel():
+                continue  # cancelled while queued
+            with self._lock:
+                self._running[future] = me
+            value: Any = None
+            error: BaseException | None = None
+            try:
+                value = call.fn()
+            except BaseException as exc:  # noqa: BLE001 - reported through the future
+                error = exc
+            with self._lock:
+                mine = self._running.pop(future, None) is not None
+            if not mine:
+                # Abandoned: the future holds its stand-in result and a
+                # replacement thread took this one's place.
+                logger.warning("abandoned task thread %s ended; it exits", me.name)
+                return
+            if error is not None:
+                future.set_exception(error)
+            else:
+                future.set_result(value)
+            del call, future, value, error  # no reference to a result while idle
