@@ -28,6 +28,7 @@ export default defineConfig(({ command }) => ({
         manualChunks: {
           charts: ['recharts'],
           graphql: ['@apollo/client', 'graphql', 'graphql-ws'],
+          validation: ['ajv', 'ajv-formats'],
         },
       },
     },

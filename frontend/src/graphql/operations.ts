@@ -53,7 +53,7 @@ export const PROVIDERS: TypedDocumentNode<{ providers: ProviderInfo[] }, Record<
       name
       title
       description
-      params
+      paramsSchema
       sandbox
     }
   }

@@ -94,7 +94,8 @@ export interface ProviderInfo {
   name: string;
   title: string;
   description: string;
-  params: JsonScalar;
+  /** The parameters' JSON Schema document (draft 2020-12), as providers/schema.py exports it. */
+  paramsSchema: JsonScalar;
   /** Jobs call the offline provider sandbox, not the public API. */
   sandbox: boolean;
 }

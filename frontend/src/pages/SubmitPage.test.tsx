@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { PROVIDERS } from '../graphql/operations';
 import { SubmitPage } from './SubmitPage';
 
-const params = { fields: [], rules: [], maxBytes: 4096 };
+const paramsSchema = { type: 'object', properties: {}, additionalProperties: false, 'x-maxBytes': 4096 };
 
 function renderWith(sandbox: boolean) {
   const mocks = [
@@ -14,7 +14,7 @@ function renderWith(sandbox: boolean) {
       result: {
         data: {
           providers: [
-            { __typename: 'Provider', name: 'quote', title: 'Quotes', description: 'Quotes', params, sandbox },
+            { __typename: 'Provider', name: 'quote', title: 'Quotes', description: 'Quotes', paramsSchema, sandbox },
           ],
         },
       },

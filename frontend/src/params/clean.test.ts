@@ -1,7 +1,8 @@
 import { cleanParams } from './clean';
+import { parseParamSchema } from './spec';
 import { initialParams, setAt, type DraftObject } from './draft';
 import { targetOfServerField } from './paths';
-import { schemas } from '../test/fixtures';
+import { paramSchemas, schemas } from '../test/fixtures';
 
 const NOW = new Date('2025-03-10T12:00:00Z');
 
@@ -17,7 +18,7 @@ function errorsOf(provider: string, changes: Record<string, unknown>) {
   return cleanParams(schemas[provider]!, draftOf(provider, changes), NOW).errors.map((e) => [e.path, e.rule, e.message]);
 }
 
-describe('cleanParams mirrors providers/schema.py', () => {
+describe('cleanParams: ajv with the JSON Schema, in the server\'s words', () => {
   it('starts from the defaults and sends typed JSON', () => {
     const { params, errors } = cleanParams(schemas.github!, draftOf('github', { repo: ' octocat/Hello-World ' }), NOW);
     expect(errors).toEqual([]);
@@ -40,8 +41,8 @@ describe('cleanParams mirrors providers/schema.py', () => {
 
   it('checks numbers inside list rows, with the server path', () => {
     expect(errorsOf('weather', { 'places.0.latitude': '91', 'places.0.longitude': 'east' })).toEqual([
-      ['places[0].latitude', 'maximum', 'must be at most 90'],
       ['places[0].longitude', 'type', 'must be a number'],
+      ['places[0].latitude', 'maximum', 'must be at most 90'],
     ]);
   });
 
@@ -75,10 +76,25 @@ describe('cleanParams mirrors providers/schema.py', () => {
   });
 
   it('refuses control characters and oversized documents', () => {
-    expect(errorsOf('quote', { author: 'Al\u0007bert' })).toEqual([['author', 'characters', 'must not contain control characters']]);
-    const tiny = { ...schemas.quote!, maxBytes: 20 };
+    expect(errorsOf('weather', { 'places.0.name': 'Lis\u0007bon' })).toEqual([
+      ['places[0].name', 'pattern', 'must not contain control characters'],
+    ]);
+    const tiny = parseParamSchema({ ...paramSchemas.quote, 'x-maxBytes': 20 });
     const { errors } = cleanParams(tiny, draftOf('quote'), NOW);
     expect(errors.map((e) => [e.path, e.rule])).toEqual([['', 'size']]);
+  });
+
+  it('reports one error per value, the first rule broken, as the server does', () => {
+    expect(errorsOf('exchange', { base: 'US' })).toEqual([['base', 'min_length', 'must be at least 3 characters long']]);
+    expect(errorsOf('weather', { 'places.0.name': 'Oslo', 'places.1.name': 'Oslo' })).toEqual([
+      ['places[1]', 'unique', 'repeats an earlier item'],
+    ]);
+  });
+
+  it('leaves empty fields to the server defaults, in the declared order', () => {
+    const { params } = cleanParams(schemas.github!, draftOf('github', { repo: 'octocat/x', releases: '' }), NOW);
+    expect(params).toEqual({ repo: 'octocat/x', contributors: 30, page_size: 100 });
+    expect(schemas.quote!.fields.map((f) => f.name)).toEqual(['count', 'tags', 'match', 'author', 'page_size']);
   });
 });
 

@@ -1,8 +1,11 @@
 /**
- * The parameter schema of a provider, as `Provider.describe()['params']`
- * (providers/schema.py) sends it: fields with JSON Schema keyword names.
- * Parsed defensively: this is server input and the form must not crash on
- * a field kind it does not know (it falls back to a JSON text box).
+ * A provider's parameters as the form needs them, read from the JSON Schema
+ * document the server sends (`Provider.paramsSchema`, providers/schema.py):
+ * `properties` become fields, `description` the help, `examples[0]` the
+ * placeholder. Validation uses the document itself (validate.ts, ajv); this
+ * is only the form's view of it. Parsed defensively: this is server input and
+ * the form must not crash on a field kind it does not know (it falls back to
+ * a JSON text box).
  */
 
 interface BaseSpec {
@@ -71,6 +74,8 @@ export interface ParamSchema {
   fields: FieldSpec[];
   rules: string[];
   maxBytes?: number;
+  /** The JSON Schema document itself, for the validator. */
+  document: Record<string, unknown>;
 }
 
 type Raw = Record<string, unknown>;
@@ -84,16 +89,18 @@ const str = (v: unknown) => (typeof v === 'string' ? v : undefined);
 const strings = (v: unknown) =>
   Array.isArray(v) && v.every((x) => typeof x === 'string') ? (v as string[]) : undefined;
 
-function parseField(raw: Raw, name: string): FieldSpec {
+function parseField(raw: Raw, name: string, required: boolean): FieldSpec {
+  const examples = Array.isArray(raw.examples) ? raw.examples : [];
   const base: BaseSpec = {
     name,
-    required: raw.required === true,
-    help: str(raw.help),
-    example: raw.example,
+    required,
+    help: str(raw.description),
+    example: examples[0],
     default: raw.default ?? undefined,
   };
   switch (raw.type) {
-    case 'string':
+    case 'string': {
+      const messages = isObject(raw['x-messages']) ? raw['x-messages'] : {};
       return {
         ...base,
         type: 'string',
@@ -101,11 +108,12 @@ function parseField(raw: Raw, name: string): FieldSpec {
         maxLength: num(raw.maxLength),
         pattern: str(raw.pattern),
         format: str(raw.format),
-        patternMessage: str(raw.patternMessage),
+        patternMessage: str(messages.pattern),
         enum: strings(raw.enum),
-        minimum: str(raw.minimum),
-        maximum: str(raw.maximum),
+        minimum: str(raw.formatMinimum),
+        maximum: raw['x-notAfterToday'] === true ? 'today' : str(raw.formatMaximum),
       };
+    }
     case 'integer':
     case 'number':
       return { ...base, type: raw.type, minimum: num(raw.minimum), maximum: num(raw.maximum) };
@@ -115,38 +123,40 @@ function parseField(raw: Raw, name: string): FieldSpec {
       return {
         ...base,
         type: 'array',
-        items: parseField(isObject(raw.items) ? raw.items : {}, 'item'),
+        items: parseField(isObject(raw.items) ? raw.items : {}, 'item', false),
         minItems: num(raw.minItems),
         maxItems: num(raw.maxItems),
         uniqueItems: raw.uniqueItems === true,
       };
     case 'object':
-      return { ...base, type: 'object', fields: parseFields(raw.fields), rules: strings(raw.rules) };
+      return { ...base, type: 'object', fields: parseFields(raw), rules: strings(raw['x-rules']) };
     default:
       return { ...base, type: 'unknown', declaredType: String(raw.type ?? 'unknown') };
   }
 }
 
-function parseFields(raw: unknown): FieldSpec[] {
-  if (!Array.isArray(raw)) return [];
-  return raw
-    .filter(isObject)
-    .filter((f) => typeof f.name === 'string')
-    .map((f) => parseField(f, f.name as string));
+/** The fields of an object schema, in declaration order. */
+function parseFields(raw: Raw): FieldSpec[] {
+  const properties = isObject(raw.properties) ? raw.properties : {};
+  const required = strings(raw.required) ?? [];
+  return Object.entries(properties)
+    .filter((entry): entry is [string, Raw] => isObject(entry[1]))
+    .map(([name, field]) => parseField(field, name, required.includes(name)));
 }
 
-/** A ParamSchema from describe() JSON (a value or its JSON text). */
+/** A ParamSchema from a JSON Schema document (a value or its JSON text). */
 export function parseParamSchema(raw: unknown): ParamSchema {
   const value = typeof raw === 'string' ? (JSON.parse(raw) as unknown) : raw;
-  if (!isObject(value)) return { fields: [], rules: [] };
+  if (!isObject(value)) return { fields: [], rules: [], document: { type: 'object' } };
   return {
-    fields: parseFields(value.fields),
-    rules: strings(value.rules) ?? [],
-    maxBytes: num(value.maxBytes),
+    fields: parseFields(value),
+    rules: strings(value['x-rules']) ?? [],
+    maxBytes: num(value['x-maxBytes']),
+    document: value,
   };
 }
 
-/** Dates are strings with format "date" in describe(). */
+/** Dates are strings with format "date". */
 export function isDateSpec(spec: FieldSpec): boolean {
   return spec.type === 'string' && spec.format === 'date';
 }

@@ -3,10 +3,10 @@ import { render, screen, within } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
 import { MemoryRouter } from 'react-router';
 import { SUBMIT_JOB } from '../graphql/operations';
-import { describeWeather } from '../test/fixtures';
+import { paramSchemas } from '../test/fixtures';
 import { SubmitForm } from './SubmitForm';
 
-const weather = { name: 'weather', title: 'Weather', description: 'Daily weather', params: describeWeather, sandbox: false };
+const weather = { name: 'weather', title: 'Weather', description: 'Daily weather', paramsSchema: paramSchemas.weather, sandbox: false };
 
 function renderWith(mocks: MockedResponse[]) {
   render(

@@ -19,7 +19,7 @@ import { INITIAL_OPTIONS, optionErrors, SubmitOptions, type OptionsDraft } from 
 type Outcome = { kind: 'bulk'; count: number } | { kind: 'error'; text: string } | null;
 
 export function SubmitForm({ provider }: { provider: ProviderInfo }) {
-  const schema = useMemo(() => parseParamSchema(provider.params), [provider.params]);
+  const schema = useMemo(() => parseParamSchema(provider.paramsSchema), [provider.paramsSchema]);
   const form = useParamForm(schema);
   const navigate = useNavigate();
   const [options, setOptions] = useState<OptionsDraft>(INITIAL_OPTIONS);

@@ -1,99 +1,18 @@
 /**
- * Test data with the exact shapes the providers produce: the describe()
- * output of each provider (providers/registry.describe_all) and result
- * documents as documented in providers/README.md.
+ * Test data with the exact shapes the providers produce: each provider's
+ * parameter JSON Schema (paramSchemas.json, the server's export:
+ * `Provider.paramsSchema`; tests/site/test_graphql_schema_file.py fails when
+ * it drifts) and result documents as documented in providers/README.md.
  */
 import type { ParamSchema } from '../params/spec';
 import { parseParamSchema } from '../params/spec';
+import paramSchemas from './paramSchemas.json';
 
-export const describeWeather = {
-  fields: [
-    {
-      name: 'places',
-      type: 'array',
-      required: true,
-      help: 'One to ten places',
-      example: [{ name: 'Lisbon' }, { latitude: 52.52, longitude: 13.41 }],
-      items: {
-        type: 'object',
-        required: false,
-        help: 'A place: its name, or its coordinates',
-        fields: [
-          { name: 'name', type: 'string', required: false, help: 'Looked up by geocoding; the best match is used', example: 'Lisbon', minLength: 1, maxLength: 100 },
-          { name: 'latitude', type: 'number', required: false, help: 'Decimal degrees, north positive', minimum: -90, maximum: 90 },
-          { name: 'longitude', type: 'number', required: false, help: 'Decimal degrees, east positive', minimum: -180, maximum: 180 },
-        ],
-        rules: ['give a name, or both latitude and longitude'],
-      },
-      minItems: 1,
-      maxItems: 10,
-      uniqueItems: true,
-    },
-    { name: 'forecast_days', type: 'integer', required: false, default: 7, help: 'Days of forecast, today included', minimum: 0, maximum: 16 },
-    { name: 'past_days', type: 'integer', required: false, default: 0, help: 'Days of history before today', minimum: 0, maximum: 92 },
-  ],
-  rules: ['forecast_days + past_days must be at least 1'],
-  maxBytes: 4096,
-};
+export { paramSchemas };
 
-export const describeQuote = {
-  fields: [
-    { name: 'count', type: 'integer', required: false, default: 10, help: 'How many quotes', minimum: 1, maximum: 200 },
-    {
-      name: 'tags',
-      type: 'array',
-      required: false,
-      help: 'Only quotes with these tags',
-      example: ['wisdom'],
-      items: { type: 'string', required: false, minLength: 1, maxLength: 40, pattern: '[a-z0-9]+(?:-[a-z0-9]+)*', format: 'slug' },
-      minItems: 0,
-      maxItems: 5,
-      uniqueItems: true,
-    },
-    { name: 'match', type: 'string', required: false, default: 'all', help: 'With several tags: quotes having all of them, or any of them', minLength: 1, maxLength: 100, enum: ['all', 'any'] },
-    { name: 'author', type: 'string', required: false, help: 'Only quotes by this author (name or slug)', example: 'Albert Einstein', minLength: 1, maxLength: 80, pattern: "[A-Za-z0-9][A-Za-z0-9 .'-]*" },
-    { name: 'page_size', type: 'integer', required: false, default: 25, help: 'Quotes fetched per request', minimum: 1, maximum: 100 },
-  ],
-  maxBytes: 4096,
-};
-
-export const describeExchange = {
-  fields: [
-    { name: 'base', type: 'string', required: false, default: 'EUR', help: 'Rates are prices of one unit of this currency', minLength: 3, maxLength: 3, pattern: '[A-Z]{3}', format: 'iso-4217' },
-    {
-      name: 'symbols',
-      type: 'array',
-      required: false,
-      help: 'Target currencies (all available when empty)',
-      example: ['USD', 'GBP'],
-      items: { type: 'string', required: false, minLength: 3, maxLength: 3, pattern: '[A-Z]{3}', format: 'iso-4217' },
-      minItems: 0,
-      maxItems: 20,
-      uniqueItems: true,
-    },
-    { name: 'start', type: 'string', required: false, help: 'First day of a historical series; without it, the latest rates', format: 'date', minimum: '1999-01-04', maximum: 'today' },
-    { name: 'end', type: 'string', required: false, help: 'Last day of the series (default today)', format: 'date', minimum: '1999-01-04', maximum: 'today' },
-  ],
-  rules: ['end requires start; start <= end; at most 3660 days; symbols exclude base'],
-  maxBytes: 4096,
-};
-
-export const describeGithub = {
-  fields: [
-    { name: 'repo', type: 'string', required: true, help: 'The repository, as owner/repo', example: 'octocat/Hello-World', minLength: 1, maxLength: 140, pattern: '[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/(?!\\.\\.?$)[A-Za-z0-9._-]{1,100}', format: 'owner/repo' },
-    { name: 'releases', type: 'integer', required: false, default: 10, help: 'Most recent releases', minimum: 0, maximum: 100 },
-    { name: 'contributors', type: 'integer', required: false, default: 30, help: 'Top contributors, by commits', minimum: 0, maximum: 500 },
-    { name: 'page_size', type: 'integer', required: false, default: 100, help: 'Items per request', minimum: 1, maximum: 100 },
-  ],
-  maxBytes: 4096,
-};
-
-export const schemas: Record<string, ParamSchema> = {
-  weather: parseParamSchema(describeWeather),
-  quote: parseParamSchema(describeQuote),
-  exchange: parseParamSchema(describeExchange),
-  github: parseParamSchema(describeGithub),
-};
+export const schemas: Record<string, ParamSchema> = Object.fromEntries(
+  Object.entries(paramSchemas).map(([name, document]) => [name, parseParamSchema(document)]),
+);
 
 export const weatherResult = {
   provider: 'weather',

@@ -3,7 +3,7 @@
  * reads and writes the draft at its path through the form context.
  */
 import type { ArraySpec, BooleanSpec, NumberSpec, StringSpec, UnknownSpec } from '../../params/spec';
-import { todayUtc } from '../../params/clean';
+import { todayUtc } from '../../params/validate';
 import { getAt } from '../../params/draft';
 import type { PathPart } from '../../params/paths';
 import type { AriaProps } from './FieldShell';
