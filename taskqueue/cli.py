@@ -104,7 +104,7 @@ def _topics_create(app: TaskQueue, args: argparse.Namespace) -> int:
 
 
 def _workers(app: TaskQueue, args: argparse.Namespace) -> int:
-    workers = app.state_backend.workers()
+    workers = app.state.live_workers()
     if not workers:
         print("no live workers")
     for name, info in sorted(workers.items()):
@@ -122,6 +122,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=args.loglevel.upper(),
         format="%(asctime)s %(levelname)s %(processName)s %(name)s: %(message)s",
     )
+    app: TaskQueue | None = None
     try:
         app = load_app(args.app)
         if args.command == "worker":
@@ -143,7 +144,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except Exception as exc:
-        service = _service_of(exc)
+        service = _service_of(exc, app)
         if service is None:
             raise  # a bug: the traceback is the useful report
         # The worker stops rather than run on half-working storage: jobs it
@@ -156,16 +157,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 3
 
 
-def _service_of(exc: Exception) -> str | None:
+def _service_of(exc: Exception, app: TaskQueue | None) -> str | None:
     """Which backing service an exception comes from, if any."""
-    import pymongo.errors
-    import redis
     from confluent_kafka import KafkaException
 
-    if isinstance(exc, redis.RedisError):
-        return "Redis"
-    if isinstance(exc, pymongo.errors.PyMongoError):
-        return "MongoDB"
+    if app is not None and app.state.owns_error(exc):
+        return app.state.service
+    if app is not None and app.result_store.owns_error(exc):
+        return app.result_store.service
     if isinstance(exc, KafkaException):
         return "Kafka"
     return None

@@ -34,6 +34,9 @@ MEMORY_SCHEME = "memory://"
 class ResultStore(ABC):
     """Where final results, errors and attempt histories are kept."""
 
+    service = "result store"
+    """Name of the backing service in operator messages."""
+
     def __init__(self, url: str, database: str) -> None:
         self.url = url
         self.database = database
@@ -106,6 +109,10 @@ class ResultStore(ABC):
     @abstractmethod
     def drop(self) -> None:
         """Delete every document of this store's database (tests, benchmarks)."""
+
+    def owns_error(self, exc: BaseException) -> bool:
+        """Whether ``exc`` means this store failed (unreachable, refused)."""
+        return False
 
     @abstractmethod
     def close(self) -> None:

@@ -37,6 +37,8 @@ def _database(url: str, name: str) -> _Database:
 class MemoryResultStore(ResultStore):
     """In-process twin of :class:`~taskqueue.stores.results_mongo.MongoResultStore`."""
 
+    service = "memory result store"
+
     def __init__(self, url: str, database: str) -> None:
         super().__init__(url, database)
         self._db = _database(url, database)

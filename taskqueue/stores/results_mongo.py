@@ -17,7 +17,7 @@ import logging
 from typing import Any
 
 import mongoengine
-from pymongo.errors import BulkWriteError, DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError, PyMongoError
 
 from .result_documents import Reopening
 from .results import ResultStore
@@ -65,6 +65,8 @@ def readable(doc: dict[str, Any]) -> dict[str, Any]:
 
 class MongoResultStore(ResultStore):
     """Buffered, idempotent writer and simple reader of result documents."""
+
+    service = "MongoDB"
 
     def __init__(self, url: str, database: str) -> None:
         super().__init__(url, database)
@@ -154,6 +156,9 @@ class MongoResultStore(ResultStore):
 
     def drop(self) -> None:
         self.collection.database.client.drop_database(self.database)
+
+    def owns_error(self, exc: BaseException) -> bool:
+        return isinstance(exc, PyMongoError)
 
     def close(self) -> None:
         if self._collection is not None:

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from taskqueue import TaskQueue
 from taskqueue.message import Message
 from taskqueue.states import FAILURE, RETRY, REVOKED, SUCCESS
 from taskqueue.stores.result_documents import attempt_entry, outcome_document, revoked_error
@@ -206,3 +207,19 @@ def test_memory_stores_of_one_database_share_results_not_buffers(unique_name: st
     assert client.get("j1") is not None, "closing a store keeps the results"
     client.drop()
     assert worker.get("j1") is None
+
+
+@pytest.mark.fast
+def test_an_app_with_a_memory_mongo_url_shares_results_with_its_workers(
+    unique_name: str,
+) -> None:
+    options = {"broker_url": "memory://", "redis_url": "memory://", "mongo_url": "memory://"}
+    client = TaskQueue("client", result_database=unique_name, **options)
+    worker = TaskQueue("worker", result_database=unique_name, **options)
+    try:
+        worker.result_store.write([ended("j1", SUCCESS, result=7)])
+        assert (client.result_store.get("j1") or {})["result"] == 7
+    finally:
+        client.result_store.drop()
+        client.close()
+        worker.close()
