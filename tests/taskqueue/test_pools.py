@@ -90,6 +90,7 @@ def test_a_queued_call_can_be_cancelled_before_it_starts() -> None:
     ran: list[str] = []
     try:
         busy = pool.submit(lambda: gate.wait(WAIT))
+        eventually(busy.running, "the first call to start")
         queued = pool.submit(lambda: ran.append("queued"))
         assert queued.cancel() is True
         gate.set()
@@ -113,6 +114,7 @@ def test_shutdown_cancels_queued_calls_and_refuses_new_ones() -> None:
     pool = TaskThreads(1, name="test-task")
     gate = threading.Event()
     busy = pool.submit(lambda: gate.wait(WAIT))
+    eventually(busy.running, "the first call to start")
     queued = pool.submit(lambda: "never")
     stopper = threading.Thread(target=pool.shutdown, kwargs={"wait": True, "cancel": True})
     stopper.start()
