@@ -11,6 +11,8 @@ import pytest
 from providers.registry import PROVIDERS, UnknownProvider, describe_all, get_provider
 from providers.schema import ValidationError
 
+pytestmark = pytest.mark.fast
+
 
 def refused(provider: str, params: Any) -> set[tuple[str, str]]:
     with pytest.raises(ValidationError) as info:

@@ -23,6 +23,8 @@ from providers.schema import (
     today,
 )
 
+pytestmark = pytest.mark.fast
+
 
 def _ordered(params: dict[str, Any]) -> list[FieldError]:
     if params["start"] and params["end"] and params["start"] > params["end"]:
