@@ -290,11 +290,11 @@ def field_errors(errors: Iterable[jsonschema.ValidationError]) -> list[FieldErro
     best: dict[tuple[str, str], tuple[int, FieldError]] = {}
     for error in errors:
         rank = _PRIORITY.get(str(error.validator), len(_PRIORITY))
-        for found in _words(error):
+        for one in _words(error):
             # Missing and unknown keys are errors of their own, not of the object.
-            key = (found.path, found.rule if found.rule in ("required", "unknown") else "")
+            key = (one.path, one.rule if one.rule in ("required", "unknown") else "")
             if key not in best or rank < best[key][0]:
-                best[key] = (rank, found)
+                best[key] = (rank, one)
     found = [f for _, f in best.values()]
     blocking = {f.path for f in found if f.rule not in ("required", "unknown")}
     return [
