@@ -15,6 +15,7 @@ from taskqueue.stores.results_mongo import readable, storable
 from .conftest import Workers, wait_for
 
 
+@pytest.mark.fast
 def test_storable_and_readable_are_inverse() -> None:
     doc = {"_id": "j", "result": {"grid": [[1, 2], [3]]}, "args": [[1], 2], "kwargs": {"k": 1}}
     stored = storable(doc)
