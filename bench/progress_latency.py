@@ -141,7 +141,7 @@ async def subscriber(
 def writer(prefix: str, ids: list[str], ticks: int, rate: float, stop: threading.Event) -> None:
     """What a task's ``self.progress(i, total)`` does, at a steady rate."""
     from jobs.taskapp import get_app
-    from taskqueue.backends.redis_state import StateUpdate
+    from taskqueue.stores.state import StateUpdate
 
     backend = get_app().state_backend
     assert backend.prefix == prefix

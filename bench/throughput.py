@@ -32,8 +32,10 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import redis
+if TYPE_CHECKING:
+    from taskqueue.stores.state import StateStore
 
 ROOT = Path(__file__).resolve().parent.parent
 PHASE_TIMEOUT = 300.0
@@ -100,7 +102,7 @@ def stop_worker(proc: subprocess.Popen) -> None:
 
 # --- taskqueue -------------------------------------------------------------------
 class FinishedTracker:
-    """Which of a set of jobs have a final state in Redis, read in pipelines.
+    """Which of a set of jobs have a final state in the state store, read in batches.
 
     (Counting events on the pub/sub channel looked cheaper, but a Python
     subscriber falls behind at this rate and Redis then disconnects it.)
@@ -108,20 +110,14 @@ class FinishedTracker:
     are read, so the check barely loads the machine it measures.
     """
 
-    def __init__(self, client: redis.Redis, key_prefix: str, ids: list[str]) -> None:
-        self.client = client
-        self.keys = [f"{key_prefix}:job:{i}".encode() for i in ids]
+    def __init__(self, store: StateStore, ids: list[str]) -> None:
+        self.store = store
+        self.keys = list(ids)
         self.total = len(ids)
         self._estimate = 0
 
-    def _final(self, keys: list[bytes]) -> list[bool]:
-        out: list[bool] = []
-        for start in range(0, len(keys), 5000):
-            pipe = self.client.pipeline(transaction=False)
-            for key in keys[start : start + 5000]:
-                pipe.hget(key, "state")
-            out += [s in (b"SUCCESS", b"FAILURE") for s in pipe.execute()]
-        return out
+    def _final(self, ids: list[str]) -> list[bool]:
+        return [s in ("SUCCESS", "FAILURE") for s in self.store.read_states(ids)]
 
     def count(self) -> int:
         if not self.keys:
@@ -175,15 +171,14 @@ def bench_taskqueue(opts: argparse.Namespace, log_dir: Path) -> Figures:
         )
         try:
             # The worker first drains the enqueue phase's backlog: wait for it.
-            client = app.state_backend.client
-            backlog = FinishedTracker(client, app.settings.key_prefix, enqueued)
+            backlog = FinishedTracker(app.state, enqueued)
             wait_count("draining enqueue backlog", backlog.count, opts.enqueue, time.perf_counter())
             started = time.perf_counter()
             ids = []
             for chunk in range(0, opts.e2e, 5000):
                 with app.bulk():
                     ids += [noop.delay().id for _ in range(min(5000, opts.e2e - chunk))]
-            tracker = FinishedTracker(client, app.settings.key_prefix, ids)
+            tracker = FinishedTracker(app.state, ids)
             elapsed = wait_count("end-to-end", tracker.count, opts.e2e, started)
             figures.e2e_rate = opts.e2e / elapsed
             figures.latencies = measure_latency(lambda: stamp.delay(), opts.latency)
@@ -236,6 +231,8 @@ def measure_latency(submit: Callable[[], object], samples: int) -> list[float]:
 
 # --- celery ------------------------------------------------------------------------
 def bench_celery(opts: argparse.Namespace, log_dir: Path) -> Figures:
+    import redis  # Celery's own broker, the reference; taskqueue's state goes through its store
+
     url = opts.celery_redis
     client = redis.Redis.from_url(url)
     client.flushdb()

@@ -18,8 +18,8 @@ from django.utils import timezone
 from jobs import transitions
 from jobs.models import Job
 from taskqueue import TaskQueue
-from taskqueue.backends.redis_state import StateUpdate
 from taskqueue.states import State
+from taskqueue.stores.state import StateUpdate
 
 logger = logging.getLogger("jobs.revocation")
 

@@ -103,7 +103,7 @@ class JobEvent:
 
 
 def order_of_meta(meta: dict[str, str]) -> Order | None:
-    """The order key of a Redis hash as :meth:`RedisStateBackend.read` returns it."""
+    """The order key of a job's record as :meth:`StateStore.read` returns it."""
     try:
         state = State(meta["state"])
         return Order(int(meta.get("attempt") or 0), rank(state), float(meta.get("updated_at") or 0))

@@ -1,11 +1,12 @@
-"""One Redis subscription per ASGI process, fanned out to local subscribers.
+"""One state-store subscription per ASGI process, fanned out to local subscribers.
 
-Why not the Channels layer: the framework already PUBLISHes every applied
-state change from inside its Lua script, so per-job order is fixed by Redis
-itself. Routing those events through channel-layer groups would need a
-bridge that re-sends each event, and channels-redis writes a group message
-once per member (N subscribers, N Redis writes per event) while adding a hop
-that can reorder nothing for the better. Here the cost per event is one
+Why not the Channels layer: the framework's state store already publishes
+every applied state change as part of the write (on Redis, from inside its
+Lua script), so per-job order is fixed by the store itself. Routing those
+events through channel-layer groups would need a bridge that re-sends each
+event, and channels-redis writes a group message once per member (N
+subscribers, N Redis writes per event) while adding a hop that can reorder
+nothing for the better. Here the cost per event is one
 pub/sub delivery per process and an in-memory fan-out, whatever the number
 of browsers. (The channel layer stays configured for anything that needs
 process-to-process messages; nothing in live progress does.)
@@ -24,7 +25,6 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
-import redis.asyncio as aioredis
 from channels.db import database_sync_to_async
 
 from jobs.models import Job
@@ -32,6 +32,7 @@ from jobs.taskapp import get_app
 from progress.events import JobEvent
 from progress.jobview import JobEntry
 from progress.mailbox import Item, Mailbox
+from taskqueue.stores.state import AsyncEventStream, StateStore
 
 logger = logging.getLogger("progress.hub")
 
@@ -39,7 +40,7 @@ CACHE_SIZE = 5_000
 """Jobs whose row and live state the hub keeps (least recently used go first)."""
 
 RECONNECT_DELAY = (0.1, 5.0)
-"""First and longest wait before resubscribing after Redis was lost."""
+"""First and longest wait before resubscribing after the state store was lost."""
 
 
 class Subscriber:
@@ -63,24 +64,29 @@ def _load_row(job_id: str) -> Job | None:
         return None
 
 
-class EventHub:
-    """Reads ``<prefix>:events`` and offers each event to the subscribers it concerns."""
+def _load(store: StateStore, job_id: str) -> tuple[Job | None, str | None]:
+    """A job's row and, since events do not name it, the worker that runs it."""
+    row = _load_row(job_id)
+    worker = store.read(job_id).get("worker") if row is not None else None
+    return row, worker
 
-    def __init__(self, redis_url: str, channel: str, key_of: Callable[[str], str]) -> None:
-        self.redis_url = redis_url
-        self.channel = channel
-        self.key_of = key_of
+
+class EventHub:
+    """Reads the store's job events and offers each to the subscribers it concerns."""
+
+    def __init__(self, store: StateStore) -> None:
+        self.store = store
         self.by_job: dict[str, set[Subscriber]] = {}
         self.wide: set[Subscriber] = set()
         self.entries: OrderedDict[str, JobEntry] = OrderedDict()
         self.events_seen = 0
         self._subscribed = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self._redis: aioredis.Redis | None = None
+        self._stream: AsyncEventStream | None = None
 
     # --- subscribers -----------------------------------------------------------
     async def add(self, subscriber: Subscriber) -> None:
-        """Register ``subscriber``; returns once Redis confirmed the subscription,
+        """Register ``subscriber``; returns once the store confirmed the subscription,
         so a snapshot read afterwards cannot miss an event in between."""
         if subscriber.job_id is not None:
             self.by_job.setdefault(subscriber.job_id, set()).add(subscriber)
@@ -108,7 +114,7 @@ class EventHub:
     def _ensure_running(self) -> None:
         if self._task is None or self._task.done():
             self._task = asyncio.get_running_loop().create_task(
-                self._run(), name=f"progress-hub {self.channel}"
+                self._run(), name=f"progress-hub {self.store.prefix}"
             )
 
     async def _run(self) -> None:
@@ -121,42 +127,37 @@ class EventHub:
             except Exception as exc:
                 task = asyncio.current_task()
                 if task is not None and task.cancelling():
-                    # redis-py may turn a cancelled read into a connection
-                    # error; a hub being closed must not resubscribe.
+                    # A client library may turn a cancelled read into a
+                    # connection error; a hub being closed must not resubscribe.
                     raise asyncio.CancelledError from exc
                 self._subscribed.clear()
                 logger.warning(
-                    "event subscription on %s lost (%s); resubscribing in %.1f s",
-                    self.channel,
+                    "event subscription on %r lost (%s); resubscribing in %.1f s",
+                    self.store,
                     exc,
                     delay,
                 )
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, RECONNECT_DELAY[1])
             finally:
-                await self._close_redis()
+                await self._close_stream()
 
     async def _listen(self) -> None:
-        self._redis = aioredis.Redis.from_url(self.redis_url, socket_connect_timeout=5)
-        pubsub = self._redis.pubsub()
-        await pubsub.subscribe(self.channel)
-        async for message in pubsub.listen():
-            kind = message.get("type")
-            if kind == "subscribe":
-                logger.info("listening for job events on %s", self.channel)
-                self._subscribed.set()
-            elif kind == "message":
-                event = JobEvent.decode(message["data"])
-                if event is not None:
-                    self.events_seen += 1
-                    await self.dispatch(event)
+        self._stream = await self.store.open_event_stream()
+        logger.info("listening for job events of %r", self.store)
+        self._subscribed.set()
+        async for raw in self._stream:
+            event = JobEvent.decode(raw)
+            if event is not None:
+                self.events_seen += 1
+                await self.dispatch(event)
 
-    async def _close_redis(self) -> None:
-        if self._redis is not None:
+    async def _close_stream(self) -> None:
+        if self._stream is not None:
             # Closing a broken connection may fail; it is gone anyway.
             with contextlib.suppress(Exception):
-                await self._redis.aclose()
-            self._redis = None
+                await self._stream.aclose()
+            self._stream = None
 
     async def dispatch(self, event: JobEvent) -> None:
         targeted = self.by_job.get(event.job_id)
@@ -178,13 +179,10 @@ class EventHub:
         if entry is not None:
             self.entries.move_to_end(job_id)
             return entry
-        row = await database_sync_to_async(_load_row)(job_id)
+        row, worker = await database_sync_to_async(_load)(self.store, job_id)
         entry = JobEntry(row)
-        if row is not None and self._redis is not None:
-            # Events do not name the worker; the hash does (one read per job).
-            worker = await self._redis.hget(self.key_of(job_id), "worker")
-            if worker:
-                entry.meta["worker"] = worker.decode()
+        if worker:
+            entry.meta["worker"] = worker
         self.entries[job_id] = entry
         if len(self.entries) > CACHE_SIZE:
             self.entries.popitem(last=False)
@@ -204,14 +202,14 @@ _hubs: dict[tuple[int, str], EventHub] = {}
 def get_hub() -> EventHub:
     """The hub of the running event loop for the app in force (created on first use)."""
     loop = asyncio.get_running_loop()
-    state = get_app().state_backend
-    key = (id(loop), state.events_channel)
+    store = get_app().state
+    key = (id(loop), store.prefix)
     hub = _hubs.get(key)
     if hub is None:
         for stale in [k for k in _hubs if k[0] != id(loop)]:
             # A finished loop (tests run one per test) leaves its hub behind.
             _hubs.pop(stale, None)
-        hub = _hubs[key] = EventHub(state.url, state.events_channel, state.job_key)
+        hub = _hubs[key] = EventHub(store)
     return hub
 
 

@@ -17,7 +17,6 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, overload
 
-from .backends.redis_state import RedisStateBackend
 from .config import Settings
 from .control.ratelimit import parse_rate
 from .deadletter import DeadLetters
@@ -29,6 +28,7 @@ from .policies import default_policies
 from .policies.revoke import Control, Revocations
 from .result import AsyncResult, ResultWaiter
 from .stores.results import ResultStore, create_result_store
+from .stores.state import StateStore, create_state_store
 from .task import Task
 from .transport import PublishHandle, Transport, create_transport
 
@@ -66,7 +66,7 @@ class TaskQueue:
         self.hostname = f"{socket.gethostname()}:{os.getpid()}"
         self._lock = threading.Lock()
         self._transport: Transport | None = None
-        self._state: RedisStateBackend | None = None
+        self._state: StateStore | None = None
         self._results: ResultStore | None = None
         self._waiter: ResultWaiter | None = None
         self._revocations: Revocations | None = None
@@ -88,11 +88,18 @@ class TaskQueue:
         return self._transport
 
     @property
-    def state_backend(self) -> RedisStateBackend:
+    def state(self) -> StateStore:
+        """Live job state and shared coordination records (``redis_url`` picks
+        Redis, or with ``memory://`` the in-process store)."""
         if self._state is None:
             s = self.settings
-            self._state = RedisStateBackend(s.redis_url, s.key_prefix, s.state_ttl)
+            self._state = create_state_store(s.redis_url, s.key_prefix, s.state_ttl)
         return self._state
+
+    @property
+    def state_backend(self) -> StateStore:
+        """Same as :attr:`state` (the older name)."""
+        return self.state
 
     @property
     def result_store(self) -> ResultStore:
@@ -116,7 +123,7 @@ class TaskQueue:
         if self._waiter is None:
             with self._lock:
                 if self._waiter is None:
-                    self._waiter = ResultWaiter(self.state_backend)
+                    self._waiter = ResultWaiter(self.state)
         return self._waiter
 
     # --- registry -----------------------------------------------------------

@@ -11,21 +11,20 @@ publishes each entry's task when it is due::
         "nightly": {"task": "reports.daily", "schedule": crontab("0 3 * * *"), "args": [1]},
     }
 
-Several beat processes may run. One is leader: it holds the Redis lock
-``<key_prefix>:beat:leader`` (``SET NX PX``, ``beat_lock_ttl`` seconds,
-renewed every third of it by a compare-and-extend script). The others poll
+Several beat processes may run. One is leader: it holds the state store's
+beat lock (``StateStore.acquire_beat_lock``, ``beat_lock_ttl`` seconds,
+renewed every third of it by a compare-and-extend). The others poll
 for the lock; when a leader dies its lock expires and one of them takes
 over, so failover takes at most ``beat_lock_ttl`` plus one poll (0.5 s).
 
 No tick fires twice, even when an old leader and a new one overlap (a
 paused process whose lock expired): ticks are aligned to the schedule
 (interval ticks are multiples of the interval since the epoch, crontab
-ticks are whole minutes), each firing first claims
-``<key_prefix>:beat:tick:<name>:<tick>`` with ``SET NX``, and the job id is
-derived from the entry name and tick (uuid5), so even a duplicate publish
-would be the same job. The last fired tick is kept in Redis
-(``<key_prefix>:beat:last:<name>``); after a gap (no leader), only the most
-recent missed tick fires, Celery's behaviour.
+ticks are whole minutes), each firing first claims its (entry, tick) once
+(``StateStore.claim_beat_tick``), and the job id is derived from the entry
+name and tick (uuid5), so even a duplicate publish would be the same job.
+The last fired tick is kept in the state store too; after a gap (no
+leader), only the most recent missed tick fires, Celery's behaviour.
 """
 
 from __future__ import annotations
@@ -47,15 +46,11 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("taskqueue.beat")
 
-_EXTEND = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
-end
-return 0
-"""
-
 _NAMESPACE = uuid.UUID("5b0a3c9e-1f8e-4c55-9a36-0d3f7d0e8a11")
 """Namespace of the job ids of beat ticks (uuid5 of entry name and tick)."""
+
+TICK_CLAIM_TTL = 86_400
+"""Seconds a tick's claim is kept: far longer than any two leaders overlap."""
 
 
 class Crontab:
@@ -177,9 +172,6 @@ class Beat:
         self.source = source or getattr(app, "beat_source", None) or CodeSchedule(app)
         self.name = name or f"{socket.gethostname()}:{os.getpid()}"
         self.token = f"{self.name}:{uuid.uuid4().hex}"
-        prefix = app.settings.key_prefix
-        self.lock_key = f"{prefix}:beat:leader"
-        self.prefix = f"{prefix}:beat"
         self.stop = threading.Event()
         self.leader_until = 0.0
 
@@ -188,37 +180,36 @@ class Beat:
 
     def _lead(self) -> bool:
         """Take or extend the lock; True while this process leads."""
-        client = self.app.state_backend.client
-        ttl_ms = int(self.app.settings.beat_lock_ttl * 1000)
+        state = self.app.state
+        ttl = self.app.settings.beat_lock_ttl
         started = time.monotonic()
         if self.is_leader():
-            held = client.eval(_EXTEND, 1, self.lock_key, self.token, ttl_ms)
+            held = state.renew_beat_lock(self.token, ttl)
         else:
-            held = client.set(self.lock_key, self.token, nx=True, px=ttl_ms)
+            held = state.acquire_beat_lock(self.token, ttl)
             if held:
                 logger.warning("beat %s is now the leader", self.name)
         # Lead a little less than the lock lives, measured from before the call.
-        self.leader_until = started + self.app.settings.beat_lock_ttl * 0.8 if held else 0.0
-        return bool(held)
+        self.leader_until = started + ttl * 0.8 if held else 0.0
+        return held
 
     def tick(self, now: float | None = None) -> list[str]:
         """Fire every due entry once; returns the job ids published."""
         now = time.time() if now is None else now
-        client = self.app.state_backend.client
+        state = self.app.state
         fired = []
         for entry in self.source.entries():
             due = entry.last_tick(now)
-            last = client.get(f"{self.prefix}:last:{entry.name}")
-            if last is not None and float(last) >= due:
+            last = state.beat_last_tick(entry.name)
+            if last is not None and last >= due:
                 continue
-            claim = f"{self.prefix}:tick:{entry.name}:{due!r}"
-            if not client.set(claim, self.name, nx=True, ex=86_400):
+            if not state.claim_beat_tick(entry.name, due, self.name, TICK_CLAIM_TTL):
                 continue  # another leader fired this tick
             job_id = str(uuid.uuid5(_NAMESPACE, f"{entry.name}@{due!r}"))
             self.app.send_task(
                 entry.task, entry.args, entry.kwargs, task_id=job_id, **entry.options
             )
-            client.set(f"{self.prefix}:last:{entry.name}", repr(due))
+            state.set_beat_last_tick(entry.name, due)
             logger.info("beat fired %s tick %r as job %s", entry.name, due, job_id)
             fired.append(job_id)
         return fired
@@ -234,7 +225,7 @@ class Beat:
                 self.tick()
             self.stop.wait(0.5)
         if self.is_leader():  # hand over at once instead of after the TTL
-            self.app.state_backend.client.eval(_EXTEND, 1, self.lock_key, self.token, 1)
+            self.app.state.release_beat_lock(self.token)
 
 
 def run_beat(app: TaskQueue, name: str | None = None) -> int:

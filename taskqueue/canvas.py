@@ -13,11 +13,11 @@ result), ``a.s(1) | b.s()`` (a chain).
   ``GroupResult`` reads them together.
 - ``chord(group, callback)``: members carry the chord in their headers
   (``tq_chord``: id, size, index, callback). When a member succeeds, the
-  worker records its result with one Lua call: ``HSETNX`` of its index in
-  ``<key_prefix>:chord:<id>`` (a redelivered or duplicated member changes
-  nothing), and the call that completes the set also wins ``SET NX`` on
-  ``<key_prefix>:chord:<id>:fired``: that worker, and only it, publishes the
-  callback, with the results in member order, under an id fixed when the
+  worker records its result in the state store with one atomic call
+  (``StateStore.chord_member_done``): the first result of each index wins
+  (a redelivered or duplicated member changes nothing), and the call that
+  completes the set is told so exactly once: that worker, and only it,
+  publishes the callback, with the results in member order, under an id fixed when the
   chord was built. The member's offset is committed only after the callback
   is acked by Kafka. A failed member fails the chord: the callback is
   stored FAILURE (``ChordError``) and never runs.
@@ -39,21 +39,7 @@ CHORD_HEADER = "tq_chord"
 """Envelope header of a chord member: ``{"id", "size", "index", "callback"}``."""
 
 CHORD_TTL = 86_400
-"""Seconds a chord's bookkeeping lives in Redis."""
-
-# KEYS[1] results hash, KEYS[2] fired flag. ARGV: index, result JSON, size, ttl.
-# Returns the ordered results (JSON strings) to the one call that completes
-# the chord, else an empty list.
-_MEMBER_DONE = """
-redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2])
-redis.call('EXPIRE', KEYS[1], ARGV[4])
-local size = tonumber(ARGV[3])
-if redis.call('HLEN', KEYS[1]) < size then return {} end
-if not redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[4]) then return {} end
-local out = {}
-for i = 0, size - 1 do out[#out + 1] = redis.call('HGET', KEYS[1], tostring(i)) end
-return out
-"""
+"""Seconds a chord's bookkeeping lives in the state store."""
 
 
 class Signature(dict):  # type: ignore[type-arg]
@@ -235,20 +221,12 @@ def chord_callback(app: TaskQueue, message: Message, result: Any) -> Message | N
     info = message.headers.get(CHORD_HEADER)
     if not isinstance(info, dict):
         return None
-    prefix = f"{app.settings.key_prefix}:chord:{info['id']}"
-    out = app.state_backend.client.eval(
-        _MEMBER_DONE,
-        2,
-        prefix,
-        f"{prefix}:fired",
-        str(info["index"]),
-        json.dumps(result),
-        str(info["size"]),
-        str(CHORD_TTL),
+    out = app.state.chord_member_done(
+        str(info["id"]), int(info["index"]), json.dumps(result), int(info["size"]), CHORD_TTL
     )
-    if not out:
+    if out is None:
         return None
-    results = [json.loads(x) for x in out]  # type: ignore[union-attr]
+    results = [json.loads(x) for x in out]
     return follow_up(app, message, info["callback"], [results])
 
 

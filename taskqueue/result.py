@@ -1,7 +1,7 @@
 """AsyncResult: the caller's handle on a job, and the shared event waiter.
 
-``get()`` waits on Redis pub/sub events through ONE subscription per process
-(:class:`ResultWaiter`), started on the first ``get()``: submitting costs
+``get()`` waits on the state store's events through ONE subscription per
+process (:class:`ResultWaiter`), started on the first ``get()``: submitting costs
 nothing when nobody waits, and a thousand waiting threads cost one
 connection. The stored hash is read after registering interest, so an event
 published between the read and the wait cannot be missed.
@@ -15,14 +15,13 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
-import redis
-
 from .exceptions import TaskFailed, TaskRevokedError, TimeoutError
 from .states import PENDING, READY_STATES, State
+from .stores.state import StateStoreUnavailable, event_job_id
 
 if TYPE_CHECKING:
     from .app import TaskQueue
-    from .backends.redis_state import RedisStateBackend
+    from .stores.state import StateStore
 
 logger = logging.getLogger("taskqueue.result")
 
@@ -30,8 +29,8 @@ logger = logging.getLogger("taskqueue.result")
 class ResultWaiter:
     """One pub/sub subscription per process; wakes the threads waiting on ids."""
 
-    def __init__(self, backend: RedisStateBackend) -> None:
-        self.backend = backend
+    def __init__(self, store: StateStore) -> None:
+        self.store = store
         self._waiting: dict[str, list[threading.Event]] = {}
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -48,38 +47,29 @@ class ResultWaiter:
                 )
                 self._thread.start()
         if not self._subscribed.wait(10):
-            raise TimeoutError(
-                f"cannot subscribe to {self.backend.events_channel} at {self.backend.url}"
-            )
+            raise TimeoutError(f"cannot subscribe to the job events of {self.store!r}")
 
     def _run(self) -> None:
         while True:
             try:
                 self._listen()
-            except redis.RedisError as exc:
+            except StateStoreUnavailable as exc:
                 logger.warning("result subscription lost (%s); reconnecting", exc)
                 self._wake_all()  # waiters re-read the hash, so nothing is missed
                 time.sleep(0.5)
 
     def _listen(self) -> None:
-        client = redis.Redis.from_url(self.backend.url, socket_connect_timeout=5)
-        pubsub = client.pubsub(ignore_subscribe_messages=False)
-        pubsub.subscribe(self.backend.events_channel)
-        try:
-            for item in pubsub.listen():
-                if item["type"] == "subscribe":
-                    self._subscribed.set()
-                    self._wake_all()
-                elif item["type"] == "message" and self._waiting:
-                    self._dispatch(item["data"])
-        finally:
-            pubsub.close()
-            client.close()
+        with self.store.subscribe_events() as events:
+            self._subscribed.set()
+            self._wake_all()  # waiters re-read the state now that nothing can be missed
+            while True:
+                data = events.get(timeout=5.0)
+                if data is not None and self._waiting:
+                    self._dispatch(data)
 
     def _dispatch(self, data: bytes) -> None:
-        try:
-            job_id = json.loads(data)["id"]
-        except (ValueError, KeyError, TypeError):
+        job_id = event_job_id(data)
+        if job_id is None:
             return
         with self._lock:
             events = self._waiting.get(job_id, ())
@@ -138,7 +128,7 @@ class AsyncResult:
     def _meta(self) -> dict[str, str]:
         if self._cache is not None:
             return self._cache
-        meta = self.app.state_backend.read(self.id)
+        meta = self.app.state.read(self.id)
         if not meta and self.app.settings.results_enabled and not self._just_sent:
             meta = self._from_results_store()  # Redis state expired or was lost
         if meta.get("state") in READY_STATES:
@@ -249,6 +239,6 @@ class AsyncResult:
     def forget(self) -> None:
         """Delete the stored state and result."""
         self._cache = None
-        self.app.state_backend.forget(self.id)
+        self.app.state.forget(self.id)
         if self.app.settings.results_enabled:
             self.app.result_store.forget(self.id)

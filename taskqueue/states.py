@@ -49,7 +49,7 @@ PRECEDENCE: dict[State, int] = {
 }
 """Within one attempt a state may only move to an equal or higher rank.
 
-The same table is used by the Redis Lua script (``backends/redis_state.py``)
+The same table is used by the Redis Lua script (``stores/state_redis_scripts.py``)
 so the store and the Python check can never disagree.
 """
 

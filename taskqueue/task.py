@@ -250,7 +250,7 @@ class Task:
         request = current_request()
         if request is not None and request.is_eager:
             return  # eager calls have no stored state
-        from .backends.redis_state import StateUpdate
+        from .stores.state import StateUpdate
 
         attempt = request.retries if request else 0
         job_id = task_id or self.request.id

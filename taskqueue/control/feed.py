@@ -1,8 +1,8 @@
 """Progress of held jobs, read from the state store's event channel.
 
-Tasks report progress by writing the state store (``Task.progress`` ->
-Redis), from a pool thread or from a child process. Every applied write is
-published on ``<key_prefix>:events`` in store order, so one subscription in
+Tasks report progress by writing the state store (``Task.progress``), from
+a pool thread or from a child process. Every applied write is published as
+one event in store order, so one subscription in
 the worker process sees each held job's progress, in order, whichever pool
 ran it. Events of jobs other workers hold are skipped after a substring
 look at their id, before any JSON parsing: a busy cluster's event stream
@@ -16,30 +16,17 @@ import logging
 import threading
 import time
 
-import redis
-
+from ..stores.state import StateStore, event_job_id
 from .inflight import InFlight
 
 logger = logging.getLogger("taskqueue.control")
-
-_ID_PREFIX = '{"id":"'
-
-
-def _job_id(raw: bytes) -> str | None:
-    """The id at the start of an event (the Lua script writes it first)."""
-    text = raw.decode(errors="replace")
-    if not text.startswith(_ID_PREFIX):
-        return None
-    end = text.find('"', len(_ID_PREFIX))
-    return text[len(_ID_PREFIX) : end] if end > 0 else None
 
 
 class EventFeed:
     """A daemon thread applying the events of held jobs to an :class:`InFlight`."""
 
-    def __init__(self, redis_url: str, channel: str, inflight: InFlight) -> None:
-        self.redis_url = redis_url
-        self.channel = channel
+    def __init__(self, store: StateStore, inflight: InFlight) -> None:
+        self.store = store
         self.inflight = inflight
         self._stop = threading.Event()
         self._thread = threading.Thread(
@@ -67,22 +54,15 @@ class EventFeed:
                 delay = min(delay * 2, 5.0)
 
     def _listen(self) -> None:
-        client = redis.Redis.from_url(self.redis_url, socket_connect_timeout=5)
-        pubsub = client.pubsub(ignore_subscribe_messages=True)
-        try:
-            pubsub.subscribe(self.channel)
+        with self.store.subscribe_events() as events:
             self.ready.set()
             while not self._stop.is_set():
-                message = pubsub.get_message(timeout=0.5)
-                if message is None or message.get("type") != "message":
-                    continue
-                self._apply(message["data"])
-        finally:
-            pubsub.close()
-            client.close()
+                raw = events.get(timeout=0.5)
+                if raw is not None:
+                    self._apply(raw)
 
     def _apply(self, raw: bytes) -> None:
-        job_id = _job_id(raw)
+        job_id = event_job_id(raw)
         if job_id is None or self.inflight.get_state(job_id) is None:
             return
         try:

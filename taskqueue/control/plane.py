@@ -15,6 +15,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from ..config import kafka_bootstrap
+from ..stores.state import WorkerHeartbeat
 from ..worker.snapshot import LoopSnapshot
 from .inflight import InFlight, InFlightMiddleware
 from .ratelimit import RateLimits
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger("taskqueue.control")
 
 HEARTBEAT_FIELD = "grpc"
-"""Field of the worker's heartbeat hash holding its gRPC ``host:port``."""
+"""Field of the worker's heartbeat holding its gRPC ``host:port`` (``WorkerHeartbeat.grpc``)."""
 
 
 class WorkerAdapter:
@@ -98,8 +99,7 @@ class ControlPlane:
         self.app.middleware.add(self.limits)
         from .feed import EventFeed
 
-        backend = self.app.state_backend
-        self._feed = EventFeed(s.redis_url, backend.events_channel, self.inflight)
+        self._feed = EventFeed(self.app.state, self.inflight)
         self._feed.start()
         self._start_grpc()
         if s.rabbitmq_url:
@@ -135,9 +135,9 @@ class ControlPlane:
         s = self.app.settings
         while not self._stop.is_set():
             try:
-                self.app.state_backend.heartbeat(
+                self.app.state.announce_worker(
                     self.worker.name,
-                    {HEARTBEAT_FIELD: self.address, "control_seen": time.time()},
+                    WorkerHeartbeat(grpc=self.address, control_seen=time.time()),
                     ttl=s.heartbeat_interval * 3,
                 )
             except Exception as exc:

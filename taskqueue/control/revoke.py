@@ -14,9 +14,9 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..backends.redis_state import APPLIED, StateUpdate
 from ..states import READY_STATES, REVOKED
 from ..stores.result_documents import revoked_error
+from ..stores.state import APPLIED, StateUpdate
 from . import terminate as killer
 
 if TYPE_CHECKING:

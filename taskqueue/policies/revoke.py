@@ -7,9 +7,9 @@ do three things, all idempotent:
    the job is final already (``taskqueue.control.revoke.mark_revoked``);
    every worker refuses to run a job whose state is final when its record
    arrives, whether from its queue or, later, from a delay tier;
-2. add the id to the sorted set ``<key_prefix>:revoked`` (score: when the
-   revocation expires, ``revoke_ttl`` after it was made);
-3. publish it on ``<key_prefix>:revocations``.
+2. add the id to the state store's revocations, which expire ``revoke_ttl``
+   after they were made (``StateStore.add_revocation``);
+3. publish it on the store's revocation feed (same call).
 
 Each worker keeps the set in memory (loaded when it subscribes, so nothing
 published while it was away is missed) and checks it right before a body
@@ -23,15 +23,13 @@ discarded, because the final REVOKED state is never replaced.
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
 from typing import TYPE_CHECKING
 
-import redis
-
 from ..control import terminate as killer
+from ..stores.state import RevocationNotice
 
 if TYPE_CHECKING:
     from ..app import TaskQueue
@@ -44,9 +42,6 @@ class Revocations:
 
     def __init__(self, app: TaskQueue) -> None:
         self.app = app
-        prefix = app.settings.key_prefix
-        self.set_key = f"{prefix}:revoked"
-        self.channel = f"{prefix}:revocations"
         self._ids: dict[str, float] = {}  # id -> expiry (epoch)
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -61,14 +56,7 @@ class Revocations:
         if not revoked:
             logger.info("job %s not revoked: %s", job_id, detail)
             return False
-        client = self.app.state_backend.client
-        expires = time.time() + self.app.settings.revoke_ttl
-        pipe = client.pipeline(transaction=False)
-        pipe.zadd(self.set_key, {job_id: expires})
-        pipe.zremrangebyscore(self.set_key, "-inf", time.time())
-        pipe.expire(self.set_key, self.app.settings.revoke_ttl)
-        pipe.publish(self.channel, json.dumps({"id": job_id, "terminate": terminate}))
-        pipe.execute()
+        self.app.state.add_revocation(job_id, terminate, self.app.settings.revoke_ttl)
         logger.warning("job %s revoked (%s, terminate=%s)", job_id, detail, terminate)
         return True
 
@@ -93,42 +81,29 @@ class Revocations:
         while not self._stop.is_set():
             try:
                 self._listen()
-            except redis.RedisError as exc:
+            except Exception as exc:
+                if not self.app.state.owns_error(exc):
+                    raise
                 logger.warning("revocation feed lost (%s); reconnecting", exc)
                 self._stop.wait(0.5)
 
     def _listen(self) -> None:
-        client = redis.Redis.from_url(self.app.settings.redis_url, socket_connect_timeout=5)
-        pubsub = client.pubsub()
-        pubsub.subscribe(self.channel)
-        try:
+        with self.app.state.subscribe_revocations() as feed:
             # Subscribed first, loaded second: a revocation published in
-            # between is in the set or arrives as a message, never neither.
-            self._load(client)
+            # between is in the set or arrives on the feed, never neither.
+            active = self.app.state.active_revocations()
+            with self._lock:
+                self._ids = active
             while not self._stop.is_set():
-                item = pubsub.get_message(ignore_subscribe_messages=True, timeout=0.5)
-                if item and item["type"] == "message":
-                    self._apply(item["data"])
-        finally:
-            pubsub.close()
-            client.close()
+                notice = feed.get(timeout=0.5)
+                if notice is not None:
+                    self._apply(notice)
 
-    def _load(self, client: redis.Redis) -> None:
-        now = time.time()
-        entries = client.zrangebyscore(self.set_key, now, "+inf", withscores=True)
+    def _apply(self, notice: RevocationNotice) -> None:
         with self._lock:
-            self._ids = {k.decode(): float(score) for k, score in entries}  # type: ignore[union-attr,str-unpack]
-
-    def _apply(self, data: bytes) -> None:
-        try:
-            event = json.loads(data)
-            job_id = str(event["id"])
-        except (ValueError, KeyError, TypeError):
-            return
-        with self._lock:
-            self._ids[job_id] = time.time() + self.app.settings.revoke_ttl
-        if event.get("terminate") and killer.terminate(job_id):
-            logger.warning("job %s terminated by a revoke", job_id)
+            self._ids[notice.job_id] = time.time() + self.app.settings.revoke_ttl
+        if notice.terminate and killer.terminate(notice.job_id):
+            logger.warning("job %s terminated by a revoke", notice.job_id)
 
 
 class Control:

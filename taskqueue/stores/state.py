@@ -26,7 +26,6 @@ from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any, Generic, TypeVar
 
-from ..exceptions import TaskQueueError
 from ..states import READY_STATES
 
 APPLIED = 0
@@ -43,8 +42,11 @@ WriteAnswer = tuple[int, str, str]
 T = TypeVar("T")
 
 
-class StateStoreUnavailable(TaskQueueError):
-    """A subscription to the state store was lost or could not be made."""
+class StateStoreUnavailable(ConnectionError):
+    """A subscription to the state store was lost or could not be made.
+
+    A ConnectionError, not a TaskQueueError: like the store's other failures
+    it means a service is down, not that the caller did something wrong."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,7 +28,6 @@ import queue
 import time
 from typing import TYPE_CHECKING
 
-from ..backends.redis_state import SUPERSEDED, StateUpdate
 from ..delays import EARLY_TOLERANCE, route
 from ..exceptions import DecodeError
 from ..message import Message
@@ -36,6 +35,7 @@ from ..policies.expiry import EXPIRED_ERROR
 from ..policies.priority import WeightedQueues
 from ..policies.ratelimit import MAX_RECHECK, RateLimiter
 from ..states import RECEIVED, REVOKED
+from ..stores.state import SUPERSEDED, StateUpdate
 from ..transport import Consumer, Delivery
 from .events import EventKind
 from .execute import Outcome

@@ -180,7 +180,7 @@ def _started_directly(message: Message, started: float) -> StartResult:
 
     The write's answer doubles as the revocation check before start:
     REFUSED when the stored state is final already (revoked meanwhile)."""
-    from ..backends.redis_state import SUPERSEDED, StateUpdate
+    from ..stores.state import SUPERSEDED, StateUpdate
 
     assert _child_app is not None
     code = _child_app.state_backend.write(

@@ -20,12 +20,12 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ..backends.redis_state import StateUpdate
 from ..canvas import CHORD_HEADER, chord_callback, chord_failed, follow_up
 from ..delays import route
 from ..message import Message
 from ..states import FAILURE, RETRY, STARTED, SUCCESS
 from ..stores.result_documents import attempt_entry, outcome_document
+from ..stores.state import StateUpdate
 from ..transport import Delivery, PublishHandle
 from .execute import Outcome
 

@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from ..stores.state import WorkerHeartbeat
 from .consumer import PollLoop
 from .events import new_event_queue
 from .pool import Pool, ProcessPool, ThreadPool
@@ -132,7 +133,7 @@ class Worker:
             if control is not None:
                 control.stop()
             try:
-                self.app.state_backend.remove_worker(self.name)
+                self.app.state.remove_worker(self.name)
             except Exception:  # best effort: the heartbeat key expires anyway
                 logger.debug("could not remove heartbeat key", exc_info=True)
 
@@ -177,20 +178,20 @@ class Worker:
             interval = s.heartbeat_interval
             snapshot = self.loop.snapshot if self.loop is not None else None
             try:
-                self.app.state_backend.heartbeat(
+                self.app.state.announce_worker(
                     self.name,
-                    {
-                        "hostname": socket.gethostname(),
-                        "pid": os.getpid(),
-                        "queues": ",".join(self.queues),
-                        "pool": self.pool_kind,
-                        "concurrency": self.concurrency,
-                        "started_at": self.started_at,
-                        "last_seen": time.time(),
-                        "active": len(snapshot.active) if snapshot else 0,
-                        "processed": snapshot.processed if snapshot else 0,
-                    },
+                    WorkerHeartbeat(
+                        hostname=socket.gethostname(),
+                        pid=os.getpid(),
+                        queues=",".join(self.queues),
+                        pool=self.pool_kind,
+                        concurrency=self.concurrency,
+                        started_at=self.started_at,
+                        last_seen=time.time(),
+                        active=len(snapshot.active) if snapshot else 0,
+                        processed=snapshot.processed if snapshot else 0,
+                    ),
                     ttl=s.heartbeat_interval * 3,
                 )
             except Exception as exc:
-                logger.warning("heartbeat to Redis failed: %s", exc)
+                logger.warning("heartbeat to the state store failed: %s", exc)

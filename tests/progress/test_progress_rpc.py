@@ -16,10 +16,10 @@ from jobs.models import Job
 from jobs.taskapp import use_app
 from progress import rpc
 from taskqueue import TaskQueue
-from taskqueue.backends.redis_state import StateUpdate
 from taskqueue.contrib.django import django_app
 from taskqueue.control.client import ControlClient
 from taskqueue.control.plane import HEARTBEAT_FIELD
+from taskqueue.stores.state import StateUpdate
 
 from .conftest import free_port, stop, wait_for
 from .test_control_plane import app, control_env, start_worker  # noqa: F401 - fixtures

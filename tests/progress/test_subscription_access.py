@@ -12,7 +12,7 @@ from django.test import Client
 
 from jobs.models import ApiToken, Job
 from taskqueue import TaskQueue
-from taskqueue.backends.redis_state import StateUpdate
+from taskqueue.stores.state import StateUpdate
 
 from .conftest import communicator, receive, run, send
 

@@ -204,7 +204,7 @@ def _same_settings(app: TaskQueue) -> dict:
 
 def test_a_duplicate_state_write_is_neither_stored_nor_published(app: TaskQueue) -> None:
     """The loop and the task may both report STARTED; subscribers see it once."""
-    from taskqueue.backends.redis_state import APPLIED, OUTRANKED, StateUpdate
+    from taskqueue.stores.state import APPLIED, OUTRANKED, StateUpdate
 
     backend = app.state_backend
     pubsub = backend.client.pubsub(ignore_subscribe_messages=True)
