@@ -1,1 +1,0 @@
-"""Where job state lives: Redis (live state, TTL) and MongoDB (durable results)."""
