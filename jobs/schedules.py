@@ -15,7 +15,7 @@ key ``schedule:<run id>``. So each tick makes exactly one Job row (visible
 in the UI and the API, validated like any submission), even if the
 ``run_schedule`` message is delivered twice.
 
-``jobs/tasks.py`` installs this source as the project app's
+The project (``config/taskqueue.py``) installs this source as its app's
 ``beat_source``, which ``taskqueue.beat.Beat`` uses instead of the code
 schedule: ``manage.py beat`` and ``python -m taskqueue beat -A
 config.taskqueue:app`` both read the database.

@@ -12,9 +12,8 @@ import contextlib
 import threading
 from collections.abc import Iterator
 
-from django.conf import settings
-
-from taskqueue import TaskQueue, load_app
+from taskqueue import TaskQueue
+from taskqueue.contrib.django import project_app
 
 QUEUES = ("high", "default", "low")
 """The queues (topics) jobs go to: a job's priority names its queue."""
@@ -32,7 +31,7 @@ def get_app() -> TaskQueue:
     if _loaded is None:
         with _lock:
             if _loaded is None:
-                _loaded = load_app(settings.TASKQUEUE_APP)
+                _loaded = project_app()
     return _loaded
 
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from config.taskqueue import app
 from taskqueue import Task
+from taskqueue.contrib.django import shared_task
 
 from .base import Provider
 from .errors import ProviderError
@@ -26,7 +26,7 @@ def task_name(provider: str) -> str:
 
 
 def _register(provider: Provider) -> Task:
-    @app.task(name=task_name(provider.name), bind=True, max_retries=MAX_RETRIES)
+    @shared_task(name=task_name(provider.name), bind=True, max_retries=MAX_RETRIES)
     def run_provider(self: Task, params: dict[str, Any]) -> dict[str, Any]:
         try:
             return provider.run(params, progress=self.progress)
