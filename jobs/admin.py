@@ -12,10 +12,10 @@ from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
 
 from jobs import live, revocation, services
+from jobs.live_progress import job_progress
 from jobs.models import ApiToken, Job, PeriodicSchedule
 from jobs.requeue import Filters, dead_letters, requeue
 from jobs.taskapp import get_app
-from progress.rpc import job_progress
 from providers.registry import PROVIDERS
 
 

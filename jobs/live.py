@@ -28,30 +28,28 @@ from taskqueue.states import READY_STATES, State, may_replace
 
 logger = logging.getLogger("jobs.live")
 
-_ATTR = "_live_meta"
 
+def read(jobs: Iterable[Job]) -> list[dict[str, str]]:
+    """The live hash of each job, in order: one round trip for all non-final rows.
 
-def prefetch(jobs: Iterable[Job]) -> None:
-    """Read the Redis state of every non-final job in one round trip."""
-    pending = [j for j in jobs if not j.is_final and not hasattr(j, _ATTR)]
-    if not pending:
-        return
-    try:
-        metas = get_app().state_backend.iter_ids([str(j.pk) for j in pending])
-    except Exception as exc:
-        # Redis is a cache here: the row still answers, and says so in logs.
-        logger.warning("live state unavailable (%s); answering from the database", exc)
-        metas = [{} for _ in pending]
-    for job, meta in zip(pending, metas, strict=True):
-        setattr(job, _ATTR, meta)
-        if meta.get("state") in READY_STATES:
-            heal(job, meta)
-
-
-def meta_of(job: Job) -> dict[str, str]:
-    if not hasattr(job, _ATTR):
-        prefetch([job])
-    return getattr(job, _ATTR, {}) or {}
+    A final row needs none (``{}``). A hash holding a final state the row
+    missed heals the row on the way (read repair).
+    """
+    jobs = list(jobs)
+    pending = [j for j in jobs if not j.is_final]
+    found: dict[int, dict[str, str]] = {}
+    if pending:
+        try:
+            metas = get_app().state_backend.iter_ids([str(j.pk) for j in pending])
+        except Exception as exc:
+            # Redis is a cache here: the row still answers, and says so in logs.
+            logger.warning("live state unavailable (%s); answering from the database", exc)
+            metas = [{} for _ in pending]
+        for job, meta in zip(pending, metas, strict=True):
+            found[id(job)] = meta or {}
+            if meta and meta.get("state") in READY_STATES:
+                heal(job, meta)
+    return [found.get(id(job), {}) for job in jobs]
 
 
 def _live_state(meta: dict[str, str]) -> tuple[State, int] | None:
@@ -61,20 +59,20 @@ def _live_state(meta: dict[str, str]) -> tuple[State, int] | None:
         return None
 
 
-def state(job: Job) -> State:
-    """The newer of the row's state and the live one."""
+def state(job: Job, meta: dict[str, str]) -> State:
+    """The newer of the row's state and the live one (``meta``, see :func:`read`)."""
     row = State(job.state)
     if job.is_final:
         return row
-    live = _live_state(meta_of(job))
+    live = _live_state(meta)
     if live is not None and may_replace(row, job.attempts, live[0], live[1]):
         return live[0]
     return row
 
 
-def progress(job: Job) -> dict[str, Any]:
+def progress(job: Job, meta: dict[str, str]) -> dict[str, Any]:
     """``{current, total, percent, message}``: live while running, else the row's."""
-    fields = {} if job.is_final else progress_fields(meta_of(job))
+    fields = {} if job.is_final else progress_fields(meta)
     current = fields.get("progress_current", job.progress_current)
     total = fields.get("progress_total", job.progress_total)
     message = fields.get("progress_message", job.progress_message)
@@ -103,22 +101,19 @@ def heal(job: Job, meta: dict[str, str]) -> None:
 
 
 def result_document(job: Job) -> dict[str, Any] | None:
-    """The Mongo result document of a job (result, error, traceback, attempts)."""
+    """The Mongo result document of a job (result, error, traceback, attempts).
+
+    Read on every call: :class:`jobs.jobview.JobView` keeps it for one answer."""
     if job.state == State.PENDING.value and job.queued_at is None:
         return None
     app = get_app()
     if not app.settings.results_enabled:
         return None
-    cache = getattr(job, "_result_doc", False)
-    if cache is not False:
-        return cache
     try:
-        doc = app.result_store.get(str(job.pk))
+        return app.result_store.get(str(job.pk))
     except Exception as exc:
         logger.warning("results unavailable for job %s: %s", job.pk, exc)
-        doc = None
-    job._result_doc = doc  # type: ignore[attr-defined]
-    return doc
+        return None
 
 
 def attempt_history(doc: dict[str, Any] | None) -> list[dict[str, Any]]:

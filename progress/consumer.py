@@ -6,9 +6,10 @@ runs graphene 3's subscription resolvers (``subscribe_<field>``) through
 graphql-core: the source stream comes from ``create_source_event_stream``
 (what ``Schema.subscribe`` calls), and each event is resolved with
 ``execute`` against the client's selection, exactly as ``Schema.subscribe``
-maps it, except that a selection touching fields that read the database or
-Mongo (``result``, ``traceback``, ...) is resolved in a worker thread: the
-ORM refuses to run on the event loop, and Mongo would stall every socket.
+maps it, except that a selection touching a field whose resolver is marked
+``@blocking`` (``result``, ``traceback``, ... see :mod:`jobs.api.blocking`)
+is resolved in a worker thread: the ORM refuses to run on the event loop,
+and Mongo would stall every socket.
 
 Authentication: the session cookie (Channels' AuthMiddlewareStack), or
 ``connectionParams: {authorization: "Bearer <token>"}`` in ``connection_init``.
@@ -21,16 +22,16 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import weakref
 from types import SimpleNamespace
 from typing import Any
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from graphql import (
-    DocumentNode,
     ExecutionResult,
-    FieldNode,
     GraphQLError,
     OperationType,
     execute,
@@ -39,11 +40,11 @@ from graphql import (
     validate,
 )
 from graphql.execution.subscribe import create_source_event_stream
-from graphql.language import Visitor, visit
 
+from jobs.api.blocking import needs_thread
 from jobs.api.limits import MAX_QUERY_CHARS, VALIDATION_RULES
+from jobs.jobview import JobView
 from jobs.models import ApiToken
-from progress.jobview import SHARED_ROOT
 from progress.mailbox import Overflow
 from progress.protocol import SUBPROTOCOL, Close, Message, ProtocolError, encode
 from progress.protocol import parse as parse_message
@@ -56,35 +57,36 @@ INIT_TIMEOUT = 3.0
 MAX_OPERATIONS = 100
 """Operations one connection may run at once."""
 
-THREADED_FIELDS = frozenset({"result", "traceback", "attemptHistory", "retryOf", "jobProgress"})
-"""Fields whose resolvers do blocking I/O (ORM, Mongo, RabbitMQ): resolved off the loop."""
+
+def project_schema() -> Any:
+    """The project's schema: graphene-django's ``GRAPHENE["SCHEMA"]``, as HTTP serves.
+
+    Named by the setting rather than imported, because the project composes
+    the apps' schemas and an app must not import the project.
+    """
+    from graphene_django.settings import graphene_settings
+
+    schema = graphene_settings.SCHEMA
+    if schema is None:
+        raise ImproperlyConfigured(
+            'GRAPHENE["SCHEMA"] is not set: name the project\'s graphene schema, '
+            'e.g. GRAPHENE = {"SCHEMA": "mysite.schema.schema"}'
+        )
+    return schema
 
 
-def _needs_thread(document: DocumentNode) -> bool:
-    found = False
-
-    class Finder(Visitor):
-        def enter_field(self, node: FieldNode, *_: Any) -> None:
-            nonlocal found
-            found = found or node.name.value in THREADED_FIELDS
-
-    visit(document, Finder())
-    return found
-
-
-FRAMES = "_ws_frames"
-"""Attribute of a shared event root holding its encoded payloads by operation."""
+_frames: weakref.WeakKeyDictionary[JobView, dict[tuple[Any, ...], str]] = (
+    weakref.WeakKeyDictionary()
+)
+"""Encoded payloads of each shared event root, by operation; gone with the root.
+Touched only on the event loop's thread."""
 
 
 def _frame_cache(root: Any) -> dict[tuple[Any, ...], str] | None:
     """The shared root's payload cache (None for roots that are not shared)."""
-    if not getattr(root, SHARED_ROOT, False):
+    if not isinstance(root, JobView) or not root.shared:
         return None
-    cache = getattr(root, FRAMES, None)
-    if cache is None:
-        cache = {}
-        setattr(root, FRAMES, cache)
-    return cache
+    return _frames.setdefault(root, {})
 
 
 def _payload(result: ExecutionResult) -> str:
@@ -202,8 +204,7 @@ class GraphQLWSConsumer(AsyncWebsocketConsumer):
                 del self.operations[op_id]
 
     async def operation(self, op_id: str, payload: dict[str, Any]) -> None:
-        from config.schema import schema
-
+        schema = project_schema()
         query = payload["query"]
         variables = payload.get("variables") or None
         name = payload.get("operationName") or None
@@ -237,7 +238,7 @@ class GraphQLWSConsumer(AsyncWebsocketConsumer):
             if isinstance(stream, ExecutionResult):
                 await self.send_errors(op_id, stream.errors or [])
                 return
-            threaded = _needs_thread(document)
+            threaded = needs_thread(graphql_schema, document)
             shape = (query, json.dumps(variables, sort_keys=True), name)
             try:
                 async for root in stream:

@@ -1,12 +1,13 @@
-"""Job objects as a subscriber sees them: the row, moved forward by live events.
+"""Jobs as a subscriber sees them: the row, moved forward by live events.
 
-The GraphQL ``Job`` type resolves from a :class:`jobs.models.Job` instance.
-Subscriptions yield the same instances, so events carry the same fields
-under the same access rules as queries. The row is written on transitions
-only (and by another process, a little later than the event), so an event's
-view is the cached row with the event applied: state, attempts, timestamps,
-error and last progress. Everything here is pure and does no I/O, which is
-what lets the hub build one view per event and share it among subscribers.
+The GraphQL ``Job`` type resolves from a :class:`jobs.jobview.JobView`.
+Subscriptions yield views too, so events carry the same fields under the
+same access rules as queries. The row is written on transitions only (and
+by another process, a little later than the event), so an event's view
+holds a copy of the cached row with the event applied (state, attempts,
+timestamps, error and last progress) and the live hash the events built.
+Everything here is pure and does no I/O, which is what lets the hub build
+one view per event and share it among subscribers.
 """
 
 from __future__ import annotations
@@ -16,16 +17,11 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
+from jobs.jobview import JobView
 from jobs.lifecycle import error_summary
 from jobs.models import Job
 from progress.events import JobEvent, Order, order_of_meta, rank
 from taskqueue.states import READY_STATES, State, may_replace
-
-LIVE_META = "_live_meta"
-"""Attribute :mod:`jobs.live` reads the job's Redis hash from (set here, so no read)."""
-
-SHARED_ROOT = "_shared_event_root"
-"""Marks a view the hub shares among subscribers (their payloads may be reused)."""
 
 
 def _moment(ts: float) -> dt.datetime:
@@ -41,7 +37,7 @@ class JobEntry:
     progress: dict[str, Any] | None = None
     started_ts: float | None = None
 
-    def view(self, event: JobEvent) -> Job:
+    def view(self, event: JobEvent) -> JobView:
         """The job as of ``event`` (absorbed into this entry first)."""
         assert self.row is not None
         self.meta.update(event.meta())
@@ -51,9 +47,9 @@ class JobEntry:
             self.started_ts = event.ts
         if event.state == State.RECEIVED:
             self.started_ts = None  # a new attempt starts afresh
-        job = apply(self.row, dict(self.meta), event, self.progress, self.started_ts)
-        setattr(job, SHARED_ROOT, True)
-        return job
+        meta = dict(self.meta)
+        job = apply(self.row, meta, event, self.progress, self.started_ts)
+        return JobView(job, meta, shared=True)
 
 
 def apply(
@@ -64,7 +60,6 @@ def apply(
     started_ts: float | None,
 ) -> Job:
     job = copy.copy(row)  # keeps the select_related owner
-    setattr(job, LIVE_META, meta)
     attempts = event.attempt + 1
     if not may_replace(State(row.state), row.attempts, event.state, attempts):
         return job  # the row is already newer (or final)
@@ -94,10 +89,10 @@ def _copy_progress(job: Job, progress: dict[str, Any]) -> None:
         pass
 
 
-def snapshot_order(job: Job) -> Order:
+def snapshot_order(view: JobView) -> Order:
     """The order key of a snapshot (row plus the live hash read with it)."""
-    meta = getattr(job, LIVE_META, None) or {}
-    live = order_of_meta(meta)
+    job = view.row
+    live = order_of_meta(view.meta)
     row = Order(job.attempts - 1, rank(State(job.state)), 0.0)
     if job.is_final:
         return Order(row.attempt, row.rank, float("inf"))

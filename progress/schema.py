@@ -1,6 +1,6 @@
 """The progress app's part of the GraphQL schema: ``Subscription`` and ``jobProgress``.
 
-Subscriptions yield the very ``Job`` objects queries return, resolved by the
+Subscriptions yield the ``JobView`` objects queries return, resolved by the
 same type, under the same rule: owner or staff. Refusals (anonymous, unknown
 or another person's job) happen when the subscription starts, so the client
 gets one ``error`` message instead of a stream that never speaks.
@@ -14,9 +14,12 @@ from typing import Any
 import graphene
 from channels.db import database_sync_to_async
 
+from jobs import live_progress
 from jobs.api.access import from_job_error, get_job, require_user
+from jobs.api.blocking import blocking
 from jobs.api.types import JobState, JobType
 from jobs.errors import JobError
+from jobs.jobview import JobView
 from jobs.models import Job
 from progress import streams
 from providers.registry import PROVIDERS
@@ -42,7 +45,7 @@ class Subscription(graphene.ObjectType):
     )
 
     @staticmethod
-    async def subscribe_job_updated(root: Any, info: Any, id: str) -> AsyncIterator[Job]:  # noqa: A002
+    async def subscribe_job_updated(root: Any, info: Any, id: str) -> AsyncIterator[JobView]:  # noqa: A002
         user = require_user(info)
         job = await database_sync_to_async(_visible_job)(user, id)
         return streams.job_updated(str(job.pk))
@@ -50,7 +53,7 @@ class Subscription(graphene.ObjectType):
     @staticmethod
     async def subscribe_job_events(
         root: Any, info: Any, provider: str | None = None
-    ) -> AsyncIterator[Job]:
+    ) -> AsyncIterator[JobView]:
         user = require_user(info)
         if provider is not None and provider not in PROVIDERS:
             raise from_job_error(
@@ -93,9 +96,8 @@ class Query(graphene.ObjectType):
     )
 
     @staticmethod
+    @blocking("db", "redis", "rabbitmq")
     def resolve_job_progress(root: Any, info: Any, id: str) -> dict[str, Any]:  # noqa: A002
-        from progress import rpc
-
         user = require_user(info)
         job = _visible_job(user, id)
-        return rpc.job_progress(job).as_graphql()
+        return live_progress.job_progress(job).as_graphql()

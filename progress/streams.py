@@ -14,8 +14,8 @@ from typing import Any
 
 from channels.db import database_sync_to_async
 
-from jobs import live
 from jobs.api.access import visible_jobs
+from jobs.jobview import JobView, view, views
 from jobs.models import Job
 from progress.events import BEFORE_ALL, Order, is_newer
 from progress.hub import Subscriber, get_hub
@@ -29,24 +29,23 @@ REMEMBERED = 10_000
 """Jobs a ``jobEvents`` stream remembers the last sent order of."""
 
 
-def _snapshot(job_id: str) -> tuple[Job, Order] | None:
+def _snapshot(job_id: str) -> tuple[JobView, Order] | None:
     job = Job.objects.select_related("owner").filter(pk=job_id).first()
     if job is None:
         return None
-    live.prefetch([job])  # reads the live hash (and heals a row that missed a final state)
-    return job, snapshot_order(job)
+    current = view(job)  # reads the live hash (and heals a row that missed a final state)
+    return current, snapshot_order(current)
 
 
-def _active_snapshots(user: Any, provider: str | None) -> list[tuple[Job, Order]]:
+def _active_snapshots(user: Any, provider: str | None) -> list[tuple[JobView, Order]]:
     jobs = visible_jobs(user).exclude(state__in=[s.value for s in READY_STATES])
     if provider is not None:
         jobs = jobs.filter(provider=provider)
     rows = list(jobs.order_by("-created_at")[:ACTIVE_SNAPSHOT])
-    live.prefetch(rows)
-    return [(job, snapshot_order(job)) for job in reversed(rows)]
+    return [(v, snapshot_order(v)) for v in reversed(views(rows))]
 
 
-async def job_updated(job_id: str) -> AsyncIterator[Job]:
+async def job_updated(job_id: str) -> AsyncIterator[JobView]:
     """The job now, then every change until it ends (the stream completes then)."""
     hub = get_hub()
     subscriber = Subscriber(job_id=job_id)
@@ -55,9 +54,9 @@ async def job_updated(job_id: str) -> AsyncIterator[Job]:
         snapshot = await database_sync_to_async(_snapshot)(job_id)
         if snapshot is None:
             return
-        job, last = snapshot
-        yield job
-        if job.is_final:
+        current, last = snapshot
+        yield current
+        if current.row.is_final:
             return
         while True:
             item = await subscriber.mailbox.get()
@@ -71,7 +70,7 @@ async def job_updated(job_id: str) -> AsyncIterator[Job]:
         hub.remove(subscriber)
 
 
-async def job_events(user: Any, provider: str | None) -> AsyncIterator[Job]:
+async def job_events(user: Any, provider: str | None) -> AsyncIterator[JobView]:
     """The viewer's unfinished jobs now, then every change of any job they may see."""
     staff, user_id = bool(user.is_staff), user.pk
 
@@ -83,9 +82,9 @@ async def job_events(user: Any, provider: str | None) -> AsyncIterator[Job]:
     await hub.add(subscriber)
     sent: OrderedDict[str, Order] = OrderedDict()
     try:
-        for job, order in await database_sync_to_async(_active_snapshots)(user, provider):
-            sent[str(job.pk)] = order
-            yield job
+        for current, order in await database_sync_to_async(_active_snapshots)(user, provider):
+            sent[current.id] = order
+            yield current
         while True:
             item = await subscriber.mailbox.get()
             if not is_newer(item.order, sent.get(item.job_id, BEFORE_ALL)):

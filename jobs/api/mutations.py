@@ -13,10 +13,11 @@ import graphene
 from django.contrib.auth import authenticate, login, logout
 from django.middleware.csrf import get_token
 
-from jobs import live, services
+from jobs import services
 from jobs.api.access import get_job, require_user
 from jobs.api.types import JSON, FieldError, JobPriority, JobType, Viewer
 from jobs.errors import JobError
+from jobs.jobview import JobView, view, views
 from jobs.models import Priority
 from jobs.revocation import framework_revoke_available
 from jobs.taskapp import get_app
@@ -73,7 +74,7 @@ class SubmitJob(graphene.Mutation):
             job, created = services.submit(user, _request(input))
         except JobError as exc:
             return SubmitJob(job=None, created=False, errors=_errors(exc))
-        return SubmitJob(job=job, created=created, errors=[])
+        return SubmitJob(job=JobView(job), created=created, errors=[])
 
 
 class SubmitJobs(graphene.Mutation):
@@ -95,7 +96,7 @@ class SubmitJobs(graphene.Mutation):
             jobs = services.submit_many(user, [_request(item) for item in input["jobs"]])
         except JobError as exc:
             return SubmitJobs(jobs=[], errors=_errors(exc))
-        return SubmitJobs(jobs=jobs, errors=[])
+        return SubmitJobs(jobs=views(jobs), errors=[])
 
 
 class CancelJob(graphene.Mutation):
@@ -116,17 +117,17 @@ class CancelJob(graphene.Mutation):
             job = get_job(user, id)
         except JobError as exc:
             return CancelJob(job=None, cancelled=False, errors=_errors(exc))
-        running = live.state(job) in RUNNING_STATES
+        running = view(job).state in RUNNING_STATES
         cancelled = services.cancel(job, user)
         if cancelled and running and not framework_revoke_available(get_app()):
             # Without the framework's revoke(terminate=True) (which already
             # stops it), stop the attempt on the worker holding it through
             # its gRPC service; else it would run on to its end, unable to
             # overwrite REVOKED but still calling the provider.
-            from progress.grpc_client import terminate
+            from jobs.workers import terminate
 
             terminate(str(job.pk), f"cancelled by {user.get_username()}")
-        return CancelJob(job=job, cancelled=cancelled, errors=[])
+        return CancelJob(job=JobView(job), cancelled=cancelled, errors=[])
 
 
 class RetryJob(graphene.Mutation):
@@ -149,7 +150,7 @@ class RetryJob(graphene.Mutation):
             job, created = services.retry(get_job(user, id))
         except JobError as exc:
             return RetryJob(job=None, created=False, errors=_errors(exc))
-        return RetryJob(job=job, created=created, errors=[])
+        return RetryJob(job=JobView(job), created=created, errors=[])
 
 
 class Login(graphene.Mutation):

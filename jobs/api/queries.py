@@ -11,9 +11,9 @@ import graphene
 from django.db.models import Q, QuerySet
 from graphql import GraphQLError
 
-from jobs import live
 from jobs.api import pagination
 from jobs.api.access import from_job_error, get_job, require_user, visible_jobs
+from jobs.api.blocking import blocking
 from jobs.api.stats import MAX_MINUTES, stats
 from jobs.api.types import (
     JobConnection,
@@ -25,6 +25,7 @@ from jobs.api.types import (
     WorkerType,
 )
 from jobs.errors import JobError
+from jobs.jobview import JobView, view, views
 from jobs.models import Job
 from jobs.taskapp import get_app
 from providers.registry import PROVIDERS, describe_all
@@ -64,8 +65,7 @@ def _connection(jobs: QuerySet[Job], first: int | None, after: str | None) -> di
         page = page.filter(pagination.after_filter(after))
     rows = list(page[: size + 1])
     has_next, rows = len(rows) > size, rows[:size]
-    live.prefetch(rows)
-    edges = [{"cursor": pagination.cursor(j), "node": j} for j in rows]
+    edges = [{"cursor": pagination.cursor(v.row), "node": v} for v in views(rows)]
     return {
         "edges": edges,
         "total_count": total,
@@ -120,16 +120,16 @@ class Query(graphene.ObjectType):
     viewer = graphene.Field(Viewer, description="The logged-in person, or null when anonymous.")
 
     @staticmethod
-    def resolve_job(root: Any, info: Any, id: str) -> Job:  # noqa: A002 - GraphQL's name
+    @blocking("db", "redis")
+    def resolve_job(root: Any, info: Any, id: str) -> JobView:  # noqa: A002 - GraphQL's name
         user = require_user(info)
         try:
-            job = get_job(user, id)
+            return view(get_job(user, id))
         except JobError as exc:
             raise from_job_error(exc) from None
-        live.prefetch([job])
-        return job
 
     @staticmethod
+    @blocking("db", "redis")
     def resolve_jobs(root: Any, info: Any, **kwargs: Any) -> dict[str, Any]:
         user = require_user(info)
         try:
@@ -146,6 +146,7 @@ class Query(graphene.ObjectType):
         return describe_all()
 
     @staticmethod
+    @blocking("redis", "grpc")
     def resolve_workers(root: Any, info: Any) -> list[dict[str, Any]]:
         require_user(info)
         try:
@@ -154,7 +155,7 @@ class Query(graphene.ObjectType):
             raise GraphQLError(
                 f"worker heartbeats unavailable: {exc}", extensions={"code": "UNAVAILABLE"}
             ) from None
-        from progress.grpc_client import worker_status
+        from jobs.workers import worker_status
 
         try:
             control = worker_status(heartbeats)
@@ -168,6 +169,7 @@ class Query(graphene.ObjectType):
         ]
 
     @staticmethod
+    @blocking("db")
     def resolve_stats(root: Any, info: Any, minutes: int) -> dict[str, Any]:
         user = require_user(info)
         if not 1 <= minutes <= MAX_MINUTES:

@@ -8,6 +8,8 @@ import graphene
 from graphene.types.generic import GenericScalar
 
 from jobs import live
+from jobs.api.blocking import blocking
+from jobs.jobview import JobView
 from jobs.models import Job, Priority
 from taskqueue.states import State
 
@@ -59,11 +61,17 @@ class Owner(graphene.ObjectType):
     username = graphene.String(required=True)
 
 
+def _row_field(name: str, default: Any, root: JobView, info: Any, **args: Any) -> Any:
+    return getattr(root.row, name, default)
+
+
 class JobType(graphene.ObjectType):
     """A submitted job: its input, where it stands, and its outcome."""
 
     class Meta:
         name = "Job"
+        # Plain fields (provider, params, attempts, timestamps...) are the row's.
+        default_resolver = _row_field
 
     id = graphene.ID(required=True)
     provider = graphene.String(required=True)
@@ -88,57 +96,60 @@ class JobType(graphene.ObjectType):
     is_final = graphene.Boolean(required=True)
 
     @staticmethod
-    def resolve_id(job: Job, info: Any) -> str:
-        return str(job.pk)
+    def resolve_id(job: JobView, info: Any) -> str:
+        return job.id
 
     @staticmethod
-    def resolve_state(job: Job, info: Any) -> State:
-        return live.state(job)
+    def resolve_state(job: JobView, info: Any) -> State:
+        return job.state
 
     @staticmethod
-    def resolve_progress(job: Job, info: Any) -> dict[str, Any]:
-        return live.progress(job)
+    def resolve_progress(job: JobView, info: Any) -> dict[str, Any]:
+        return job.progress
 
     @staticmethod
-    def resolve_result(job: Job, info: Any) -> Any:
-        if job.state != State.SUCCESS.value:
+    @blocking("mongo")
+    def resolve_result(job: JobView, info: Any) -> Any:
+        if job.row.state != State.SUCCESS.value:
             return None
-        doc = live.result_document(job)
+        doc = job.document
         return doc.get("result") if doc else None
 
     @staticmethod
-    def resolve_error(job: Job, info: Any) -> str | None:
-        return job.error or None
+    def resolve_error(job: JobView, info: Any) -> str | None:
+        return job.row.error or None
 
     @staticmethod
-    def resolve_traceback(job: Job, info: Any) -> str | None:
-        if job.state == State.SUCCESS.value:
+    @blocking("mongo")
+    def resolve_traceback(job: JobView, info: Any) -> str | None:
+        if job.row.state == State.SUCCESS.value:
             return None
-        doc = live.result_document(job)
-        return (doc or {}).get("traceback") or None
+        return (job.document or {}).get("traceback") or None
 
     @staticmethod
-    def resolve_attempt_history(job: Job, info: Any) -> list[dict[str, Any]]:
-        return live.attempt_history(live.result_document(job))
+    @blocking("mongo")
+    def resolve_attempt_history(job: JobView, info: Any) -> list[dict[str, Any]]:
+        return live.attempt_history(job.document)
 
     @staticmethod
-    def resolve_worker(job: Job, info: Any) -> str | None:
-        return job.worker or live.meta_of(job).get("worker") or None
+    def resolve_worker(job: JobView, info: Any) -> str | None:
+        return job.worker
 
     @staticmethod
-    def resolve_owner(job: Job, info: Any) -> dict[str, Any]:
-        return {"id": job.owner_id, "username": job.owner.username}
+    def resolve_owner(job: JobView, info: Any) -> dict[str, Any]:
+        # Rows behind every JobView are loaded with select_related("owner").
+        return {"id": job.row.owner_id, "username": job.row.owner.username}
 
     @staticmethod
-    def resolve_retry_of(job: Job, info: Any) -> Job | None:
-        if job.retry_of_id is None:
+    @blocking("db", "redis")
+    def resolve_retry_of(job: JobView, info: Any) -> JobView | None:
+        row = job.row
+        if row.retry_of_id is None:
             return None
         # Only what the viewer could see anyway: the same owner's job.
-        return Job.objects.filter(pk=job.retry_of_id, owner_id=job.owner_id).first()
-
-    @staticmethod
-    def resolve_runtime_seconds(job: Job, info: Any) -> float | None:
-        return job.runtime_seconds
+        rows = Job.objects.select_related("owner")
+        found = rows.filter(pk=row.retry_of_id, owner_id=row.owner_id).first()
+        return JobView(found) if found is not None else None
 
 
 class JobEdge(graphene.ObjectType):

@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
+from jobs import live_progress as rpc
 from jobs.models import Job
 from jobs.taskapp import use_app
-from progress import rpc
 from taskqueue import TaskQueue
 from taskqueue.contrib.django import django_app
 from taskqueue.control.client import ControlClient
@@ -131,7 +131,7 @@ def test_rabbitmq_unreachable_answers_from_redis_and_logs_once(
     )
     job = Job.objects.create(owner=alice, provider="quote", state="STARTED", attempts=1)
     down.state_backend.write(StateUpdate(str(job.pk), "PROGRESS", 0, payload={"current": 1}))
-    with use_app(down), caplog.at_level(logging.WARNING, logger="progress.rpc"):
+    with use_app(down), caplog.at_level(logging.WARNING, logger="jobs.live_progress"):
         answers = [rpc.job_progress(job) for _ in range(3)]
     assert [a.source for a in answers] == ["redis"] * 3
     assert [a.progress["current"] for a in answers] == [1, 1, 1]

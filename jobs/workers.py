@@ -2,6 +2,8 @@
 
 Used by the GraphQL ``workers`` query (status, partitions, lag), by cancel
 (terminate the running attempt on the worker holding the job) and by admin.
+It lives in the jobs app because jobs and progress both ask workers, and
+only ``progress -> jobs`` may point that way.
 Every call has a deadline (``CONTROL_TIMEOUT``); workers are asked
 concurrently, and one that does not answer is reported as ``unreachable``
 rather than waited on.
@@ -18,7 +20,7 @@ from django.conf import settings
 from jobs.taskapp import get_app
 from taskqueue.control.client import Answer, ControlClient
 
-logger = logging.getLogger("progress.grpc")
+logger = logging.getLogger("jobs.workers")
 
 DEFAULT_TIMEOUT = 0.5
 """Seconds a worker has to answer (``CONTROL_TIMEOUT``)."""

@@ -1,5 +1,8 @@
 """Ask the worker holding a job for its progress (RabbitMQ request/reply), else Redis.
 
+Used by admin (jobs) and by the ``jobProgress`` query (progress), so it
+lives in the jobs app: ``progress -> jobs`` is the one allowed direction.
+
 One reply consumer per process: a daemon thread owns a pika
 BlockingConnection (pika is not thread-safe, so no other thread touches it)
 and consumes RabbitMQ's direct reply-to pseudo-queue
@@ -32,12 +35,12 @@ from typing import Any
 
 from django.conf import settings
 
-from jobs import live
+from jobs.jobview import JobView
 from jobs.models import Job
 from jobs.taskapp import get_app
 from taskqueue.control.progress_rpc import declare_exchange, safe_url
 
-logger = logging.getLogger("progress.rpc")
+logger = logging.getLogger("jobs.live_progress")
 
 REPLY_TO = "amq.rabbitmq.reply-to"
 DEFAULT_TIMEOUT = 0.3
@@ -237,15 +240,15 @@ def job_progress(job: Job, timeout: float | None = None) -> Answer:
                 dict(reply.get("progress") or {}),
                 reply.get("worker"),
             )
-    meta = {} if job.is_final else live.meta_of(job)
-    source = "redis" if meta else "database"
+    view = JobView(job)
+    meta = view.meta
     return Answer(
         job_id,
-        source,
-        live.state(job).value,
+        "redis" if meta else "database",
+        view.state.value,
         _int(meta.get("attempt")) if meta else max(job.attempts - 1, 0),
-        live.progress(job),
-        job.worker or meta.get("worker") or None,
+        view.progress,
+        view.worker,
     )
 
 
