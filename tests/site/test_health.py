@@ -72,7 +72,7 @@ def test_prometheus_metrics_are_exposed(client: Client) -> None:
 
 @pytest.mark.usefixtures("redis_url")
 def test_home_page_says_when_jobs_use_the_offline_sandbox(client: Client, settings) -> None:
-    from config.environment import ProviderSettings
+    from providers.settings import ProviderSettings
 
     settings.PROVIDERS = ProviderSettings.for_sandbox("http://127.0.0.1:8765")
     response = client.get("/status")
