@@ -119,6 +119,12 @@ class TaskQueue:
         return self._revocations
 
     @property
+    def running_revocations(self) -> Revocations | None:
+        """The revocations this process follows (a worker's), else None."""
+        revocations = self._revocations
+        return revocations if revocations is not None and revocations.following else None
+
+    @property
     def result_waiter(self) -> ResultWaiter:
         if self._waiter is None:
             with self._lock:

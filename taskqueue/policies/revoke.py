@@ -26,9 +26,12 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from ..control import terminate as killer
+from ..middleware import Admission, Middleware
+from ..states import REVOKED
 from ..stores.state import RevocationNotice
 
 if TYPE_CHECKING:
@@ -68,6 +71,11 @@ class Revocations:
             expiry = self._ids.get(job_id)
         return expiry is not None and expiry > time.time()
 
+    @property
+    def following(self) -> bool:
+        """Whether this copy follows the feed (only a worker's does)."""
+        return self._thread is not None and not self._stop.is_set()
+
     def start(self) -> Revocations:
         """Follow revocations in a background thread (the worker calls this)."""
         self._thread = threading.Thread(target=self._run, name="taskqueue-revoke", daemon=True)
@@ -104,6 +112,27 @@ class Revocations:
             self._ids[notice.job_id] = time.time() + self.app.settings.revoke_ttl
         if notice.terminate and killer.terminate(notice.job_id):
             logger.warning("job %s terminated by a revoke", notice.job_id)
+
+
+REVOKED_ERROR = {"exc_type": "Revoked", "exc_message": "revoked before it started"}
+"""Payload of the REVOKED outcome of a job refused because it was revoked."""
+
+
+class RevokePolicy(Middleware):
+    """Refuses revoked jobs from the worker's in-memory copy (no round trip).
+
+    At receipt the state store already refuses most of them (their REVOKED
+    state is final); the copy also catches a job revoked while it waited
+    in the pool's queue, right before its body starts.
+    """
+
+    def admit(self, app: TaskQueue, batch: Sequence[Admission]) -> None:
+        revocations = app.running_revocations
+        if revocations is None:
+            return  # not a worker: nothing follows revocations here
+        for a in batch:
+            if revocations.is_revoked(a.message.id):
+                a.refuse(REVOKED.value, REVOKED_ERROR)
 
 
 class Control:

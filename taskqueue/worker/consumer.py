@@ -28,13 +28,12 @@ import queue
 import time
 from typing import TYPE_CHECKING
 
-from ..delays import EARLY_TOLERANCE, route
+from ..delays import route
 from ..exceptions import DecodeError
 from ..message import Message
-from ..policies.expiry import EXPIRED_ERROR
+from ..middleware import Admission, Stage, VerdictKind
 from ..policies.priority import WeightedQueues
-from ..policies.ratelimit import MAX_RECHECK, RateLimiter
-from ..states import RECEIVED, REVOKED
+from ..states import RECEIVED
 from ..stores.state import SUPERSEDED, StateUpdate
 from ..transport import Consumer, Delivery
 from .events import EventKind
@@ -60,7 +59,6 @@ class PollLoop:
         self.queues = queues
         self.events = pool.events
         self.ledger = Ledger(app, name)
-        self.limiter = RateLimiter(app)
         # Several queues: fetched jobs wait here and enter the pool by weight.
         self.held: WeightedQueues | None = None
         if len(queues) > 1:
@@ -109,7 +107,7 @@ class PollLoop:
             job = self._decode(d, now)
             if job is not None:
                 jobs.append(job)
-        jobs = self._within_rate_limits(jobs, now)
+        jobs = self._admitted(jobs, now)
         if not jobs:
             return
         updates = [
@@ -172,53 +170,46 @@ class PollLoop:
                 d, queue_name, "unknown-task", f"task {message.task!r} is not registered"
             )
             return None
-        job = Job(d, message, received_at=now, generation=self._generation(d))
-        if message.is_expired(now):
-            logger.info("job %s (%s) expired before it ran; revoking", message.id, message.task)
-            self.ledger.finished(
-                job,
-                Outcome(
-                    REVOKED,
-                    error=dict(EXPIRED_ERROR),
-                    started_at=now,
-                    finished_at=now,
-                ),
-            )
-            return None
-        if message.eta is not None and message.eta - now > EARLY_TOLERANCE:
-            self._delay(job)
-            return None
-        return job
+        return Job(d, message, received_at=now, generation=self._generation(d))
 
-    def _delay(self, job: Job, eta: float | None = None) -> None:
-        """Send a record to a delay tier (its own eta, or ``eta``); ack it once
-        Kafka has it there."""
+    def _admitted(self, jobs: list[Job], now: float) -> list[Job]:
+        """Ask the policies about the batch; act on their verdicts, keep the rest."""
+        if not jobs:
+            return jobs
+        admissions = [Admission(j.message, Stage.RECEIVED, now) for j in jobs]
+        self.app.middleware.admit(self.app, admissions)
+        admitted = []
+        for job, admission in zip(jobs, admissions, strict=True):
+            verdict = admission.verdict
+            if verdict is None:
+                admitted.append(job)
+            elif verdict.kind is VerdictKind.DEFER:
+                logger.debug(
+                    "job %s (%s) deferred (%s) to %.3f",
+                    job.message.id,
+                    job.message.task,
+                    verdict.reason,
+                    verdict.eta,
+                )
+                self._delay(job, verdict.eta)
+            else:
+                m = job.message
+                logger.info("job %s (%s) refused: %s", m.id, m.task, verdict.error)
+                outcome = Outcome(
+                    verdict.state, error=verdict.error, started_at=now, finished_at=now
+                )
+                self.ledger.finished(job, outcome)
+        return admitted
+
+    def _delay(self, job: Job, eta: float) -> None:
+        """Send a record to a delay tier, due at ``eta``; ack it once Kafka has
+        it there. The record is re-encoded only when the eta is not its own."""
         s, d = self.app.settings, job.delivery
         value = d.value or b""
-        if eta is not None:
+        if eta != job.message.eta:
             value = dataclasses.replace(job.message, eta=eta).encode()
-        topic, headers = route(s, d.topic, eta or job.message.eta, list(d.headers))
+        topic, headers = route(s, d.topic, eta, list(d.headers))
         self.ledger.skipped(job, [Outgoing(topic, value, d.key, headers)])
-
-    def _within_rate_limits(self, jobs: list[Job], now: float) -> list[Job]:
-        """Jobs that got a token; the others wait in the delay tiers (no memory held)."""
-        limited = [j for j in jobs if self.limiter.rate_of(j.message.task)]
-        if not limited:
-            return jobs
-        waits = self.limiter.take([j.message.task for j in limited])
-        denied = set()
-        for job, wait in zip(limited, waits, strict=True):
-            if wait > 0:
-                denied.add(id(job))
-                logger.debug(
-                    "job %s (%s) rate limited for %.2f s", job.message.id, job.message.task, wait
-                )
-                self._delay(job, now + min(max(wait, EARLY_TOLERANCE * 2), MAX_RECHECK))
-        if denied:
-            # One line per batch, not per job: enough to see a limit biting.
-            logger.info("rate limit: %d job(s) deferred through the delay tiers", len(denied))
-            return [j for j in jobs if id(j) not in denied]
-        return jobs
 
     def _dead_letter(self, d: Delivery, queue_name: str, reason: str, detail: str) -> None:
         topic = self.app.settings.dead_letter_topic(queue_name)
@@ -276,23 +267,20 @@ class PollLoop:
             self._changed = True
             if event.outcome is not None:  # DONE or LOST
                 self.processed += 1
-                self._report(job, event.outcome)
-                ledger.finished(job, event.outcome)
+                ledger.finished(job, self._report(job, event.outcome))
             # CANCELLED: released on revoke; the partition's new owner runs it
         # Published before the states are written: a reader who sees the
         # final state never sees the job still active.
         self.publish()
 
-    def _report(self, job: Job, outcome: Outcome) -> None:
-        m, mw = job.message, self.app.middleware
-        if outcome.state == "SUCCESS":
-            mw.succeeded(m, outcome.result, outcome.runtime)
-        elif outcome.state == "RETRY":
+    def _report(self, job: Job, outcome: Outcome) -> Outcome:
+        """Log how the attempt ended and let middleware see (or replace) it."""
+        m = job.message
+        if outcome.state == "RETRY":
             logger.info("job %s (%s) retry %d: %s", m.id, m.task, m.retries + 1, outcome.error)
-            mw.retried(m, outcome.error or {}, outcome.countdown)
-        else:
+        elif outcome.state != "SUCCESS":
             logger.warning("job %s (%s) %s: %s", m.id, m.task, outcome.state, outcome.error)
-            mw.failed(m, outcome.error or {})
+        return self.app.middleware.on_outcome(self.app, m, outcome)
 
     # --- back-pressure ----------------------------------------------------------
     def backpressure(self) -> None:

@@ -24,9 +24,8 @@ from ..exceptions import (
     TimeLimitExceeded,
 )
 from ..message import Message
-from ..policies.expiry import EXPIRED_ERROR
-from ..policies.retry import backoff_delay
-from ..policies.timelimits import guard
+from ..middleware import Admission, Execution, Stage
+from ..policies.revoke import REVOKED_ERROR
 from ..states import FAILURE, RETRY, REVOKED, SUCCESS
 from ..task import Request, RequestContext
 from .events import StartResult
@@ -77,19 +76,20 @@ def execute(
             return refused
         start = report_started(message, started)
         if start is StartResult.REFUSED:  # found final (revoked) when storing STARTED
-            return Outcome(REVOKED, error=_REVOKED_ERROR, started_at=started, finished_at=started)
+            return Outcome(
+                REVOKED, error=dict(REVOKED_ERROR), started_at=started, finished_at=started
+            )
         app.middleware.started(message)
         request = Request.from_message(
             message, delivery_info=delivery_info, redelivered=redelivered, hostname=app.hostname
         )
         request.started_pending = start is StartResult.QUEUED
         # running(): lets Revoke(terminate) interrupt this body (taskqueue.control).
-        with (
-            RequestContext(request),
-            running(message.id),
-            guard(message.id, task.options, _child_app is not None, abandon),
-        ):
-            value = task.run(*message.args, **message.kwargs)
+        execution = Execution(message, task, in_child=_child_app is not None, abandon=abandon)
+        with RequestContext(request), running(message.id):
+            value = app.middleware.execute(
+                app, execution, lambda: task.run(*message.args, **message.kwargs)
+            )
         json.dumps(value)  # a result the store cannot hold is a failure, now
         return Outcome(SUCCESS, result=value, started_at=started, finished_at=time.time())
     except Retry as exc:
@@ -124,7 +124,7 @@ def execute(
                 RETRY,
                 error=error_info(exc),
                 traceback=tb.format_exc(),
-                countdown=backoff_delay(task_or_none, message.retries),
+                countdown=app.middleware.retry_delay(app, task_or_none, message, exc),
                 started_at=started,
                 finished_at=time.time(),
             )
@@ -139,16 +139,15 @@ def execute(
         )
 
 
-_REVOKED_ERROR = {"exc_type": "Revoked", "exc_message": "revoked before it started"}
-
-
 def _refused(app: TaskQueue, message: Message, now: float) -> Outcome | None:
-    """Checked right before the body starts: expired or revoked jobs never run."""
-    if message.is_expired(now):
-        return Outcome(REVOKED, error=dict(EXPIRED_ERROR), started_at=now, finished_at=now)
-    if app._revocations is not None and app.revocations.is_revoked(message.id):
-        return Outcome(REVOKED, error=dict(_REVOKED_ERROR), started_at=now, finished_at=now)
-    return None
+    """Asked right before the body starts: policies may refuse the job
+    (expired, or revoked while it waited in the pool's queue)."""
+    admission = Admission(message, Stage.STARTING, now)
+    app.middleware.admit(app, [admission])
+    verdict = admission.verdict
+    if verdict is None:
+        return None
+    return Outcome(verdict.state, error=verdict.error, started_at=now, finished_at=now)
 
 
 def _format(exc: BaseException | None) -> str | None:

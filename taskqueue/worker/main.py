@@ -38,6 +38,7 @@ class Worker:
         app_spec: str | None = None,
         name: str | None = None,
         declare: bool = True,
+        group_id: str | None = None,
     ) -> None:
         s = app.settings
         self.app = app
@@ -51,12 +52,16 @@ class Worker:
         self.app_spec = app_spec
         self.name = name or f"{socket.gethostname()}:{os.getpid()}"
         self.declare = declare
-        self.group_id = s.group_id or f"{s.topic_prefix}workers.{'+'.join(sorted(self.queues))}"
+        self.group_id = (
+            group_id or s.group_id or f"{s.topic_prefix}workers.{'+'.join(sorted(self.queues))}"
+        )
         self._signals = 0
         self._signal_name = ""
         self._cold = False
         self._stop = threading.Event()
         self.loop: PollLoop | None = None
+        self.stopped_cold = False
+        """Set by a cold shutdown: jobs were left unfinished (they are redelivered)."""
         self.started_at = time.time()
 
     def _make_pool(self) -> Pool:
@@ -166,10 +171,9 @@ class Worker:
         pool.shutdown(wait=not cold, cancel=True)
         consumer.close()  # commits synchronously, then leaves the group
         logger.info("worker %s stopped after %d job(s)", self.name, loop.processed)
-        if cold and self.pool_kind == "threads":
-            # Task threads cannot be interrupted; do not wait for them.
-            logging.shutdown()
-            os._exit(1)
+        # A process that embeds the worker decides how to exit; the CLI
+        # exits at once, since task threads cannot be interrupted.
+        self.stopped_cold = cold
 
     def _heartbeat(self) -> None:
         s = self.app.settings
