@@ -11,7 +11,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
 
-from jobs import live, revocation, services
+from jobs import live, services
 from jobs.live_progress import job_progress
 from jobs.models import ApiToken, Job, PeriodicSchedule
 from jobs.requeue import Filters, dead_letters, requeue
@@ -181,12 +181,7 @@ class JobAdmin(admin.ModelAdmin):
     @admin.action(description="Cancel selected jobs")
     def cancel_selected(self, request: HttpRequest, queryset: QuerySet[Job]) -> None:
         cancelled = sum(services.cancel(job, request.user) for job in queryset)
-        note = (
-            ""
-            if revocation.framework_revoke_available(get_app())
-            else (" (jobs already running finish their current attempt)")
-        )
-        self.message_user(request, f"cancelled {cancelled} of {queryset.count()} job(s){note}")
+        self.message_user(request, f"cancelled {cancelled} of {queryset.count()} job(s)")
 
 
 @admin.register(ApiToken)

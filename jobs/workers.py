@@ -1,7 +1,7 @@
 """The site's client of the workers' gRPC control service.
 
-Used by the GraphQL ``workers`` query (status, partitions, lag), by cancel
-(terminate the running attempt on the worker holding the job) and by admin.
+Used by the GraphQL ``workers`` query (status, partitions, lag) and by admin.
+(Cancel needs no call here: the framework's revoke reaches every worker.)
 It lives in the jobs app because jobs and progress both ask workers, and
 only ``progress -> jobs`` may point that way.
 Every call has a deadline (``CONTROL_TIMEOUT``); workers are asked
@@ -11,7 +11,6 @@ rather than waited on.
 
 from __future__ import annotations
 
-import logging
 import threading
 from typing import Any
 
@@ -19,8 +18,6 @@ from django.conf import settings
 
 from jobs.taskapp import get_app
 from taskqueue.control.client import Answer, ControlClient
-
-logger = logging.getLogger("jobs.workers")
 
 DEFAULT_TIMEOUT = 0.5
 """Seconds a worker has to answer (``CONTROL_TIMEOUT``)."""
@@ -67,16 +64,3 @@ def _status(answer: Answer) -> dict[str, Any]:
         "in_flight": r.in_flight,
         "error": None,
     }
-
-
-def terminate(job_id: str, reason: str) -> bool:
-    """Revoke with terminate on the worker holding the job; True if an attempt was stopped."""
-    try:
-        answers = client().revoke(job_id, terminate=True, reason=reason)
-    except Exception as exc:  # Redis or gRPC trouble: the job is REVOKED anyway
-        logger.warning("job %s: terminate not delivered: %s", job_id, exc)
-        return False
-    for answer in answers:
-        if not answer.ok:
-            logger.warning("job %s: worker %s: %s", job_id, answer.worker, answer.error)
-    return any(a.ok and a.reply.terminated for a in answers)

@@ -17,14 +17,8 @@ from jobs import services
 from jobs.api.access import get_job, require_user
 from jobs.api.types import JSON, FieldError, JobPriority, JobType, Viewer
 from jobs.errors import JobError
-from jobs.jobview import JobView, view, views
+from jobs.jobview import JobView, views
 from jobs.models import Priority
-from jobs.revocation import framework_revoke_available
-from jobs.taskapp import get_app
-from taskqueue.states import PROGRESS, RECEIVED, RETRY, STARTED
-
-RUNNING_STATES = frozenset({RECEIVED, STARTED, PROGRESS, RETRY})
-"""States in which a worker may hold the job: cancel also stops it there."""
 
 
 class SubmitJobInput(graphene.InputObjectType):
@@ -117,16 +111,8 @@ class CancelJob(graphene.Mutation):
             job = get_job(user, id)
         except JobError as exc:
             return CancelJob(job=None, cancelled=False, errors=_errors(exc))
-        running = view(job).state in RUNNING_STATES
+        # The framework's revoke(terminate=True) also stops a running attempt.
         cancelled = services.cancel(job, user)
-        if cancelled and running and not framework_revoke_available(get_app()):
-            # Without the framework's revoke(terminate=True) (which already
-            # stops it), stop the attempt on the worker holding it through
-            # its gRPC service; else it would run on to its end, unable to
-            # overwrite REVOKED but still calling the provider.
-            from jobs.workers import terminate
-
-            terminate(str(job.pk), f"cancelled by {user.get_username()}")
         return CancelJob(job=JobView(job), cancelled=cancelled, errors=[])
 
 

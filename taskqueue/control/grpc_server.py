@@ -21,11 +21,11 @@ from typing import TYPE_CHECKING, Any, Protocol
 import grpc
 
 from ..exceptions import ConfigurationError
+from ..policies.revoke import revoke
 from .inflight import FINAL_STATES, Held, InFlight, progress_of
 from .lag import LagProbe
 from .proto import pb, pb_grpc
 from .ratelimit import RateLimits
-from .revoke import revoke
 
 if TYPE_CHECKING:
     from ..app import TaskQueue

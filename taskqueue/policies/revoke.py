@@ -4,7 +4,7 @@
 do three things, all idempotent:
 
 1. store a final REVOKED state (Redis) and result document (Mongo) unless
-   the job is final already (``taskqueue.control.revoke.mark_revoked``);
+   the job is final already (:func:`mark_revoked`);
    every worker refuses to run a job whose state is final when its record
    arrives, whether from its queue or, later, from a delay tier;
 2. add the id to the state store's revocations, which expire ``revoke_ttl``
@@ -19,6 +19,11 @@ job raises :class:`TaskRevokedError` in its thread (the control plane's
 ``terminate``); the attempt ends REVOKED. A process-pool child is not
 interrupted (Python cannot reach into it from here): its result is
 discarded, because the final REVOKED state is never replaced.
+
+This is the one revoke module: ``AsyncResult.revoke``, ``app.control.revoke``,
+the gRPC ``Revoke`` (:func:`revoke`, which also says whether the attempt
+running in the answering worker was interrupted), the CLI and the Django
+app's cancel all end here.
 """
 
 from __future__ import annotations
@@ -27,12 +32,14 @@ import logging
 import threading
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..control import terminate as killer
 from ..middleware import Admission, Middleware
-from ..states import REVOKED
-from ..stores.state import RevocationNotice
+from ..states import READY_STATES, REVOKED
+from ..stores.result_documents import revoked_error
+from ..stores.state import APPLIED, RevocationNotice, StateUpdate
 
 if TYPE_CHECKING:
     from ..app import TaskQueue
@@ -53,8 +60,6 @@ class Revocations:
     # --- publishing ---------------------------------------------------------
     def revoke(self, job_id: str, terminate: bool = False, reason: str = "") -> bool:
         """Revoke ``job_id``; True if it is revoked now or was before (not if it finished)."""
-        from ..control.revoke import mark_revoked
-
         revoked, detail = mark_revoked(self.app, job_id, reason or "revoked")
         if not revoked:
             logger.info("job %s not revoked: %s", job_id, detail)
@@ -112,6 +117,57 @@ class Revocations:
             self._ids[notice.job_id] = time.time() + self.app.settings.revoke_ttl
         if notice.terminate and killer.terminate(notice.job_id):
             logger.warning("job %s terminated by a revoke", notice.job_id)
+
+
+@dataclass(frozen=True, slots=True)
+class Revocation:
+    """What a revoke did, as the control plane reports it."""
+
+    revoked: bool
+    """Revoked now, or before (False: it had finished)."""
+    terminated: bool
+    """An attempt running in this process was interrupted."""
+    detail: str
+
+
+def revoke(app: TaskQueue, job_id: str, terminate: bool, reason: str = "") -> Revocation:
+    """Revoke for the control plane: as :meth:`Revocations.revoke`, and say
+    whether the attempt running here (this worker) was interrupted."""
+    running_here = killer.is_running(job_id)
+    revoked = app.revocations.revoke(job_id, terminate, reason or "revoked by the control plane")
+    terminated = revoked and terminate and running_here
+    detail = "revoked" if revoked else "not revoked: finished already"
+    if terminated:
+        detail += "; running attempt interrupted"
+    return Revocation(revoked, terminated, detail)
+
+
+def close_job(app: TaskQueue, job_id: str, state: str, error: dict[str, str]) -> tuple[bool, str]:
+    """Store a final ``state`` for a job that will not run (unless final already).
+
+    Every worker then acks its record unrun, and a late run cannot store over
+    it. Returns (closed in this state, now or before; detail).
+    """
+    store = app.state
+    current = store.read(job_id)
+    if current.get("state") in {s.value for s in READY_STATES}:
+        previous = current["state"]
+        return previous == state, f"already {previous}"
+    attempt = int(current.get("attempt") or 0)
+    code, previous = store.write(StateUpdate(job_id, state, attempt, payload=error))[:2]
+    if code != APPLIED:
+        return previous == state, f"already {previous}"
+    if app.settings.results_enabled:
+        try:
+            app.result_store.mark_final(job_id, state, attempt, error)
+        except Exception as exc:  # the state store already refuses a late result
+            logger.warning("job %s: %s not stored in the result store: %s", job_id, state, exc)
+    return True, f"stored {state}"
+
+
+def mark_revoked(app: TaskQueue, job_id: str, reason: str) -> tuple[bool, str]:
+    """Store a final REVOKED (see :func:`close_job`)."""
+    return close_job(app, job_id, REVOKED.value, revoked_error(reason))
 
 
 REVOKED_ERROR = {"exc_type": "Revoked", "exc_message": "revoked before it started"}
