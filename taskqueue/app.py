@@ -18,13 +18,13 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, overload
 
 from .config import Settings
-from .control.ratelimit import parse_rate
 from .deadletter import DeadLetters
 from .delays import route, tier_topics
 from .exceptions import ConfigurationError, NotRegistered, PublishError
 from .message import Message, new_id
 from .middleware import Middleware, MiddlewareChain
 from .policies import default_policies
+from .policies.ratelimit import RateLimiter, parse_rate
 from .policies.revoke import Control, Revocations
 from .result import AsyncResult, ResultWaiter
 from .stores.results import ResultStore, create_result_store
@@ -70,6 +70,7 @@ class TaskQueue:
         self._results: ResultStore | None = None
         self._waiter: ResultWaiter | None = None
         self._revocations: Revocations | None = None
+        self._rate_limiter: RateLimiter | None = None
         self.control = Control(self)
         self.beat_schedule: dict[str, dict[str, Any]] = {}
         """Periodic tasks for ``python -m taskqueue beat`` (see taskqueue.beat)."""
@@ -117,6 +118,15 @@ class TaskQueue:
                 if self._revocations is None:
                     self._revocations = Revocations(self)
         return self._revocations
+
+    @property
+    def rate_limiter(self) -> RateLimiter:
+        """The shared rate limits, as this app sees and changes them."""
+        if self._rate_limiter is None:
+            with self._lock:
+                if self._rate_limiter is None:
+                    self._rate_limiter = RateLimiter(self)
+        return self._rate_limiter
 
     @property
     def running_revocations(self) -> Revocations | None:

@@ -8,8 +8,7 @@
 - :mod:`.cli` adds ``inspect`` and ``control`` to ``python -m taskqueue``.
 
 The gRPC modules are generated: ``python -m taskqueue.control.codegen``.
+
+Importing this package loads nothing else: the framework's core modules
+use :mod:`.terminate` without pulling in the worker (``.plane`` imports it).
 """
-
-from .plane import ControlPlane, start_control
-
-__all__ = ["ControlPlane", "start_control"]

@@ -32,15 +32,24 @@ def add_parsers(sub: Any, with_app: AddApp) -> None:
     revoke.add_argument("--reason", default="revoked from the command line")
     revoke.add_argument("--timeout", type=float, default=2.0)
     with_app(revoke)
-    rate = actions.add_parser("rate-limit", help="set a task's rate limit: 10/s, 100/m, '' = none")
+    rate = actions.add_parser(
+        "rate-limit",
+        help="set a task's rate limit on every worker: 10/s, 100/m, 5/h, '' = back to declared",
+    )
     rate.add_argument("task")
     rate.add_argument("rate")
-    rate.add_argument("--timeout", type=float, default=2.0)
     with_app(rate)
 
 
 def run(app: TaskQueue, args: argparse.Namespace) -> int:
     from .client import ControlClient
+
+    if args.command == "control" and args.action == "rate-limit":
+        # Limits are shared by every worker through the state store: no
+        # worker needs to be up to set one.
+        now, previous = app.control.rate_limit(args.task, args.rate)
+        print(f"{args.task}: {now or 'no limit'} (was {previous or 'no limit'}) on every worker")
+        return 0
 
     client = ControlClient(app, timeout=args.timeout)
     try:
@@ -54,12 +63,9 @@ def run(app: TaskQueue, args: argparse.Namespace) -> int:
             else:
                 answers = client.active()
                 show = _active
-        elif args.action == "revoke":
+        else:
             answers = client.revoke(args.job_id, args.terminate, args.reason)
             show = _revoke
-        else:
-            answers = client.set_rate_limit(args.task, args.rate)
-            show = _rate
     finally:
         client.close()
     if not answers:
@@ -109,7 +115,3 @@ def _revoke(r: Any) -> str:
     return f"revoked={r.revoked} held={r.held} terminated={r.terminated}" + (
         f" ({r.detail})" if r.detail else ""
     )
-
-
-def _rate(r: Any) -> str:
-    return f"{r.task}: {r.rate or 'no limit'} (was {r.previous or 'no limit'})"

@@ -25,7 +25,6 @@ from ..policies.revoke import revoke
 from .inflight import FINAL_STATES, Held, InFlight, progress_of
 from .lag import LagProbe
 from .proto import pb, pb_grpc
-from .ratelimit import RateLimits
 
 if TYPE_CHECKING:
     from ..app import TaskQueue
@@ -89,13 +88,11 @@ class WorkerService(pb_grpc.WorkerServicer):
         app: TaskQueue,
         view: WorkerView,
         inflight: InFlight,
-        limits: RateLimits,
         lag: LagProbe | None,
     ) -> None:
         self.app = app
         self.view = view
         self.inflight = inflight
-        self.limits = limits
         self.lag = lag
         self._watches = threading.BoundedSemaphore(MAX_WATCHES)
 
@@ -138,7 +135,7 @@ class WorkerService(pb_grpc.WorkerServicer):
                 for x in lags
             ],
             total_lag=sum(known) if known and len(known) == len(lags) else -1,
-            rate_limits=self.limits.limits(),
+            rate_limits=self.app.rate_limiter.limits(),
             uptime_seconds=time.time() - v.started_at,
         )
 
@@ -200,7 +197,7 @@ class WorkerService(pb_grpc.WorkerServicer):
         if not request.task:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, "task is required")
         try:
-            rate, previous = self.limits.set(request.task, request.rate)
+            rate, previous = self.app.control.rate_limit(request.task, request.rate)
         except ConfigurationError as exc:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         logger.info("rate limit of %s: %r (was %r)", request.task, rate, previous)

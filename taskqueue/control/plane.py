@@ -18,7 +18,6 @@ from ..config import kafka_bootstrap
 from ..stores.state import WorkerHeartbeat
 from ..worker.snapshot import LoopSnapshot
 from .inflight import InFlight, InFlightMiddleware
-from .ratelimit import RateLimits
 
 if TYPE_CHECKING:
     from ..worker.main import Worker
@@ -81,7 +80,6 @@ class ControlPlane:
         self.app = worker.app
         self.view = WorkerAdapter(worker)
         self.inflight = InFlight(self.view.held_ids)
-        self.limits = RateLimits()
         self.address: str | None = None
         self._server: Any = None
         self._feed: Any = None
@@ -96,7 +94,6 @@ class ControlPlane:
         assert loop is not None, "the control plane starts after the poll loop exists"
         loop.add_rebalance_listener(self.view)
         self.app.middleware.add(InFlightMiddleware(self.inflight))
-        self.app.middleware.add(self.limits)
         from .feed import EventFeed
 
         self._feed = EventFeed(self.app.state, self.inflight)
@@ -124,7 +121,7 @@ class ControlPlane:
 
             if s.broker_url.startswith("kafka://"):
                 self._lag = LagProbe(kafka_bootstrap(s), self.worker.group_id)
-            service = WorkerService(self.app, self.view, self.inflight, self.limits, self._lag)
+            service = WorkerService(self.app, self.view, self.inflight, self._lag)
             self._server, self.address = serve(service, s.control_host, s.control_port)
             logger.info("control plane: gRPC on %s", self.address)
         except Exception as exc:

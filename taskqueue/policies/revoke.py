@@ -204,8 +204,7 @@ class Control:
         ids = [job_id] if isinstance(job_id, str) else list(job_id)
         return [i for i in ids if self.app.revocations.revoke(i, terminate, reason)]
 
-    def rate_limit(self, task: str, rate: str) -> None:
-        """Override ``task``'s rate limit on every worker (``""`` = back to the declared one)."""
-        from .ratelimit import set_override
-
-        set_override(self.app, task, rate)
+    def rate_limit(self, task: str, rate: str) -> tuple[str, str]:
+        """Override ``task``'s rate limit on every worker (``""`` = back to the
+        declared one); returns the limit in force now and the one before."""
+        return self.app.rate_limiter.set(task, rate)

@@ -279,7 +279,8 @@ class StateStore(ABC):
         """Override ``task``'s rate on every worker (None: back to the declared one)."""
 
     @abstractmethod
-    def rate_override(self, task: str) -> float | None: ...
+    def rate_overrides(self) -> dict[str, float]:
+        """Every run-time override, tokens per second by task name."""
 
     # --- idempotency claims --------------------------------------------------------
     @abstractmethod

@@ -242,9 +242,9 @@ class MemoryStateStore(StateStore):
             else:
                 self._overrides[task] = per_second
 
-    def rate_override(self, task: str) -> float | None:
+    def rate_overrides(self) -> dict[str, float]:
         with self._lock:
-            return self._overrides.get(task)
+            return dict(self._overrides)
 
     # --- idempotency claims --------------------------------------------------------
     def claim_idempotency(self, key: str, job_id: str, ttl: float) -> str | None:

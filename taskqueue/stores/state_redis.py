@@ -187,9 +187,9 @@ class RedisStateStore(StateStore):
         else:
             self.client.hset(self.keys.rate_overrides, task, repr(per_second))
 
-    def rate_override(self, task: str) -> float | None:
-        raw = self.client.hget(self.keys.rate_overrides, task)
-        return None if raw is None else float(raw)  # type: ignore[arg-type]
+    def rate_overrides(self) -> dict[str, float]:
+        raw = self.client.hgetall(self.keys.rate_overrides)
+        return {_text(k): float(v) for k, v in raw.items()}  # type: ignore[union-attr]
 
     # --- idempotency claims --------------------------------------------------------
     def claim_idempotency(self, key: str, job_id: str, ttl: float) -> str | None:

@@ -101,7 +101,7 @@ class Worker:
         loop = self.loop = PollLoop(self.app, pool, self.name, self.queues)
         # The control plane (gRPC, progress RPC) reads the loop's snapshot and
         # follows rebalances through a listener, so it starts before the consumer.
-        from ..control import start_control
+        from ..control.plane import start_control
 
         control = start_control(self)
         loop.consumer = self.app.transport.consumer(
