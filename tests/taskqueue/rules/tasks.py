@@ -57,3 +57,10 @@ def register(app: TaskQueue) -> None:
     def total(self: Any, values: list[int]) -> int:
         record("rules.total", (tuple(values),), self.request.retries)
         return sum(values)
+
+    @app.task(name="rules.sleepy", bind=True, time_limit=0.5)
+    def sleepy(self: Any, seconds: float) -> None:
+        record("rules.sleepy", (seconds,), self.request.retries)
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:  # Python code: the limit interrupts it
+            time.sleep(0.01)

@@ -123,3 +123,35 @@ def test_a_revoked_job_never_runs_even_from_a_delay_tier(
         assert control.get(timeout=30) == 16
     assert state_of(rapp, waiting.id) == "REVOKED"
     assert [r[1] for r in runs(rapp, "rules.add")] == [(8, 8)]
+
+
+def test_an_expired_job_never_runs(rapp: TaskQueue, worker: Callable[..., RunningWorker]) -> None:
+    with worker():
+        late = rapp.tasks["rules.add"].apply_async((1, 2), countdown=0.6, expires=0.3)
+        wait_for(lambda: state_of(rapp, late.id) == "REVOKED", what="the expired job to end")
+    assert late.info == {"exc_type": "Expired", "exc_message": "expired"}
+    assert runs(rapp, "rules.add") == []
+
+
+def test_a_job_without_a_rate_token_waits_in_the_tiers_until_the_limit_is_lifted(
+    rapp: TaskQueue, worker: Callable[..., RunningWorker]
+) -> None:
+    add = rapp.tasks["rules.add"]  # declares no limit: the override alone applies
+    assert rapp.control.rate_limit("rules.add", "1/h") == ("1/h", "")
+    with worker():
+        assert add.delay(1, 1).get(timeout=30) == 2
+        second = add.delay(2, 2)
+        time.sleep(1.5)  # a few rounds through the delay tiers
+        assert state_of(rapp, second.id) == "PENDING"
+        assert rapp.control.rate_limit("rules.add", "") == ("", "1/h")
+        assert second.get(timeout=30) == 4
+
+
+def test_a_body_past_its_time_limit_fails_and_the_worker_goes_on(
+    rapp: TaskQueue, worker: Callable[..., RunningWorker]
+) -> None:
+    with worker():
+        stuck = rapp.tasks["rules.sleepy"].delay(30)
+        wait_for(lambda: state_of(rapp, stuck.id) == "FAILURE", what="the time limit")
+        assert rapp.tasks["rules.add"].delay(3, 4).get(timeout=30) == 7
+    assert stuck.info["exc_type"] == "TimeLimitExceeded"
