@@ -248,8 +248,8 @@ class GraphQLWSConsumer(AsyncWebsocketConsumer):
                     # reuse the text (Job fields do not depend on who asks;
                     # who may subscribe was decided when the stream started).
                     frames = _frame_cache(root)
-                    payload = frames.get(shape) if frames is not None else None
-                    if payload is None:
+                    text = frames.get(shape) if frames is not None else None
+                    if text is None:
                         if threaded:
                             result = await database_sync_to_async(execute)(
                                 *args, root, context, variables, name
@@ -258,11 +258,11 @@ class GraphQLWSConsumer(AsyncWebsocketConsumer):
                             result = execute(*args, root, context, variables, name)
                         if asyncio.iscoroutine(result):
                             result = await result
-                        payload = _payload(result)  # type: ignore[arg-type]
+                        text = _payload(result)  # type: ignore[arg-type]
                         if frames is not None:
-                            frames[shape] = payload
+                            frames[shape] = text
                     await self.send(
-                        text_data=f'{{"type":"next","id":{json.dumps(op_id)},"payload":{payload}}}'
+                        text_data=f'{{"type":"next","id":{json.dumps(op_id)},"payload":{text}}}'
                     )
             finally:
                 aclose = getattr(stream, "aclose", None)

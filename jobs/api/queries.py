@@ -162,7 +162,7 @@ class Query(graphene.ObjectType):
         except Exception as exc:  # e.g. gRPC code not generated: heartbeats still answer
             control = {}
             logging.getLogger("jobs.api").warning("worker control status unavailable: %s", exc)
-        unknown = {"status": "unreachable", "partitions": [], "lag": None}
+        unknown: dict[str, Any] = {"status": "unreachable", "partitions": [], "lag": None}
         return [
             {**_worker(name, info_), **control.get(name, unknown)}
             for name, info_ in sorted(heartbeats.items())
