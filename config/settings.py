@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import dj_database_url
 
@@ -69,8 +70,10 @@ TEMPLATES = [
 ]
 
 
-def _database(url: str) -> dict:
-    database = dj_database_url.parse(url, conn_max_age=60, conn_health_checks=True)
+def _database(url: str) -> dict[str, Any]:
+    database: dict[str, Any] = dict(
+        dj_database_url.parse(url, conn_max_age=60, conn_health_checks=True)
+    )
     if database["ENGINE"] == "django.db.backends.sqlite3":
         # The API and the workers write the same file: WAL lets readers go on
         # while one writer commits, IMMEDIATE takes the write lock up front

@@ -209,7 +209,9 @@ class PeriodicScheduleForm(forms.ModelForm):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["provider"].choices = [(name, name) for name in sorted(PROVIDERS)]
+        provider = self.fields["provider"]
+        assert isinstance(provider, forms.ChoiceField)
+        provider.choices = [(name, name) for name in sorted(PROVIDERS)]
 
 
 @admin.register(PeriodicSchedule)

@@ -72,7 +72,11 @@ def parse(text: str | None) -> Message:
             raise ProtocolError(
                 Close.BAD_REQUEST, "Invalid message received: subscribe needs payload.query"
             )
-        if kind == "subscribe" and not isinstance(payload.get("variables") or {}, dict):
+        if (
+            kind == "subscribe"
+            and isinstance(payload, dict)
+            and not isinstance(payload.get("variables") or {}, dict)
+        ):
             raise ProtocolError(
                 Close.BAD_REQUEST, "Invalid message received: variables must be an object"
             )

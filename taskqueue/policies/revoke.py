@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..control import terminate as killer
-from ..middleware import Admission, Middleware
+from ..middleware import Admission, Middleware, Stage
 from ..states import READY_STATES, REVOKED
 from ..stores.result_documents import revoked_error
 from ..stores.state import APPLIED, RevocationNotice, StateUpdate
@@ -175,11 +175,12 @@ REVOKED_ERROR = {"exc_type": "Revoked", "exc_message": "revoked before it starte
 
 
 class RevokePolicy(Middleware):
-    """Refuses revoked jobs from the worker's in-memory copy (no round trip).
+    """Refuses, right before its body starts, a job revoked while it waited
+    in the pool's queue (the worker's in-memory copy: no round trip).
 
-    At receipt the state store already refuses most of them (their REVOKED
-    state is final); the copy also catches a job revoked while it waited
-    in the pool's queue, right before its body starts.
+    At receipt there is nothing to decide: a revoked job's REVOKED state is
+    final, so the state store's answer to the RECEIVED write already has the
+    loop ack it unrun.
     """
 
     def admit(self, app: TaskQueue, batch: Sequence[Admission]) -> None:
@@ -187,7 +188,7 @@ class RevokePolicy(Middleware):
         if revocations is None:
             return  # not a worker: nothing follows revocations here
         for a in batch:
-            if revocations.is_revoked(a.message.id):
+            if a.stage is Stage.STARTING and revocations.is_revoked(a.message.id):
                 a.refuse(REVOKED.value, REVOKED_ERROR)
 
 
