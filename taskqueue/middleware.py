@@ -175,9 +175,24 @@ class MiddlewareChain:
 
     def __init__(self, middleware: Iterable[Middleware] = ()) -> None:
         self._items: list[Middleware] = list(middleware)
+        self._index()
 
     def add(self, middleware: Middleware) -> None:
         self._items.append(middleware)
+        self._index()
+
+    def _index(self) -> None:
+        """Per hook, only the middleware that override it: the worker calls
+        these hooks for every job, and most middleware override one or two."""
+        self._admit = _overriding(self._items, "admit")
+        self._around = _overriding(self._items, "around_execute")
+        self._retry_delay = _overriding(self._items, "retry_delay")
+        # The default on_outcome calls the notification hooks.
+        self._outcome = _overriding(self._items, "on_outcome", "succeeded", "failed", "retried")
+        self._notified = {
+            hook: _overriding(self._items, hook)
+            for hook in ("before_publish", "after_publish", "received", "started")
+        }
 
     def __iter__(self) -> Iterator[Middleware]:
         return iter(self._items)
@@ -194,7 +209,7 @@ class MiddlewareChain:
     # --- deciding hooks --------------------------------------------------------
     def admit(self, app: TaskQueue, batch: Sequence[Admission]) -> None:
         """Ask each policy in order; a policy sees only undecided admissions."""
-        for m in self._items:
+        for m in self._admit:
             undecided = [a for a in batch if not a.decided]
             if not undecided:
                 return
@@ -216,14 +231,14 @@ class MiddlewareChain:
     def execute(self, app: TaskQueue, execution: Execution, body: Callable[[], Any]) -> Any:
         """Run ``body`` wrapped by every ``around_execute``, the first outermost."""
         call = body
-        for m in reversed(self._items):
+        for m in reversed(self._around):
             call = _wrap(m, app, execution, call)
         return call()
 
     def retry_delay(
         self, app: TaskQueue, task: Task, message: Message, exc: BaseException | None
     ) -> float | None:
-        for m in self._items:
+        for m in self._retry_delay:
             try:
                 delay = m.retry_delay(app, task, message, exc)
             except Exception:
@@ -240,7 +255,7 @@ class MiddlewareChain:
 
     def on_outcome(self, app: TaskQueue, message: Message, outcome: Outcome) -> Outcome:
         """Let each middleware see (and possibly replace) how the attempt ended."""
-        for m in self._items:
+        for m in self._outcome:
             try:
                 replaced = m.on_outcome(app, message, outcome)
             except Exception:
@@ -259,7 +274,7 @@ class MiddlewareChain:
     def _notify(
         self, hook: Callable[[Middleware], None], name: str, message: Message, abortable: bool
     ) -> None:
-        for m in self._items:
+        for m in self._notified[name]:
             try:
                 hook(m)
             except Exception:
@@ -285,6 +300,12 @@ class MiddlewareChain:
 
     def started(self, message: Message) -> None:
         self._notify(lambda m: m.started(message), "started", message, True)
+
+
+def _overriding(items: list[Middleware], *hooks: str) -> list[Middleware]:
+    return [
+        m for m in items if any(getattr(type(m), h) is not getattr(Middleware, h) for h in hooks)
+    ]
 
 
 def _wrap(

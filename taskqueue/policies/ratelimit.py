@@ -119,6 +119,8 @@ class RateLimiter:
 
     def overrides(self) -> dict[str, float]:
         """The shared overrides, reread at most every ``OVERRIDES_REFRESH`` seconds."""
+        if time.monotonic() - self._read_at < OVERRIDES_REFRESH:
+            return self._overrides  # the common case: no lock, no round trip
         with self._lock:
             if time.monotonic() - self._read_at >= OVERRIDES_REFRESH:
                 self._overrides = self.app.state.rate_overrides()
