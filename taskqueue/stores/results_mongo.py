@@ -85,6 +85,10 @@ class MongoResultStore(ResultStore):
                     db=self.database,
                     host=self.url,
                     serverSelectionTimeoutMS=5000,
+                    # A server that stops answering must not hang the
+                    # worker's flush thread forever: bounded, then retried.
+                    connectTimeoutMS=5000,
+                    socketTimeoutMS=30000,
                     uuidRepresentation="standard",
                 )
             # ``result_database`` wins over a database named in the URL path

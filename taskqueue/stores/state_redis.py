@@ -59,7 +59,12 @@ class RedisStateStore(StateStore):
         """The shared client (tests use it to look at raw keys)."""
         if self._client is None:
             self._client = redis.Redis.from_url(
-                self.url, socket_connect_timeout=5, health_check_interval=30
+                self.url,
+                socket_connect_timeout=5,
+                # Commands never hang on a server that stopped answering (the
+                # pub/sub connections have their own, blocking, clients).
+                socket_timeout=30,
+                health_check_interval=30,
             )
             self._scripts = {}
         return self._client
