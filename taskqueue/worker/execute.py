@@ -45,6 +45,11 @@ class Outcome:
     countdown: float | None = None
     started_at: float = 0.0
     finished_at: float = 0.0
+    dead_reason: str = "failed"
+    """``tq-dead-reason`` of a FAILURE's dead letter (``poison``: it kept killing
+    its pool process)."""
+    dead_headers: tuple[tuple[str, bytes], ...] = ()
+    """More headers for that dead letter."""
 
     @property
     def runtime(self) -> float:

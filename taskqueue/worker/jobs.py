@@ -120,11 +120,12 @@ class Ledger:
                     job.delivery.key,
                     dead_letter_headers(
                         job.delivery,
-                        "failed",
+                        outcome.dead_reason,
                         outcome.error or {},
                         traceback=outcome.traceback,
                         attempts=m.retries + 1,
-                    ),
+                    )
+                    + list(outcome.dead_headers),
                 )
             )
         for out in pending.out:
