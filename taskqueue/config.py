@@ -58,6 +58,9 @@ class Settings:
     concurrency: int = 0
     pool: str = "threads"
     shutdown_grace: float = 30.0
+    max_child_deaths: int = 3
+    """Process pool: a job whose child dies this many times running it (one
+    attempt, counted across workers) is dead-lettered as poison."""
     heartbeat_interval: float = 5.0
     result_flush_interval: float = 0.005
     result_flush_size: int = 300
@@ -181,6 +184,7 @@ _RULES: dict[str, r.Rule] = {
     "concurrency": r.checked(r.to_int, lambda v: v >= 0, "must be 0 (one per CPU) or more"),
     "pool": r.one_of("threads", "processes"),
     "shutdown_grace": r.at_least(r.to_float, 0),
+    "max_child_deaths": r.at_least(r.to_int, 1),
     "heartbeat_interval": r.positive(r.to_float),
     "result_flush_interval": r.positive(r.to_float),
     "result_flush_size": r.at_least(r.to_int, 1),

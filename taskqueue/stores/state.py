@@ -282,6 +282,13 @@ class StateStore(ABC):
     def rate_overrides(self) -> dict[str, float]:
         """Every run-time override, tokens per second by task name."""
 
+    # --- process-pool child deaths ----------------------------------------------------
+    @abstractmethod
+    def count_child_death(self, job_id: str, attempt: int, ttl: float) -> int:
+        """Count one more pool child that died running this attempt of the job;
+        the count so far. Shared, so a redelivery to another worker goes on
+        counting; forgotten ``ttl`` seconds after the last death."""
+
     # --- idempotency claims --------------------------------------------------------
     @abstractmethod
     def claim_idempotency(self, key: str, job_id: str, ttl: float) -> str | None:

@@ -9,6 +9,7 @@
 ``P:revocations``         channel: one JSON notice per revocation
 ``P:rate:<task>``         token bucket hash: tokens, stamp
 ``P:ratelimits``          hash: task -> overriding tokens/s
+``P:deaths:<id>:<attempt>``  counter: pool children that died running that attempt
 ``P:idem:<key>``          string: the job id that claimed an idempotency key
 ``P:chord:<id>``          hash: member index -> result JSON
 ``P:chord:<id>:fired``    string: set once, by the member that completed the chord
@@ -40,6 +41,9 @@ class StateKeys:
 
     def rate_bucket(self, task: str) -> str:
         return f"{self.prefix}:rate:{task}"
+
+    def child_deaths(self, job_id: str, attempt: int) -> str:
+        return f"{self.prefix}:deaths:{job_id}:{attempt}"
 
     def idempotency(self, key: str) -> str:
         return f"{self.prefix}:idem:{key}"

@@ -247,6 +247,13 @@ class MemoryStateStore(StateStore):
             return dict(self._overrides)
 
     # --- idempotency claims --------------------------------------------------------
+    def count_child_death(self, job_id: str, attempt: int, ttl: float) -> int:
+        with self._lock:
+            name = f"deaths:{job_id}:{attempt}"
+            count = int(self._strings.get(name) or 0) + 1
+            self._strings.put(name, str(count), max(1, int(ttl)))
+            return count
+
     def claim_idempotency(self, key: str, job_id: str, ttl: float) -> str | None:
         with self._lock:
             name = f"idem:{key}"

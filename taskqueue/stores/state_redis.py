@@ -197,6 +197,14 @@ class RedisStateStore(StateStore):
         return {_text(k): float(v) for k, v in raw.items()}  # type: ignore[union-attr]
 
     # --- idempotency claims --------------------------------------------------------
+    def count_child_death(self, job_id: str, attempt: int, ttl: float) -> int:
+        name = self.keys.child_deaths(job_id, attempt)
+        pipe = self.client.pipeline(transaction=True)
+        pipe.incr(name)
+        pipe.expire(name, max(1, int(ttl)))
+        count, _ = pipe.execute()
+        return int(count)
+
     def claim_idempotency(self, key: str, job_id: str, ttl: float) -> str | None:
         name = self.keys.idempotency(key)
         while True:

@@ -268,6 +268,18 @@ def test_an_idempotency_claim_expires(subject: Subject) -> None:
     assert store.claim_idempotency("k", "job-b", ttl=1) is None
 
 
+# --- process-pool child deaths ---------------------------------------------------
+def test_child_deaths_are_counted_per_attempt_and_forgotten_after_the_ttl(
+    subject: Subject,
+) -> None:
+    store = subject.store
+    assert [store.count_child_death("job-a", 0, ttl=1) for _ in range(3)] == [1, 2, 3]
+    assert store.count_child_death("job-a", 1, ttl=1) == 1  # a new attempt starts over
+    assert store.count_child_death("job-b", 0, ttl=1) == 1
+    subject.advance(1.5)
+    assert store.count_child_death("job-a", 0, ttl=1) == 1
+
+
 # --- chords ------------------------------------------------------------------
 def test_a_chord_completes_exactly_once_with_results_in_order(subject: Subject) -> None:
     store = subject.store
