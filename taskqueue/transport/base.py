@@ -101,6 +101,10 @@ class Transport(ABC):
     ) -> Consumer:
         """A consumer in ``group_id`` subscribed to ``topics``."""
 
+    @abstractmethod
+    def list_topics(self, prefix: str) -> list[str]:
+        """Names of the existing topics that start with ``prefix``, sorted."""
+
     def service(self) -> None:  # noqa: B027 - optional: only some transports need it
         """Serve pending delivery reports without blocking (called by loops)."""
 

@@ -125,6 +125,14 @@ class KafkaTransport(Transport):
         self._wait_for_leaders(admin, created)
         return created
 
+    def list_topics(self, prefix: str) -> list[str]:
+        admin = AdminClient({"bootstrap.servers": self.bootstrap})
+        try:
+            names = admin.list_topics(timeout=10).topics
+        except KafkaException as exc:
+            raise PublishError(f"cannot reach Kafka at {self.bootstrap}: {exc}") from exc
+        return sorted(t for t in names if t.startswith(prefix))
+
     def _wait_for_leaders(self, admin: AdminClient, topics: list[str]) -> None:
         """A new topic is usable once every partition has a leader."""
 

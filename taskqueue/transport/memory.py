@@ -71,6 +71,10 @@ class MemoryTransport(Transport):
             on_assign(consumer.assignment())
         return consumer
 
+    def list_topics(self, prefix: str) -> list[str]:
+        with self._lock:
+            return sorted(t for t in self.topics if t.startswith(prefix))
+
     def records(self, topic: str) -> list[Delivery]:
         """Every record of a topic (all partitions), for assertions in tests."""
         with self._lock:
