@@ -4,8 +4,12 @@ Python cannot kill a thread, but it can schedule an exception in one
 (``PyThreadState_SetAsyncExc``): the task's thread raises
 :class:`~taskqueue.exceptions.TaskRevokedError` at its next bytecode, which
 the executor turns into a REVOKED outcome. It cannot interrupt a blocking C
-call (a socket read waits for its timeout first), and a process-pool child
-is out of reach from here.
+call (a socket read waits for its timeout first).
+
+A process-pool child is out of reach of that: the process pool registers
+each job it runs here with a way to stop it (:func:`register_stopper`; the
+pool kills the child running the job and replaces it), and
+:func:`terminate` uses it when no thread of this process runs the job.
 
 The exception must only ever land inside a task body, never in the pool's
 own code (it would kill the pool thread): :func:`running` marks the body
@@ -18,12 +22,25 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from ..exceptions import TaskRevokedError
 
 _lock = threading.Lock()
 _running: dict[int, str] = {}  # thread id -> id of the job whose body it runs
+_stoppers: dict[str, Callable[[], bool]] = {}  # job id -> stops its pool child
+
+
+def register_stopper(job_id: str, stop: Callable[[], bool]) -> None:
+    """``stop()`` ends ``job_id``'s body elsewhere (a pool child); True if it was running."""
+    with _lock:
+        _stoppers[job_id] = stop
+
+
+def unregister_stopper(job_id: str, stop: Callable[[], bool]) -> None:
+    with _lock:
+        if _stoppers.get(job_id) is stop:
+            del _stoppers[job_id]
 
 
 @contextlib.contextmanager
@@ -41,12 +58,18 @@ def running(job_id: str) -> Iterator[None]:
 
 def is_running(job_id: str) -> bool:
     with _lock:
-        return job_id in _running.values()
+        return job_id in _running.values() or job_id in _stoppers
 
 
 def terminate(job_id: str) -> bool:
-    """Raise TaskRevokedError in the thread running ``job_id``; False if none is."""
-    return raise_in(job_id, TaskRevokedError)
+    """Stop ``job_id``'s body: TaskRevokedError in the thread running it, or its
+    pool child killed; False if nothing here runs it."""
+    if raise_in(job_id, TaskRevokedError):
+        return True
+    with _lock:
+        stop = _stoppers.get(job_id)
+    # Called outside the lock: the pool's own lock is taken inside.
+    return stop is not None and stop()
 
 
 def raise_in(job_id: str, exc_type: type[BaseException]) -> bool:

@@ -68,7 +68,7 @@ class Worker:
         events = new_event_queue()
         if self.pool_kind == "processes":
             assert self.app_spec is not None
-            return ProcessPool(self.app_spec, self.concurrency, events)
+            return ProcessPool(self.app, self.app_spec, self.concurrency, events)
         return ThreadPool(self.app, self.concurrency, events)
 
     def install_signal_handlers(self) -> None:

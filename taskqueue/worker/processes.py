@@ -7,7 +7,13 @@ and a manager thread in the parent, so it knows which call each child runs:
 
 - a child that dies mid-call (SIGKILL, the OOM killer, a crash in C code)
   fails only that call, with :class:`WorkerLostError` naming the child and its
-  exit; a new child takes its place;
+  exit; a new child takes its place (whether the call runs again is the
+  caller's decision: the pool cannot tell a crash from a poison call);
+- :meth:`ChildPool.kill` stops the child running one call (SIGTERM, then
+  SIGKILL after ``TERMINATE_GRACE``) and fails that call with the caller's
+  exception; a call submitted with a ``timeout`` is killed that way when it
+  overruns (:class:`CallTimedOut`), so even a body stuck in C code that never
+  returns to the interpreter gives its child back;
 - :meth:`ChildPool.shutdown` with ``wait=False`` terminates the children;
   their calls end with :class:`WorkerLostError` (``shutdown=True``);
 - a child that cannot even start (its initializer fails) marks the pool
@@ -27,6 +33,7 @@ import logging
 import multiprocessing
 import signal
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -47,6 +54,10 @@ class WorkerLostError(Exception):
     def __init__(self, message: str, shutdown: bool = False) -> None:
         super().__init__(message)
         self.shutdown = shutdown
+
+
+class CallTimedOut(Exception):
+    """A call ran past the ``timeout`` it was submitted with; its child was killed."""
 
 
 class PoolBroken(RuntimeError):
@@ -83,12 +94,16 @@ class _Child:
     conn: Connection
     ready: bool = False
     future: Future[Any] | None = None
+    deadline: float | None = None  # monotonic; the call's timeout
+    doom: BaseException | None = None  # being killed: the call fails with this
+    kill_at: float = 0.0  # monotonic; SIGKILL if the SIGTERM did not end it
 
 
 @dataclass(eq=False)
 class _Call:
     fn: Callable[..., Any]
     args: tuple[Any, ...]
+    timeout: float | None = None
     future: Future[Any] = field(default_factory=Future)
 
 
@@ -122,9 +137,14 @@ class ChildPool:
         self._manager.start()
 
     # --- the caller's side ------------------------------------------------------
-    def submit(self, fn: Callable[..., Any], *args: Any) -> Future[Any]:
-        """Run ``fn(*args)`` in a child; the future may be cancelled until it starts."""
-        call = _Call(fn, args)
+    def submit(
+        self, fn: Callable[..., Any], *args: Any, timeout: float | None = None
+    ) -> Future[Any]:
+        """Run ``fn(*args)`` in a child; the future may be cancelled until it starts.
+
+        ``timeout``: seconds from the start of the call after which its child
+        is killed and the call fails with :class:`CallTimedOut`."""
+        call = _Call(fn, args, timeout)
         with self._lock:
             if self._broken is not None:
                 raise PoolBroken(self._broken)
@@ -143,6 +163,18 @@ class ChildPool:
         """Child pid -> the future of the call it runs."""
         with self._lock:
             return {c.process.pid: c.future for c in self._children if c.future is not None}
+
+    def kill(self, future: Future[Any], error: BaseException) -> bool:
+        """Kill the child running the call of ``future``; the call fails with
+        ``error`` and a new child takes the place. False if no child runs it
+        (still queued, or finished)."""
+        with self._lock:
+            child = next((c for c in self._children if c.future is future), None)
+            if child is None:
+                return False
+            self._doom(child, error)
+        self._wake()
+        return True
 
     def shutdown(self, wait: bool = True, cancel: bool = False) -> None:
         """Stop taking calls. ``cancel`` drops queued ones. ``wait``: running calls
@@ -191,7 +223,8 @@ class ChildPool:
             self._wake_w.close()
 
     def _turn(self) -> bool:
-        """Hand out calls, wait for a reply, a death or a wake-up; False when done."""
+        """Hand out calls, wait for a reply, a death, a deadline or a wake-up;
+        False when done."""
         with self._lock:
             cold, closing = self._cold, self._closing
             if cold:
@@ -199,47 +232,84 @@ class ChildPool:
             if closing and not self._pending and all(c.future is None for c in self._children):
                 return False
             for child in self._children:
-                if child.ready and child.future is None and self._pending:
+                if child.ready and child.future is None and child.doom is None and self._pending:
                     self._assign(child, self._pending.popleft())
             waitables: list[Any] = [self._wake_r]
             for child in self._children:
                 waitables.extend((child.conn, child.process.sentinel))
-        for ready in wait(waitables):
+            timeout = self._next_deadline()
+        for ready in wait(waitables, timeout):
             if ready is self._wake_r:
                 while self._wake_r.poll():
                     self._wake_r.recv_bytes()
+        settled: list[tuple[Future[Any], bool, Any]] = []
         with self._lock:
             for child in list(self._children):
-                self._check(child)
+                self._check(child, settled)
+            self._enforce_deadlines()
+        # Outside the lock: a future's callbacks may submit again.
+        for future, ok, value in settled:
+            if ok:
+                future.set_result(value)
+            else:
+                future.set_exception(value)
         return True
+
+    def _next_deadline(self) -> float | None:
+        """Seconds until the next call timeout or SIGKILL is due (lock held)."""
+        due = [c.kill_at if c.doom is not None else c.deadline for c in self._children]
+        times = [t for t in due if t is not None]
+        return max(0.0, min(times) - time.monotonic()) if times else None
+
+    def _enforce_deadlines(self) -> None:
+        """Kill children whose call overran, SIGKILL those that ignored SIGTERM (lock held)."""
+        now = time.monotonic()
+        for child in self._children:
+            if child.doom is not None:
+                if child.kill_at <= now:
+                    with contextlib.suppress(OSError):
+                        child.process.kill()
+                    child.kill_at = now + TERMINATE_GRACE  # and again, should it not die
+            elif child.future is not None and child.deadline is not None and child.deadline <= now:
+                logger.error(
+                    "pool child pid %s overran its call's timeout; killing it", child.process.pid
+                )
+                self._doom(child, CallTimedOut("the call did not return within its time limit"))
+
+    def _doom(self, child: _Child, error: BaseException) -> None:
+        """Start killing ``child``: SIGTERM now, SIGKILL after the grace (lock held)."""
+        if child.doom is not None:
+            return
+        child.doom = error
+        child.kill_at = time.monotonic() + TERMINATE_GRACE
+        with contextlib.suppress(OSError):
+            child.process.terminate()
 
     def _assign(self, child: _Child, call: _Call) -> None:
         """Send ``call`` to an idle child (lock held)."""
         if not call.future.set_running_or_notify_cancel():
             return  # cancelled while queued (its partition was revoked)
         child.future = call.future
+        child.deadline = None if call.timeout is None else time.monotonic() + call.timeout
         try:
             child.conn.send((call.fn, call.args))
         except (OSError, ValueError) as exc:
             # The child died; _check reports the call lost and replaces it.
             logger.debug("sending a call to child %s failed: %s", child.process.pid, exc)
 
-    def _check(self, child: _Child) -> None:
-        """Take a child's reply, or notice its death (lock held)."""
+    def _check(self, child: _Child, settled: list[tuple[Future[Any], bool, Any]]) -> None:
+        """Take a child's reply, or notice its death (lock held); the futures to
+        settle go to ``settled``."""
         try:
             while child.conn.poll():
                 message = child.conn.recv()
                 if message == _READY:
                     child.ready = True
                     continue
-                future, child.future = child.future, None
+                future, child.future, child.deadline = child.future, None, None
                 ok, value = message
-                if future is None:
-                    continue
-                if ok:
-                    future.set_result(value)
-                else:
-                    future.set_exception(value)
+                if future is not None:
+                    settled.append((future, ok, value))
         except (EOFError, OSError):
             pass  # it died; its sentinel says so
         if child.process.is_alive():
@@ -250,14 +320,18 @@ class ChildPool:
         exit_info = _describe_exit(child.process.exitcode)
         if child.future is not None:
             future, child.future = child.future, None
-            logger.error("pool child pid %s %s while running a job", child.process.pid, exit_info)
-            future.set_exception(
-                WorkerLostError(
+            if child.doom is not None:  # killed on purpose: the caller's error
+                settled.append((future, False, child.doom))
+            else:
+                logger.error(
+                    "pool child pid %s %s while running a job", child.process.pid, exit_info
+                )
+                lost = WorkerLostError(
                     f"the worker's pool process (pid {child.process.pid}) {exit_info} "
                     "while running this job",
                     shutdown=self._cold,
                 )
-            )
+                settled.append((future, False, lost))
         if not child.ready and not self._closing:
             self._break(f"a pool process failed to start ({exit_info}); see the worker's log")
             return

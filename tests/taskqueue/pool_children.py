@@ -30,3 +30,10 @@ def sleep(seconds: float) -> float:
 
 def boom(message: str) -> None:
     raise ValueError(message)
+
+
+def stubborn_sleep(seconds: float) -> float:
+    """Sleep deaf to SIGTERM and SIGALRM, like a body stuck in C code."""
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGALRM})
+    time.sleep(seconds)
+    return seconds

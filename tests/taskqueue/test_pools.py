@@ -2,8 +2,9 @@
 
 The thread pool must keep its concurrency when a body is abandoned at its
 hard time limit; the process pool must survive a child killed mid-job (only
-that job fails, with an error that says so) and terminate its children on a
-cold shutdown.
+that call fails, with an error that says so; running it again is the
+worker's decision), kill the child of one call on demand or past the call's
+timeout, and terminate its children on a cold shutdown.
 """
 
 from __future__ import annotations
@@ -17,7 +18,12 @@ from concurrent.futures import CancelledError
 
 import pytest
 
-from taskqueue.worker.processes import ChildPool, PoolBroken, WorkerLostError
+from taskqueue.worker.processes import (
+    CallTimedOut,
+    ChildPool,
+    PoolBroken,
+    WorkerLostError,
+)
 from taskqueue.worker.threads import PoolShutDown, TaskThreads
 
 from . import pool_children
@@ -170,6 +176,40 @@ def test_a_child_killed_mid_job_fails_only_that_job_and_is_replaced(
     eventually(lambda: len(children.pids()) == 2 and victim not in children.pids(), "a new child")
     results = [children.submit(pool_children.add, i, 1) for i in range(6)]
     assert [f.result(timeout=WAIT) for f in results] == [1, 2, 3, 4, 5, 6]
+
+
+def test_kill_stops_the_child_running_a_call_with_the_callers_error(
+    children: ChildPool,
+) -> None:
+    long = children.submit(pool_children.sleep, 60)
+    queued = [children.submit(pool_children.sleep, 60), children.submit(pool_children.add, 1, 1)]
+    eventually(lambda: len(children.running()) == 2, "both children to be busy")
+    [victim] = [pid for pid, f in children.running().items() if f is long]
+
+    assert children.kill(long, KeyError("stopped on purpose")) is True
+
+    with pytest.raises(KeyError, match="stopped on purpose"):
+        long.result(timeout=WAIT)
+    eventually(lambda: _gone(victim), "the killed child to be gone")
+    # Its replacement takes the queued call; a finished call cannot be killed.
+    assert queued[1].result(timeout=WAIT) == 2
+    assert children.kill(queued[1], KeyError("too late")) is False
+    assert children.kill(queued[0], KeyError("stopped")) is True
+
+
+def test_a_call_past_its_timeout_has_its_child_killed_even_if_it_ignores_sigterm() -> None:
+    pool = ChildPool(1, pool_children.init, ("ok",), name="test-child")
+    try:
+        stuck = pool.submit(pool_children.stubborn_sleep, 60, timeout=0.5)
+        eventually(lambda: bool(pool.running()), "the call to start")
+        [victim] = pool.running()
+        with pytest.raises(CallTimedOut):
+            stuck.result(timeout=WAIT)
+        eventually(lambda: _gone(victim), "the stuck child to be gone")
+        # A call that returns in time is not killed; the new child takes it.
+        assert pool.submit(pool_children.add, 2, 2, timeout=WAIT).result(timeout=WAIT) == 4
+    finally:
+        pool.shutdown(wait=False, cancel=True)
 
 
 def test_cold_shutdown_terminates_children_mid_job() -> None:
