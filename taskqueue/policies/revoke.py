@@ -16,9 +16,8 @@ published while it was away is missed) and checks it right before a body
 starts, free of any round trip: a job revoked while it waits in the pool's
 queue does not start either. On ``terminate=True`` the worker running the
 job raises :class:`TaskRevokedError` in its thread (the control plane's
-``terminate``); the attempt ends REVOKED. A process-pool child is not
-interrupted (Python cannot reach into it from here): its result is
-discarded, because the final REVOKED state is never replaced.
+``terminate``), or, on the process pool, kills the child running it
+(SIGTERM, then SIGKILL) and starts a new one; the attempt ends REVOKED.
 
 This is the one revoke module: ``AsyncResult.revoke``, ``app.control.revoke``,
 the gRPC ``Revoke`` (:func:`revoke`, which also says whether the attempt

@@ -19,7 +19,12 @@ How the body is interrupted depends on the pool:
   replacement thread, so the worker keeps its full concurrency.
 - **processes**: the child arms ``SIGALRM`` timers in its main thread; the
   signal interrupts sleeps and blocking I/O (PEP 475) and raises the
-  exception in the body. The child survives and takes the next job.
+  exception in the body. The child survives and takes the next job. A body
+  the alarm cannot reach (stuck in C code that never returns to the
+  interpreter) is the parent's to stop: if the child has not answered
+  ``ABANDON_GRACE`` seconds after the hard limit, the process pool kills it
+  (SIGTERM, then SIGKILL) and starts a new one; the job ends FAILURE with
+  ``TimeLimitExceeded`` all the same.
 """
 
 from __future__ import annotations
