@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 
 from taskqueue import TaskQueue
-from taskqueue.delays import DEST, DUE, MALFORMED
+from taskqueue.config import Settings
+from taskqueue.delays import DEST, DUE, MALFORMED, found_tiers
 from taskqueue.exceptions import PublishError
 from taskqueue.transport import PublishHandle
 
@@ -105,3 +106,20 @@ def test_a_record_in_a_tier_no_longer_configured_is_forwarded_and_runs(
         assert result.get(timeout=60) == 11
     [run] = runs(rapp, "rules.add")
     assert run[3] >= sent + 1.5, "ran before its countdown"
+
+
+@pytest.mark.fast
+def test_only_canonical_tier_names_of_this_app_are_found() -> None:
+    s = Settings.load(env={}, topic_prefix="app.", delay_tiers="0.2,1")
+    topics = [
+        "app.delay.200ms",  # current tier: has its consumer already
+        "app.delay.1s",
+        "app.delay.7s",
+        "app.delay.1500ms",
+        "app.delay.1000ms",  # not a name tier_label writes (that is delay.1s)
+        "app.delay.05s",
+        "app.delay.7s.bak",
+        "other.delay.30s",
+        "app.default",
+    ]
+    assert found_tiers(s, topics) == {"app.delay.7s": 7.0, "app.delay.1500ms": 1.5}
