@@ -64,6 +64,19 @@ class Settings:
     heartbeat_interval: float = 5.0
     result_flush_interval: float = 0.005
     result_flush_size: int = 300
+    result_max_bytes: int = 4_000_000
+    """A result whose JSON is larger fails its job (ResultTooLarge), never
+    reaching the store: MongoDB holds at most 16 MiB per document."""
+    error_max_chars: int = 2_000
+    """An error message longer than this is cut, with a marker."""
+    traceback_max_chars: int = 20_000
+    """A traceback longer than this keeps its head and tail, with a marker."""
+    result_write_retries: int = 5
+    """A result document the store refuses for a passing reason is retried
+    this many times with backoff, then its job fails."""
+    follow_up_publish_retries: int = 5
+    """A follow-up (retry, callback, dead letter) whose publish failed for a
+    passing reason is resent this many times, then its job is dead-lettered."""
     always_eager: bool = False
     group_id: str = ""
     kafka_producer_options: dict[str, Any] = field(default_factory=dict)
@@ -188,6 +201,11 @@ _RULES: dict[str, r.Rule] = {
     "heartbeat_interval": r.positive(r.to_float),
     "result_flush_interval": r.positive(r.to_float),
     "result_flush_size": r.at_least(r.to_int, 1),
+    "result_max_bytes": r.at_least(r.to_int, 1),
+    "error_max_chars": r.at_least(r.to_int, 100),
+    "traceback_max_chars": r.at_least(r.to_int, 100),
+    "result_write_retries": r.at_least(r.to_int, 0),
+    "follow_up_publish_retries": r.at_least(r.to_int, 0),
     "always_eager": r.to_bool,
     "group_id": r.to_text,
     "kafka_producer_options": r.to_object,

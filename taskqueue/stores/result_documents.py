@@ -20,7 +20,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ..states import READY_STATES
+from ..states import FAILURE, READY_STATES
 
 if TYPE_CHECKING:
     from ..message import Message
@@ -101,6 +101,36 @@ def closing_document(
         "attempts": {
             str(attempt): {"state": str(state), "error": error, "finished_at": now.timestamp()}
         },
+    }
+
+
+UNSTORABLE_EXC_TYPE = "ResultNotStorable"
+"""``error.exc_type`` of a job whose document the result store refused."""
+
+
+def unstorable(doc: dict[str, Any], reason: str) -> dict[str, Any]:
+    """The FAILURE document stored instead of ``doc``, which the store refused.
+
+    It keeps what identifies the job and its history and drops the values
+    (result, arguments, traceback), one of which the store cannot hold; the
+    job's record, arguments included, is in its queue's dead-letter topic.
+    """
+    error = {"exc_type": UNSTORABLE_EXC_TYPE, "exc_message": f"result not storable: {reason}"}
+    keep = ("_id", "task", "retries", "queue", "root_id", "parent_id", "group_id", "worker")
+    out = {k: doc[k] for k in keep if k in doc}
+    attempts = {
+        key: {**attempt, "state": FAILURE.value, "error": error}
+        for key, attempt in (doc.get("attempts") or {}).items()
+    }
+    return {
+        **out,
+        "state": FAILURE.value,
+        "final": True,
+        "result": None,
+        "error": error,
+        "traceback": None,
+        "date_done": dt.datetime.now(dt.UTC),
+        "attempts": attempts,
     }
 
 

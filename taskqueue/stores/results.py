@@ -22,13 +22,40 @@ from __future__ import annotations
 
 import threading
 from abc import ABC, abstractmethod
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 from ..states import REVOKED
 from .result_documents import Reopening, closing_document, reopening
 
 MEMORY_SCHEME = "memory://"
 """URL prefix that selects :class:`~taskqueue.stores.results_memory.MemoryResultStore`."""
+
+PERMANENT: Literal["permanent"] = "permanent"
+"""A write error that the same document meets again (a value or size the
+store refuses): retrying it would block its job's partition forever."""
+TRANSIENT: Literal["transient"] = "transient"
+"""A write error that passes (connection lost, server busy): retry later."""
+
+Kind = Literal["permanent", "transient"]
+
+MAX_DOCUMENT_BYTES = 16 * 1024 * 1024
+"""MongoDB's document size limit; the memory store refuses alike."""
+
+
+@dataclass(slots=True)
+class WriteReport:
+    """What :meth:`ResultStore.write_checked` did with a batch.
+
+    ``failed`` maps the id of each job whose document the store refused for
+    good to the reason; a FAILURE document (``result_documents.unstorable``)
+    was stored in its place. ``retry`` holds documents refused for a passing
+    reason while the rest of the batch was written: the caller retries them.
+    """
+
+    written: int = 0
+    failed: dict[str, str] = field(default_factory=dict)
+    retry: list[dict[str, Any]] = field(default_factory=list)
 
 
 class ResultStore(ABC):
@@ -67,9 +94,23 @@ class ResultStore(ABC):
         """Write the buffer now; returns the number of documents."""
         return self.write(self.take())
 
-    @abstractmethod
     def write(self, docs: list[dict[str, Any]]) -> int:
         """Insert or merge ``docs`` (in order, by the rules above); returns how many."""
+        return self.write_checked(docs).written
+
+    @abstractmethod
+    def write_checked(self, docs: list[dict[str, Any]]) -> WriteReport:
+        """:meth:`write`, one job at a time where the store refuses a document.
+
+        A document refused for good (see :meth:`classify`) never blocks the
+        others: a value JSON can hold is kept as JSON text, else the job's
+        document becomes a FAILURE naming why. Raises only on errors that
+        concern the whole store (unreachable): nothing is lost by retrying.
+        """
+
+    def classify(self, exc: BaseException) -> Kind:
+        """Whether a write error is :data:`PERMANENT` or :data:`TRANSIENT`."""
+        return TRANSIENT if self.owns_error(exc) else PERMANENT
 
     # --- reading ---------------------------------------------------------------
     @abstractmethod

@@ -10,11 +10,12 @@ one worker's flush never writes another's documents.
 from __future__ import annotations
 
 import copy
+import json
 import threading
 from typing import Any
 
-from .result_documents import Reopening
-from .results import ResultStore
+from .result_documents import Reopening, unstorable
+from .results import MAX_DOCUMENT_BYTES, ResultStore, WriteReport
 
 
 class _Database:
@@ -43,11 +44,22 @@ class MemoryResultStore(ResultStore):
         super().__init__(url, database)
         self._db = _database(url, database)
 
-    def write(self, docs: list[dict[str, Any]]) -> int:
+    def write_checked(self, docs: list[dict[str, Any]]) -> WriteReport:
+        """Keeps any Python value, as the Mongo store does through JSON text;
+        refuses, like MongoDB, a document over 16 MiB."""
+        report = WriteReport(len(docs))
         with self._db.lock:
             for doc in docs:
+                size = _size(doc)
+                if size > MAX_DOCUMENT_BYTES:
+                    reason = (
+                        f"document of about {size} bytes exceeds MongoDB's "
+                        f"{MAX_DOCUMENT_BYTES} bytes limit"
+                    )
+                    report.failed[doc["_id"]] = reason
+                    doc = unstorable(doc, reason)
                 self._write_one(copy.deepcopy(doc))
-        return len(docs)
+        return report
 
     def _write_one(self, doc: dict[str, Any]) -> None:
         stored = self._db.docs.get(doc["_id"])
@@ -91,6 +103,11 @@ class MemoryResultStore(ResultStore):
 
     def close(self) -> None:
         """Nothing to release; the documents outlive the store, as in Mongo."""
+
+
+def _size(doc: dict[str, Any]) -> int:
+    """About the document's BSON size: its JSON length (no bson here)."""
+    return len(json.dumps(doc, default=repr))
 
 
 def _parent(doc: dict[str, Any], path: str) -> tuple[dict[str, Any], str]:

@@ -17,15 +17,32 @@ import logging
 from typing import Any
 
 import mongoengine
-from pymongo.errors import BulkWriteError, DuplicateKeyError, PyMongoError
+from bson.errors import InvalidDocument
+from pymongo.errors import (
+    BulkWriteError,
+    ConnectionFailure,
+    DuplicateKeyError,
+    ExecutionTimeout,
+    OperationFailure,
+    PyMongoError,
+    WTimeoutError,
+)
 
-from .result_documents import Reopening
-from .results import ResultStore
+from .result_documents import Reopening, unstorable
+from .results import PERMANENT, TRANSIENT, Kind, ResultStore, WriteReport
 
 logger = logging.getLogger("taskqueue.results")
 
 DUPLICATE_KEY = 11000
 COLLECTION = "taskqueue_results"
+
+TRANSIENT_CODES = frozenset(
+    {6, 7, 50, 89, 91, 112, 189, 262, 9001, 10107, 11600, 11602, 13435, 13436, 16500}
+)
+"""Server error codes that pass: host unreachable or not found, time limit,
+network timeout, shutdown, write conflict, primary stepped down, socket
+error, not primary, interrupted at shutdown, throttled (Cosmos DB's 16500).
+Any other code a server gives one document is that document's fault."""
 
 JSON_TEXT_FIELDS = ("result", "args", "kwargs")
 """Fields stored as JSON text (in ``<field>_json``) when Mongo-wire servers
@@ -52,6 +69,14 @@ def storable(doc: dict[str, Any], *, force: bool = False) -> dict[str, Any]:
             out[f"{name}_json"] = json.dumps(out.pop(name), default=repr)
             out[name] = None
     return out
+
+
+def _describe(exc: BaseException) -> str:
+    """A short reason for an operator, from a refused document's error."""
+    if isinstance(exc, OverflowError):
+        return "an integer exceeds MongoDB's 64-bit range"
+    text = str(exc).split(", full error:")[0]
+    return text if len(text) <= 300 else text[:300] + "..."
 
 
 def readable(doc: dict[str, Any]) -> dict[str, Any]:
@@ -96,54 +121,133 @@ class MongoResultStore(ResultStore):
             self._collection = mongoengine.get_connection(self.alias)[self.database][COLLECTION]
         return self._collection
 
-    def write(self, docs: list[dict[str, Any]]) -> int:
+    def write_checked(self, docs: list[dict[str, Any]]) -> WriteReport:
         """Nearly every document is a job's first: ``insert_many`` writes those
         in one round trip (conditional upserts cost milliseconds each on
         some Mongo-compatible servers). The few that already exist (a retry's
         next attempt, a redelivery) come back as duplicate-key errors and
-        take the ordered, conditional upsert path."""
+        take the ordered, conditional upsert path. Documents the server or
+        the client refuses are settled one by one (:meth:`_refused`)."""
+        report = WriteReport(len(docs))
         if not docs:
-            return 0
+            return report
         # Converted here, in the flushing thread, not on the worker's loop.
-        docs = [storable(d) for d in docs]
+        prepared = [storable(d) for d in docs]
         try:
-            self.collection.insert_many(docs, ordered=False)
+            self.collection.insert_many(prepared, ordered=False)
+            return report
         except BulkWriteError as exc:
-            errors = exc.details.get("writeErrors", [])
-            refused = [e for e in errors if e.get("code") != DUPLICATE_KEY]
-            if refused:
-                # The server refused a value (a key it rejects, a shape it
-                # cannot store). Retrying the same document would block the
-                # partition forever: store its values as JSON text instead.
-                for error in refused:
-                    logger.warning(
-                        "result of job %s refused by the server (%s); storing it as JSON text",
-                        docs[error["index"]].get("_id"),
-                        str(error.get("errmsg", ""))[:200],
-                    )
-                self.write([storable(docs[e["index"]], force=True) for e in refused])
-            self._merge([docs[e["index"]] for e in errors if e.get("code") == DUPLICATE_KEY])
-        return len(docs)
-
-    def _merge(self, docs: list[dict[str, Any]]) -> None:
-        # One call each: rare (retries, redeliveries), and some Mongo-wire
-        # servers answer a bulk of failing upserts in a shape pymongo rejects.
-        for doc in docs:
-            retries = int(doc.get("retries", 0))
-            fields = {k: v for k, v in doc.items() if k not in ("_id", "attempts")}
-            for key, attempt in (doc.get("attempts") or {}).items():
-                fields[f"attempts.{key}"] = attempt
+            errors: list[dict[str, Any]] = exc.details.get("writeErrors", [])
+        except Exception as exc:
+            if self.classify(exc) == TRANSIENT:
+                raise
+            # The client refused to encode the batch (an integer over 64
+            # bits, a document over 16 MiB) and names no document: find it.
+            errors = self._one_by_one(prepared)
+        duplicates = []
+        for error in errors:
+            doc = docs[error["index"]]
+            if error.get("code") == DUPLICATE_KEY:
+                duplicates.append(prepared[error["index"]])
+            elif self._code_kind(error.get("code"), error.get("errorLabels")) == TRANSIENT:
+                report.retry.append(doc)
+            else:
+                self._refused(doc, str(error.get("errmsg") or error.get("exc")), report)
+        for doc in duplicates:
             try:
-                # Matches only a non-final document of an older or equal
-                # attempt; otherwise the upsert collides on _id and the newer
-                # result stays.
-                self.collection.update_one(
-                    {"_id": doc["_id"], "final": {"$ne": True}, "retries": {"$lte": retries}},
-                    {"$set": fields},
-                    upsert=True,
+                self._merge(doc)
+            except Exception as exc:
+                if self.classify(exc) == TRANSIENT:
+                    raise
+                self._refused(doc, _describe(exc), report)
+        return report
+
+    def _one_by_one(self, prepared: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Insert each document; the errors in ``writeErrors`` shape."""
+        errors: list[dict[str, Any]] = []
+        for index, doc in enumerate(prepared):
+            try:
+                self.collection.insert_one(doc)
+            except DuplicateKeyError:  # written by the failed batch, or earlier
+                errors.append({"index": index, "code": DUPLICATE_KEY})
+            except Exception as exc:
+                if self.classify(exc) == TRANSIENT:
+                    raise
+                errors.append(
+                    {"index": index, "code": getattr(exc, "code", None), "exc": _describe(exc)}
                 )
-            except DuplicateKeyError:
-                logger.debug("result of job %s already final or newer; kept", doc["_id"])
+        return errors
+
+    def _refused(self, doc: dict[str, Any], reason: str, report: WriteReport) -> None:
+        """Settle a document refused for good.
+
+        First as JSON text: JSON holds integers of any size and any key, so
+        the user gets the value they returned (``get`` decodes it back). A
+        document that JSON text does not save (too large) becomes a FAILURE
+        that names why; transient errors here propagate (retry the batch).
+        """
+        try:
+            self._put(storable(doc, force=True))
+            logger.warning(
+                "result of job %s refused by the server (%s); stored as JSON text",
+                doc.get("_id"),
+                reason[:200],
+            )
+            return
+        except Exception as exc:
+            if self.classify(exc) == TRANSIENT:
+                raise
+            reason = _describe(exc)
+        logger.error("result of job %s not storable: %s; storing a FAILURE", doc["_id"], reason)
+        self._put(unstorable(doc, reason))
+        report.failed[doc["_id"]] = reason
+
+    def _put(self, doc: dict[str, Any]) -> None:
+        try:
+            self.collection.insert_one(doc)
+        except DuplicateKeyError:
+            self._merge(doc)
+
+    def _merge(self, doc: dict[str, Any]) -> None:
+        # One call per document: rare (retries, redeliveries), and some
+        # Mongo-wire servers answer a bulk of failing upserts in a shape
+        # pymongo rejects.
+        retries = int(doc.get("retries", 0))
+        fields = {k: v for k, v in doc.items() if k not in ("_id", "attempts")}
+        for key, attempt in (doc.get("attempts") or {}).items():
+            fields[f"attempts.{key}"] = attempt
+        try:
+            # Matches only a non-final document of an older or equal
+            # attempt; otherwise the upsert collides on _id and the newer
+            # result stays.
+            self.collection.update_one(
+                {"_id": doc["_id"], "final": {"$ne": True}, "retries": {"$lte": retries}},
+                {"$set": fields},
+                upsert=True,
+            )
+        except DuplicateKeyError:
+            logger.debug("result of job %s already final or newer; kept", doc["_id"])
+
+    def classify(self, exc: BaseException) -> Kind:
+        if isinstance(exc, BulkWriteError):
+            # Only raised from here with its details consumed; as a whole it
+            # means the batch as a whole may be retried.
+            return TRANSIENT
+        if isinstance(exc, (ConnectionFailure, ExecutionTimeout, WTimeoutError)):
+            return TRANSIENT
+        if isinstance(exc, OperationFailure):
+            return self._code_kind(exc.code, exc.details and exc.details.get("errorLabels"))
+        if isinstance(exc, PyMongoError) and not isinstance(exc, InvalidDocument):
+            return TRANSIENT
+        # OverflowError, InvalidDocument (DocumentTooLarge, bad keys),
+        # TypeError: the client cannot encode this document, ever.
+        return PERMANENT
+
+    @staticmethod
+    def _code_kind(code: int | None, labels: Any = None) -> Kind:
+        if code in TRANSIENT_CODES or (labels and "RetryableWriteError" in labels):
+            return TRANSIENT
+        return PERMANENT
 
     def get(self, job_id: str) -> dict[str, Any] | None:
         doc: dict[str, Any] | None = self.collection.find_one({"_id": job_id})

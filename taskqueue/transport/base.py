@@ -52,18 +52,27 @@ class PublishHandle:
     measurable share of a bulk publish.
     """
 
-    __slots__ = ("topic", "key", "done", "error", "partition", "offset")
+    __slots__ = ("topic", "key", "done", "error", "permanent", "partition", "offset")
 
     def __init__(self, topic: str, key: bytes | None) -> None:
         self.topic = topic
         self.key = key
         self.done = False
         self.error: str | None = None
+        self.permanent = False
+        """The error recurs on a resend (unknown topic, record too large)."""
         self.partition: int | None = None
         self.offset: int | None = None
 
-    def resolve(self, error: str | None, partition: int | None, offset: int | None) -> None:
+    def resolve(
+        self,
+        error: str | None,
+        partition: int | None,
+        offset: int | None,
+        permanent: bool = False,
+    ) -> None:
         self.error, self.partition, self.offset = error, partition, offset
+        self.permanent = permanent and error is not None
         self.done = True  # last: readers check it before the other fields
 
     def raise_for_error(self) -> None:

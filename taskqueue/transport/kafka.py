@@ -50,6 +50,20 @@ _PRODUCER_DEFAULTS: dict[str, Any] = {
     "queue.buffering.max.kbytes": 1_048_576,
 }
 
+PERMANENT_PUBLISH_ERRORS = frozenset(
+    {
+        KafkaError.UNKNOWN_TOPIC_OR_PART,
+        KafkaError._UNKNOWN_TOPIC,
+        KafkaError._UNKNOWN_PARTITION,
+        KafkaError.TOPIC_AUTHORIZATION_FAILED,
+        KafkaError.MSG_SIZE_TOO_LARGE,
+        KafkaError.RECORD_LIST_TOO_LARGE,
+        KafkaError.INVALID_RECORD,
+    }
+)
+"""Delivery errors a resend meets again: the topic is missing or refused,
+or the record is too large. librdkafka has retried everything else already."""
+
 _CONSUMER_DEFAULTS: dict[str, Any] = {
     "enable.auto.commit": False,  # we commit only what is finished
     "enable.auto.offset.store": False,
@@ -156,7 +170,7 @@ class KafkaTransport(Transport):
 
         def delivered(err: KafkaError | None, msg: Any) -> None:
             if err is not None:
-                handle.resolve(err.str(), None, None)
+                handle.resolve(err.str(), None, None, err.code() in PERMANENT_PUBLISH_ERRORS)
             else:
                 handle.resolve(None, msg.partition(), msg.offset())
 

@@ -45,7 +45,7 @@ class MemoryTransport(Transport):
         with self._lock:
             parts = self.topics.get(topic)
             if parts is None:
-                handle.resolve(f"unknown topic {topic} (declare it first)", None, None)
+                handle.resolve(f"unknown topic {topic} (declare it first)", None, None, True)
                 return handle
             index = zlib.crc32(key) % len(parts) if key else 0
             log = parts[index]

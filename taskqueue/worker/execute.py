@@ -8,7 +8,6 @@ loop turns into state writes, result documents and follow-up messages.
 
 from __future__ import annotations
 
-import json
 import time
 import traceback as tb
 from collections.abc import Callable
@@ -28,6 +27,7 @@ from ..middleware import Admission, Execution, Stage
 from ..policies.revoke import REVOKED_ERROR
 from ..states import FAILURE, RETRY, REVOKED, SUCCESS
 from ..task import Request, RequestContext
+from .caps import oversized_result, too_large
 from .events import StartResult
 
 if TYPE_CHECKING:
@@ -95,8 +95,11 @@ def execute(
             value = app.middleware.execute(
                 app, execution, lambda: task.run(*message.args, **message.kwargs)
             )
-        json.dumps(value)  # a result the store cannot hold is a failure, now
-        return Outcome(SUCCESS, result=value, started_at=started, finished_at=time.time())
+        outcome = Outcome(SUCCESS, result=value, started_at=started, finished_at=time.time())
+        # A result the store cannot hold is this job's failure, now: never
+        # a write that the store refuses on every retry.
+        oversized = oversized_result(value, app.settings.result_max_bytes)
+        return outcome if oversized is None else too_large(outcome, oversized)
     except Retry as exc:
         cause = exc.exc or exc
         return Outcome(

@@ -22,11 +22,19 @@ from typing import TYPE_CHECKING, Any
 
 from ..canvas import CHORD_HEADER, chord_callback, chord_failed, follow_up
 from ..delays import route
+from ..exceptions import MessageTooLarge, PublishError
 from ..message import Message
 from ..states import FAILURE, RETRY, STARTED, SUCCESS
-from ..stores.result_documents import attempt_entry, outcome_document
+from ..stores.result_documents import (
+    UNSTORABLE_EXC_TYPE,
+    attempt_entry,
+    outcome_document,
+    unstorable,
+)
+from ..stores.results import WriteReport
 from ..stores.state import StateUpdate
 from ..transport import Delivery, PublishHandle
+from .caps import capped
 from .execute import Outcome
 
 if TYPE_CHECKING:
@@ -66,6 +74,9 @@ class Outgoing:
     key: bytes | None
     headers: list[tuple[str, bytes]]
     handle: PublishHandle | None = None
+    sends: int = 0
+    dead_letter: bool = False
+    """The job's own record on its dead-letter topic: the last place it can go."""
 
 
 @dataclass(slots=True)
@@ -74,6 +85,7 @@ class _Pending:
     out: list[Outgoing] = field(default_factory=list)
     mongo_flushed: bool = False
     final: StateUpdate | None = None
+    writes: int = 0  # attempts to store its result document
 
 
 class Ledger:
@@ -88,7 +100,11 @@ class Ledger:
         self._last_flush = time.monotonic()
         self.results = app.result_store if app.settings.results_enabled else None
         self._flusher = ThreadPoolExecutor(1, thread_name_prefix="taskqueue-results")
-        self._flushing: tuple[Future[int], list[_Pending], list[dict[str, Any]]] | None = None
+        self._flushing: tuple[Future[WriteReport], list[_Pending], list[dict[str, Any]]] | None = (
+            None
+        )
+        self._outage = 0  # consecutive whole-batch write failures (backoff)
+        self._next_flush = 0.0
 
     # --- recording -------------------------------------------------------------
     def started(self, job: Job) -> None:
@@ -99,6 +115,7 @@ class Ledger:
 
     def finished(self, job: Job, outcome: Outcome) -> None:
         m = job.message
+        outcome = capped(outcome, self.app.settings)
         payload = outcome.result if outcome.state == SUCCESS else outcome.error
         update = StateUpdate(
             m.id,
@@ -111,25 +128,16 @@ class Ledger:
             worker=self.worker_name,
         )
         pending = _Pending(job, final=update)
-        pending.out = [self._envelope(msg) for msg in self._follow_ups(m, outcome)]
+        pending.out = self._follow_up_records(m, outcome)
         if outcome.state == FAILURE:
-            pending.out.append(
-                Outgoing(
-                    self.app.settings.dead_letter_topic(m.queue),
-                    job.data,
-                    job.delivery.key,
-                    dead_letter_headers(
-                        job.delivery,
-                        outcome.dead_reason,
-                        outcome.error or {},
-                        traceback=outcome.traceback,
-                        attempts=m.retries + 1,
-                    )
-                    + list(outcome.dead_headers),
-                )
+            dead = self._dead_letter(
+                job, outcome.dead_reason, outcome.error or {}, outcome.traceback
             )
+            dead.headers += list(outcome.dead_headers)
+            pending.out.append(dead)
         for out in pending.out:
-            self.send(out)
+            if out.handle is None:  # not refused while being built
+                self.send(out)
         if self.results is not None:
             self.results.record(self._document(job, outcome))
             self._waiting_mongo.append(pending)
@@ -144,7 +152,43 @@ class Ledger:
         self._waiting_kafka.append(_Pending(job, list(out or ()), True))
 
     def send(self, out: Outgoing) -> None:
-        out.handle = self.app.transport.send(out.topic, out.value, out.key, out.headers)
+        out.sends += 1
+        try:
+            out.handle = self.app.transport.send(out.topic, out.value, out.key, out.headers)
+        except PublishError as exc:
+            # Refused before it left (unknown topic, record too large): a
+            # failed handle, settled in ackable() like a failed delivery.
+            out.handle = _refused_handle(out.topic, out.key, str(exc))
+
+    def _follow_up_records(self, m: Message, outcome: Outcome) -> list[Outgoing]:
+        """The encoded follow-ups; one that cannot be built is a failed record."""
+        try:
+            messages = self._follow_ups(m, outcome)
+        except Exception as exc:
+            logger.exception("follow-ups of job %s (%s) cannot be built", m.id, m.task)
+            return [_failed_record(self.app.settings.topic(m.queue), m, f"cannot build: {exc}")]
+        out = []
+        for message in messages:
+            try:
+                out.append(self._envelope(message))
+            except (MessageTooLarge, TypeError, ValueError) as exc:
+                topic = self.app.settings.topic(message.queue)
+                out.append(_failed_record(topic, message, str(exc)))
+        return out
+
+    def _dead_letter(
+        self,
+        job: Job,
+        reason: str,
+        error: dict[str, str] | str,
+        traceback: str | None = None,
+    ) -> Outgoing:
+        m = job.message
+        headers = dead_letter_headers(
+            job.delivery, reason, error, traceback=traceback, attempts=m.retries + 1
+        )
+        topic = self.app.settings.dead_letter_topic(m.queue)
+        return Outgoing(topic, job.data, job.delivery.key, headers, dead_letter=True)
 
     def _envelope(self, message: Message) -> Outgoing:
         s = self.app.settings
@@ -211,11 +255,11 @@ class Ledger:
             time.monotonic() - self._last_flush >= s.result_flush_interval
             or len(self._waiting_mongo) >= s.result_flush_size
         )
-        if not (due or force):
+        if not (due or force) or time.monotonic() < self._next_flush:
             return
         docs, pendings = self.results.take(), self._waiting_mongo
         self._waiting_mongo = []
-        self._flushing = (self._flusher.submit(self.results.write, docs), pendings, docs)
+        self._flushing = (self._flusher.submit(self.results.write_checked, docs), pendings, docs)
         self._last_flush = time.monotonic()
         if force:
             self._finish_flush()
@@ -225,53 +269,172 @@ class Ledger:
         future, pendings, docs = self._flushing
         self._flushing = None
         try:
-            future.result()
-            logger.debug(
-                "stored %d result(s) in %.1f ms",
-                len(docs),
-                1000 * (time.monotonic() - self._last_flush),
-            )
+            report = future.result()
         except Exception as exc:
-            # Not durable: keep the jobs unacked and try again next turn.
-            logger.error("writing %d result(s) to Mongo failed: %s; retrying", len(docs), exc)
+            # The store as a whole failed (unreachable): nothing is durable.
+            # Keep the jobs unacked and try again after a backoff; failing
+            # them would need the very store that is down.
+            self._outage += 1
+            delay = min(0.1 * 2 ** (self._outage - 1), 5.0)
+            logger.error(
+                "writing %d result(s) to %s failed: %s; retrying in %.1f s",
+                len(docs),
+                self.results.service,
+                exc,
+                delay,
+            )
             self.results.put_back(docs)
             self._waiting_mongo = pendings + self._waiting_mongo
-            time.sleep(0.1)
+            self._next_flush = time.monotonic() + delay
             return
+        self._outage = 0
+        logger.debug(
+            "stored %d result(s) in %.1f ms",
+            len(docs),
+            1000 * (time.monotonic() - self._last_flush),
+        )
+        if report.retry:
+            pendings = self._retry_later(pendings, report)
         # Redis shows a final state only once Mongo holds it: a redelivered
         # job whose Redis state is final is acked without running, so its
         # durable result must exist by then.
         for p in pendings:
             p.mongo_flushed = True
+            reason = report.failed.get(p.job.message.id)
+            if reason is not None:
+                self._unstorable(p, reason)
             if p.final is not None:
                 self.state_updates.append(p.final)
         self._waiting_kafka.extend(pendings)
 
+    def _retry_later(self, pendings: list[_Pending], report: WriteReport) -> list[_Pending]:
+        """Put back documents refused for a passing reason (the others are
+        stored); past ``result_write_retries`` their jobs fail instead."""
+        assert self.results is not None
+        retry_ids = {d["_id"] for d in report.retry}
+        limit = self.app.settings.result_write_retries
+        again, done = [], []
+        for p in pendings:
+            if p.job.message.id not in retry_ids:
+                done.append(p)
+                continue
+            p.writes += 1
+            again.append(p)
+        give_up = {p.job.message.id for p in again if p.writes > limit}
+        docs = []
+        for d in report.retry:
+            if d["_id"] in give_up:
+                reason = f"refused {limit + 1} times, last for a passing reason"
+                docs.append(unstorable(d, reason))
+                report.failed[d["_id"]] = reason
+            else:
+                docs.append(d)
+        logger.warning("%d result(s) refused for a passing reason; retrying", len(docs))
+        self.results.put_back(docs)
+        self._waiting_mongo = again + self._waiting_mongo
+        self._next_flush = time.monotonic() + min(0.1 * 2 ** max(p.writes for p in again), 5.0)
+        return done
+
+    def _unstorable(self, p: _Pending, reason: str) -> None:
+        """The store kept a FAILURE in place of the job's document: Redis
+        says the same, and the job's record goes to its dead-letter topic
+        (follow-ups sent with the result stay sent)."""
+        m = p.job.message
+        error = {"exc_type": UNSTORABLE_EXC_TYPE, "exc_message": f"result not storable: {reason}"}
+        p.final = StateUpdate(
+            m.id,
+            FAILURE.value,
+            m.retries,
+            task=m.task,
+            queue=m.queue,
+            payload=error,
+            worker=self.worker_name,
+        )
+        if not any(o.dead_letter for o in p.out):
+            dead = self._dead_letter(p.job, "unstorable-result", error)
+            self.send(dead)
+            p.out.append(dead)
+
     def ackable(self) -> list[Job]:
-        """Jobs whose writes are all durable; resends follow-ups that failed."""
+        """Jobs whose writes are all durable; settles follow-ups that failed.
+
+        A follow-up that failed for a passing reason is resent, at most
+        ``follow_up_publish_retries`` times; one that failed for good (its
+        topic does not exist, it is too large), or ran out of resends, sends
+        the job's own record to its dead-letter topic with the reason, and
+        the job is acked once that is in Kafka. Only a dead letter that
+        failed for good is given up (logged): no other place is left.
+        """
         ready, still = [], []
+        limit = self.app.settings.follow_up_publish_retries
         for p in self._waiting_kafka:
             handles = [o.handle for o in p.out if o.handle is not None]
             if not all(h.done for h in handles):
                 still.append(p)
                 continue
             failed = [o for o in p.out if o.handle is not None and o.handle.error]
-            if failed:
-                # Never ack a job whose retry/dead letter is not in Kafka:
-                # resend; if this worker dies first, the job is redelivered.
-                logger.error(
-                    "publish to %s for job %s failed (%s); resending",
-                    failed[0].topic,
-                    p.job.message.id,
-                    failed[0].handle.error if failed[0].handle else "?",
+            if not failed:
+                ready.append(p.job)
+                continue
+            m = p.job.message
+            lost = [o for o in failed if o.dead_letter and _gives_up(o, None)]
+            if lost:
+                logger.critical(
+                    "dead letter of job %s (%s) to %s refused: %s; acking without it",
+                    m.id,
+                    m.task,
+                    lost[0].topic,
+                    _error_of(lost[0]),
                 )
-                for o in failed:
-                    self.send(o)
+                ready.append(p.job)
+                continue
+            broken = [o for o in failed if not o.dead_letter and _gives_up(o, limit)]
+            if broken:
+                o = broken[0]
+                reason = f"publish to topic {o.topic} failed: {_error_of(o)}"
+                logger.error(
+                    "follow-up of job %s (%s) failed: %s; dead-lettering", m.id, m.task, reason
+                )
+                dead = self._dead_letter(p.job, "follow-up-failed", reason)
+                self.send(dead)
+                # The other follow-ups stay as sent; the failed ones are
+                # replaced by the dead letter (a replay sends them again).
+                p.out = [x for x in p.out if x not in failed] + [dead]
+                self._fail_retry(p, reason)
                 still.append(p)
                 continue
-            ready.append(p.job)
+            # Never ack a job whose retry/dead letter is not in Kafka:
+            # resend; if this worker dies first, the job is redelivered.
+            logger.error(
+                "publish to %s for job %s failed (%s); resending",
+                failed[0].topic,
+                m.id,
+                _error_of(failed[0]),
+            )
+            for o in failed:
+                self.send(o)
+            still.append(p)
         self._waiting_kafka = still
         return ready
+
+    def _fail_retry(self, p: _Pending, reason: str) -> None:
+        """A RETRY whose next attempt was never published ends the job:
+        store FAILURE, or it would wait in RETRY forever."""
+        if p.final is None or p.final.state != RETRY.value:
+            return
+        m = p.job.message
+        error = {"exc_type": "FollowUpFailed", "exc_message": reason}
+        # Not the next attempt's number: that attempt never exists.
+        self.state_updates.append(
+            StateUpdate(m.id, FAILURE.value, m.retries, task=m.task, queue=m.queue, payload=error)
+        )
+        if self.results is not None:
+            try:
+                self.results.mark_final(m.id, FAILURE.value, m.retries, error)
+            except Exception:  # Redis has it; the loop must go on
+                logger.exception(
+                    "storing FAILURE of job %s in %s failed", m.id, self.results.service
+                )
 
     @property
     def busy(self) -> bool:
@@ -314,6 +477,31 @@ def dead_letter_headers(
             ("tq-dead-at", repr(time.time()).encode()),
         ]
     )
+
+
+def _gives_up(out: Outgoing, limit: int | None) -> bool:
+    """Whether a failed publish is not to be resent (``limit``: of resends)."""
+    handle = out.handle
+    assert handle is not None
+    return handle.permanent or (limit is not None and out.sends > limit)
+
+
+def _error_of(out: Outgoing) -> str:
+    return (out.handle.error if out.handle else None) or "?"
+
+
+def _refused_handle(topic: str, key: bytes | None, error: str) -> PublishHandle:
+    handle = PublishHandle(topic, key)
+    handle.resolve(error, None, None, permanent=True)
+    return handle
+
+
+def _failed_record(topic: str, message: Message, error: str) -> Outgoing:
+    """A follow-up that could not even be encoded (too large, not JSON)."""
+    key = (message.routing_key or message.id).encode()
+    out = Outgoing(topic, b"", key, [])
+    out.handle = _refused_handle(topic, key, error)
+    return out
 
 
 def _tail(traceback: str, lines: int = 8) -> str:
