@@ -30,13 +30,11 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from .message import Message, new_id
+from .message_checks import CHORD_HEADER
 
 if TYPE_CHECKING:
     from .app import TaskQueue
     from .result import AsyncResult
-
-CHORD_HEADER = "tq_chord"
-"""Envelope header of a chord member: ``{"id", "size", "index", "callback"}``."""
 
 CHORD_TTL = 86_400
 """Seconds a chord's bookkeeping lives in the state store."""
@@ -92,6 +90,44 @@ class Signature(dict):  # type: ignore[type-arg]
         )
 
 
+SignatureLike = dict[str, Any] | Iterable[dict[str, Any]] | None
+"""What ``link=`` and ``link_error=`` accept: one signature, a list of them, or none."""
+
+
+def as_signatures(value: SignatureLike, name: str = "link") -> tuple[dict[str, Any], ...]:
+    """``link=sig`` and ``link=[sig, ...]`` alike, as Celery takes them, as the
+    tuple the envelope carries; nested ``link``/``link_error`` options too.
+
+    Without this a single signature (a dict) would be stored as its keys, an
+    envelope every worker refuses."""
+    if value is None:
+        return ()
+    if isinstance(value, dict):
+        items: list[Any] = [value]
+    elif isinstance(value, (list, tuple)):
+        items = list(value)
+    else:
+        raise TypeError(
+            f"{name} takes a signature or a list of signatures, not {type(value).__name__}"
+        )
+    out = []
+    for sig in items:
+        if not isinstance(sig, dict) or not isinstance(sig.get("task"), str):
+            raise TypeError(f"{name} takes signatures (task.s(...)), got {sig!r:.80}")
+        options = sig.get("options") or {}
+        nested = {k: list(as_signatures(options[k], k)) for k in _LINKS if k in options}
+        if nested:
+            copy = Signature(sig["task"], sig.get("args", ()), sig.get("kwargs"), options)
+            copy.app = getattr(sig, "app", None)
+            copy.options.update(nested)
+            sig = copy
+        out.append(sig)
+    return tuple(out)
+
+
+_LINKS = ("link", "link_error")
+
+
 def signature(app: TaskQueue, value: dict[str, Any]) -> Signature:
     """A :class:`Signature` from its dict form (e.g. read from an envelope)."""
     return Signature(
@@ -116,7 +152,7 @@ class Chain:
         steps = [s.clone(task_id=s.options.get("task_id") or new_id()) for s in self.steps]
         nested = steps[-1]
         for step in reversed(steps[:-1]):
-            step.options["link"] = [*step.options.get("link", []), nested]
+            step.options["link"] = [*as_signatures(step.options.get("link")), nested]
             nested = step
         nested.apply_async(args, **options)
         app = steps[-1].app

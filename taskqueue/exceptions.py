@@ -15,6 +15,11 @@ class DecodeError(TaskQueueError):
     """A message body could not be decoded into an envelope."""
 
 
+class InvalidEnvelope(DecodeError):
+    """A message body is a JSON object, but a part of it has the wrong shape;
+    the message names the part (``callbacks[0].task``, ``headers.tq_chord.size``)."""
+
+
 class MessageTooLarge(TaskQueueError):
     """An encoded message exceeds the configured ``max_message_bytes``."""
 

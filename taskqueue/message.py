@@ -15,7 +15,8 @@ import uuid
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from .exceptions import DecodeError, MessageTooLarge
+from .exceptions import DecodeError, InvalidEnvelope, MessageTooLarge
+from .message_checks import check_envelope
 
 PROTOCOL_VERSION = 1
 """Bumped on any incompatible change of the envelope; workers reject others."""
@@ -109,23 +110,31 @@ class Message:
 
     @classmethod
     def decode(cls, data: bytes | None) -> Message:
-        """Parse and validate; raises :class:`DecodeError` on anything malformed."""
+        """Parse and validate; raises :class:`DecodeError` on anything malformed
+        (:class:`InvalidEnvelope`, naming the part, for a JSON object of the
+        wrong shape)."""
         if not data:
             raise DecodeError("empty message body")
         try:
             doc = _decoder.decode(data.decode("utf-8"))
         except (UnicodeDecodeError, ValueError) as exc:
             raise DecodeError(f"body is not JSON: {exc}") from None
+        except RecursionError:  # JSON nested past the interpreter's stack
+            raise DecodeError("body is JSON nested too deeply to decode") from None
         if not isinstance(doc, dict):
             raise DecodeError(f"body is a JSON {type(doc).__name__}, expected an object")
         _check_types(doc)
+        check_envelope(doc)
         if doc["v"] != PROTOCOL_VERSION:
-            raise DecodeError(
+            raise InvalidEnvelope(
                 f"protocol version {doc['v']} is not supported "
                 f"(this worker speaks {PROTOCOL_VERSION})"
             )
         doc["version"] = doc.pop("v")
         doc["args"] = tuple(doc["args"])
+        for name in _OPTIONAL:  # null means absent: the field's default, never None
+            if name in doc and doc[name] is None:
+                del doc[name]
         doc["callbacks"] = tuple(doc.get("callbacks", ()))
         doc["errbacks"] = tuple(doc.get("errbacks", ()))
         unknown = set(doc) - _FIELD_NAMES
@@ -176,12 +185,10 @@ _OPTIONAL_ATTRS = (
 def _check_types(doc: dict[str, Any]) -> None:
     for name, kind in _REQUIRED.items():
         if name not in doc:
-            raise DecodeError(f"required field {name!r} is missing")
+            raise InvalidEnvelope(f"required field {name!r} is missing")
         if not isinstance(doc[name], kind) or isinstance(doc[name], bool) and kind is int:
-            raise DecodeError(f"field {name!r} has type {type(doc[name]).__name__}")
+            raise InvalidEnvelope(f"field {name!r} has type {type(doc[name]).__name__}")
     for name, kind in _OPTIONAL.items():
         value = doc.get(name)
         if value is not None and (not isinstance(value, kind) or isinstance(value, bool)):
-            raise DecodeError(f"field {name!r} has type {type(value).__name__}")
-    if not doc["id"] or not doc["task"]:
-        raise DecodeError("fields 'id' and 'task' must be non-empty")
+            raise InvalidEnvelope(f"field {name!r} has type {type(value).__name__}")

@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from .canvas import SignatureLike, as_signatures
 from .exceptions import MaxRetriesExceeded, Retry
 from .message import Message, new_id
 from .policies.expiry import epoch, expiry_time
@@ -156,8 +157,8 @@ class Task:
         parent_id: str | None = None,
         root_id: str | None = None,
         group: str | None = None,
-        link: Sequence[dict[str, Any]] = (),
-        link_error: Sequence[dict[str, Any]] = (),
+        link: SignatureLike = None,
+        link_error: SignatureLike = None,
         idempotency_key: str | None = None,
     ) -> AsyncResult:
         """Queue a call; returns once the broker acknowledged it (or raises).
@@ -168,7 +169,9 @@ class Task:
         task, ``parent_id`` and ``root_id`` default to the running job's, so
         workflows are traceable. With ``idempotency_key``, a second submission
         with the same key returns the first job's result and publishes nothing
-        (``taskqueue.policies.idempotency``).
+        (``taskqueue.policies.idempotency``). ``link`` (run with the result on
+        success) and ``link_error`` (run with the job id on failure) take one
+        signature or a list, as in Celery.
         """
         if self.app.settings.always_eager:
             return self.apply(args, kwargs, task_id=task_id)  # type: ignore[return-value]
@@ -194,8 +197,8 @@ class Task:
             eta=time.time() + countdown if countdown else epoch(eta),
             expires=expiry_time(expires if expires is not None else self.options.get("expires")),
             sent_at=time.time(),
-            callbacks=tuple(link),
-            errbacks=tuple(link_error),
+            callbacks=as_signatures(link, "link"),
+            errbacks=as_signatures(link_error, "link_error"),
             headers=dict(headers or {}),
             routing_key=routing_key,
             origin=self.app.hostname,

@@ -29,8 +29,9 @@ import time
 from typing import TYPE_CHECKING
 
 from ..delays import route
-from ..exceptions import DecodeError
+from ..exceptions import DecodeError, InvalidEnvelope
 from ..message import Message
+from ..message_checks import CHORD_HEADER
 from ..middleware import Admission, Stage, VerdictKind
 from ..policies.priority import WeightedQueues
 from ..states import RECEIVED
@@ -148,14 +149,18 @@ class PollLoop:
         try:
             message = Message.decode(d.value)
         except DecodeError as exc:
+            # Refused here, every part the worker will act on checked: a part
+            # of the wrong shape found later would raise inside this loop.
+            reason = "invalid-envelope" if isinstance(exc, InvalidEnvelope) else "undecodable"
             logger.error(
-                "undecodable message at %s[%d]@%d: %s; dead-lettering",
+                "%s message at %s[%d]@%d: %s; dead-lettering",
+                reason,
                 d.topic,
                 d.partition,
                 d.offset,
                 exc,
             )
-            self._dead_letter(d, queue_name, "undecodable", str(exc))
+            self._dead_letter(d, queue_name, reason, str(exc))
             return None
         if message.task not in self.app.tasks:
             logger.error(
@@ -267,11 +272,39 @@ class PollLoop:
             self._changed = True
             if event.outcome is not None:  # DONE or LOST
                 self.processed += 1
-                ledger.finished(job, self._report(job, event.outcome))
+                self._record(job, event.outcome)
             # CANCELLED: released on revoke; the partition's new owner runs it
         # Published before the states are written: a reader who sees the
         # final state never sees the job still active.
         self.publish()
+
+    def _record(self, job: Job, outcome: Outcome) -> None:
+        """Hand a finished attempt to the ledger; an error recording it fails
+        that job, never the loop (which would die on every redelivery)."""
+        try:
+            self.ledger.finished(job, self._report(job, outcome))
+            return
+        except Exception as exc:
+            # A store that is down is not this job's fault: the loop's
+            # outage handling owns that, so it propagates.
+            if self.app.state_backend.owns_error(exc):
+                raise
+            failure = _recording_failed(job, outcome, exc)
+        # Follow-ups of the failure itself (errbacks, the chord marked
+        # failed) first; if building those fails too, the bare failure.
+        for message in (job.message, _bare(job.message)):
+            try:
+                self.ledger.finished(dataclasses.replace(job, message=message), failure)
+                return
+            except Exception as exc:
+                if self.app.state_backend.owns_error(exc):
+                    raise
+                logger.exception("recording the failure of job %s failed", job.message.id)
+        detail = (
+            f"{failure.error['exc_type']}: {failure.error['exc_message']}" if failure.error else ""
+        )
+        queue_name = self._queue_of_topic.get(job.delivery.topic, self.app.settings.default_queue)
+        self._dead_letter(job.delivery, queue_name, "unrecordable", detail)
 
     def _report(self, job: Job, outcome: Outcome) -> Outcome:
         """Log how the attempt ended and let middleware see (or replace) it."""
@@ -387,3 +420,27 @@ class PollLoop:
 
 _PLACEHOLDER = Message(id="-", task="-")
 """Envelope of a record that could not be decoded (its job is only acked)."""
+
+
+def _recording_failed(job: Job, outcome: Outcome, exc: Exception) -> Outcome:
+    m = job.message
+    logger.exception(
+        "recording the %s of job %s (%s) failed; the job fails", outcome.state, m.id, m.task
+    )
+    error = {
+        "exc_type": type(exc).__name__,
+        "exc_message": f"recording the job's {outcome.state} failed: {exc}"[:2000],
+    }
+    return Outcome(
+        "FAILURE",
+        error=error,
+        started_at=outcome.started_at,
+        finished_at=outcome.finished_at,
+        dead_reason="unrecordable",
+    )
+
+
+def _bare(message: Message) -> Message:
+    """The envelope without what makes follow-ups (callbacks, chord)."""
+    headers = {k: v for k, v in message.headers.items() if k != CHORD_HEADER}
+    return dataclasses.replace(message, callbacks=(), errbacks=(), headers=headers)

@@ -101,7 +101,7 @@ def test_malformed_and_unknown_messages_are_dead_lettered(app: TaskQueue, worker
     assert app.tasks["t.add"].delay(2, 2).get(timeout=60) == 4  # still working
     dead = read_topic(app, app.settings.dead_letter_topic("default"), 3)
     reasons = sorted(dict(m.headers())["tq-dead-reason"].decode() for m in dead)
-    assert reasons == ["undecodable", "undecodable", "unknown-task"]
+    assert reasons == ["invalid-envelope", "undecodable", "unknown-task"]
     unknown = next(m for m in dead if dict(m.headers())["tq-dead-reason"] == b"unknown-task")
     assert b"no.such.task" in dict(unknown.headers())["tq-dead-error"]
     assert dict(unknown.headers())["tq-original-topic"].decode() == topic
