@@ -58,6 +58,10 @@ class Settings:
     concurrency: int = 0
     pool: str = "threads"
     shutdown_grace: float = 30.0
+    task_time_limit: float = 7200.0
+    """Default hard time limit (seconds) of a task that sets no ``time_limit``,
+    Celery's setting name; 0 = none. Generous on purpose: it exists so one
+    hung job cannot hold its partition's commit point forever."""
     max_child_deaths: int = 3
     """Process pool: a job whose child dies this many times running it (one
     attempt, counted across workers) is dead-lettered as poison."""
@@ -197,6 +201,7 @@ _RULES: dict[str, r.Rule] = {
     "concurrency": r.checked(r.to_int, lambda v: v >= 0, "must be 0 (one per CPU) or more"),
     "pool": r.one_of("threads", "processes"),
     "shutdown_grace": r.at_least(r.to_float, 0),
+    "task_time_limit": r.at_least(r.to_float, 0),
     "max_child_deaths": r.at_least(r.to_int, 1),
     "heartbeat_interval": r.positive(r.to_float),
     "result_flush_interval": r.positive(r.to_float),

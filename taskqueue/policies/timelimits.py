@@ -3,7 +3,9 @@
 ``soft_time_limit``: :class:`SoftTimeLimitExceeded` is raised inside the
 body; the task may catch it to clean up or return a partial result.
 
-``time_limit`` (hard): the body is stopped and the job ends FAILURE with
+``time_limit`` (hard; default the ``task_time_limit`` setting, 2 hours, so
+one hung job cannot hold its partition's commit point forever; 0 = none):
+the body is stopped and the job ends FAILURE with
 ``TimeLimitExceeded`` (never retried by ``autoretry_for``; the job goes to
 the dead-letter topic like any failure).
 
@@ -48,6 +50,9 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("taskqueue.timelimits")
 
+COMPACT_ABOVE = 1024
+"""The watchdog's heap is compacted past this many entries when most are stale."""
+
 ABANDON_GRACE = 2.0
 """Seconds after the hard limit before a thread that did not stop is abandoned."""
 
@@ -59,7 +64,11 @@ class TimeLimits(Middleware):
 
     def around_execute(self, app: TaskQueue, execution: Execution, call: Callable[[], Any]) -> Any:
         with guard(
-            execution.message.id, execution.task.options, execution.in_child, execution.abandon
+            execution.message.id,
+            execution.task.options,
+            execution.in_child,
+            execution.abandon,
+            default_hard=app.settings.task_time_limit or None,
         ):
             return call()
 
@@ -84,6 +93,7 @@ class Watchdog:
         token = next(self._seq)
         now = time.monotonic()
         with self._cond:
+            head = self._heap[0][0] if self._heap else float("inf")
             self._active.add(token)
             if soft:
                 heapq.heappush(self._heap, (now + soft, token, job_id, "soft", None))
@@ -93,12 +103,28 @@ class Watchdog:
                     at = now + hard + ABANDON_GRACE
                     heapq.heappush(self._heap, (at, token, job_id, "abandon", abandon))
             self._ensure_thread()
-            self._cond.notify()
+            if self._heap[0][0] < head:
+                # Wake the watchdog only when it must fire sooner than it
+                # planned: with the default limit every job is watched, and
+                # a wake-up per job would cost a thread switch per job.
+                self._cond.notify()
         return token
 
     def done(self, token: int) -> None:
         with self._cond:
             self._active.discard(token)
+            # Entries of finished bodies are dropped lazily when they come
+            # due; with the default limit (hours) that would keep every job
+            # of the last hours. Rebuild once most entries are stale, so
+            # the heap stays proportional to the bodies running now.
+            if len(self._heap) > COMPACT_ABOVE and len(self._heap) > 8 * len(self._active):
+                self._heap = [e for e in self._heap if e[1] in self._active]
+                heapq.heapify(self._heap)
+
+    def __len__(self) -> int:
+        """Entries waiting (for tests: the heap stays bounded)."""
+        with self._cond:
+            return len(self._heap)
 
     def _ensure_thread(self) -> None:
         if self._thread is None or not self._thread.is_alive():
@@ -134,9 +160,13 @@ class Watchdog:
 _watchdog = Watchdog()
 
 
-def limits_of(options: dict[str, Any]) -> tuple[float | None, float | None]:
+def limits_of(
+    options: dict[str, Any], default_hard: float | None = None
+) -> tuple[float | None, float | None]:
+    """(soft, hard) limits of a task; ``default_hard`` (the ``task_time_limit``
+    setting) applies to a task that sets no ``time_limit``."""
     soft, hard = options.get("soft_time_limit"), options.get("time_limit")
-    return (float(soft) if soft else None), (float(hard) if hard else None)
+    return (float(soft) if soft else None), (float(hard) if hard else default_hard)
 
 
 @contextlib.contextmanager
@@ -145,9 +175,10 @@ def guard(
     options: dict[str, Any],
     in_child: bool,
     abandon: Callable[[], None] | None = None,
+    default_hard: float | None = None,
 ) -> Iterator[None]:
     """Enforce the task's limits around its body (inside ``terminate.running``)."""
-    soft, hard = limits_of(options)
+    soft, hard = limits_of(options, default_hard)
     if soft is None and hard is None:
         yield
         return

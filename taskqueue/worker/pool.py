@@ -155,7 +155,9 @@ class ProcessPool(Pool):
 
     def _run(self, job: Job) -> None:
         task = self.app.tasks.get(job.message.task)
-        _, hard = limits_of(task.options if task is not None else {})
+        _, hard = limits_of(
+            task.options if task is not None else {}, self.app.settings.task_time_limit or None
+        )
         # The child's own alarm stops the body at the limit; killing the
         # child is the backstop for a body stuck where the alarm cannot reach.
         timeout = None if hard is None else hard + ABANDON_GRACE

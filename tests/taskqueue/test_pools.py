@@ -248,3 +248,35 @@ def test_children_that_cannot_start_break_the_pool_with_a_clear_error() -> None:
             pool.submit(pool_children.add, 1, 1)
     finally:
         pool.shutdown(wait=False, cancel=True)
+
+
+@pytest.mark.fast
+def test_the_time_limit_watchdog_forgets_finished_bodies() -> None:
+    """Every body is watched (the default deadline is hours long): the heap
+    must follow the bodies running now, not every body of the last hours."""
+    from taskqueue.control.terminate import running
+    from taskqueue.exceptions import SoftTimeLimitExceeded
+    from taskqueue.policies.timelimits import COMPACT_ABOVE, Watchdog
+
+    watchdog = Watchdog()
+    for i in range(20 * COMPACT_ABOVE):
+        watchdog.done(watchdog.watch(f"j{i}", None, 7200.0, lambda: None))
+    assert len(watchdog) <= 2 * COMPACT_ABOVE
+    # A limit still fires after the compactions.
+    caught: list[BaseException] = []
+
+    def body() -> None:
+        with running("late"):
+            token = watchdog.watch("late", 0.2, None, None)
+            try:
+                for _ in range(500):
+                    time.sleep(0.01)
+            except SoftTimeLimitExceeded as exc:
+                caught.append(exc)
+            finally:
+                watchdog.done(token)
+
+    thread = threading.Thread(target=body)
+    thread.start()
+    thread.join(30)
+    assert len(caught) == 1

@@ -64,3 +64,11 @@ def register(app: TaskQueue) -> None:
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:  # Python code: the limit interrupts it
             time.sleep(0.01)
+
+    @app.task(name="rules.spin", bind=True)
+    def spin(self: Any, seconds: float) -> None:
+        """No time limit of its own: only the default deadline stops it."""
+        record("rules.spin", (seconds,), self.request.retries)
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            time.sleep(0.01)

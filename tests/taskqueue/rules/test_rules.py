@@ -155,3 +155,16 @@ def test_a_body_past_its_time_limit_fails_and_the_worker_goes_on(
         wait_for(lambda: state_of(rapp, stuck.id) == "FAILURE", what="the time limit")
         assert rapp.tasks["rules.add"].delay(3, 4).get(timeout=30) == 7
     assert stuck.info["exc_type"] == "TimeLimitExceeded"
+
+
+def test_a_hung_job_without_a_limit_stops_at_the_default_deadline(
+    rapp: TaskQueue, worker: Callable[..., RunningWorker]
+) -> None:
+    """``task_time_limit`` (Celery's setting) bounds every body, so one hung
+    job cannot hold its partition's commit point forever."""
+    rapp.settings = rapp.settings.replace(task_time_limit=0.5)
+    with worker():
+        hung = rapp.tasks["rules.spin"].delay(60)
+        wait_for(lambda: state_of(rapp, hung.id) == "FAILURE", what="the default deadline")
+        assert rapp.tasks["rules.add"].delay(1, 2).get(timeout=30) == 3
+    assert hung.info["exc_type"] == "TimeLimitExceeded"
