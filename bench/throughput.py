@@ -91,6 +91,24 @@ def start_worker(args: list[str], env: dict[str, str], ready: str, log: Path) ->
     return proc
 
 
+def worker_command(concurrency: int) -> list[str]:
+    """One taskqueue worker process of the benchmark app (threads pool)."""
+    return [
+        sys.executable,
+        "-m",
+        "taskqueue",
+        "worker",
+        "-A",
+        "bench.bench_tasks",
+        "--concurrency",
+        str(concurrency),
+        "--pool",
+        "threads",
+        "--loglevel",
+        "WARNING",
+    ]
+
+
 def stop_worker(proc: subprocess.Popen) -> None:
     proc.send_signal(signal.SIGTERM)
     try:
@@ -151,20 +169,7 @@ def bench_taskqueue(opts: argparse.Namespace, log_dir: Path) -> Figures:
     try:
         figures.enqueue_rate, enqueued = enqueue_taskqueue(app, noop, opts.enqueue)
         worker = start_worker(
-            [
-                sys.executable,
-                "-m",
-                "taskqueue",
-                "worker",
-                "-A",
-                "bench.bench_tasks",
-                "--concurrency",
-                str(opts.concurrency),
-                "--pool",
-                "threads",
-                "--loglevel",
-                "WARNING",
-            ],
+            worker_command(opts.concurrency),
             {**env, "TASKQUEUE_GROUP_ID": f"{run}.e2e"},
             "ready",
             log_dir / "taskqueue-worker.log",

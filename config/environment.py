@@ -157,19 +157,6 @@ def _port(env: Mapping[str, str], name: str) -> int:
     return port
 
 
-def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
-    raw = env.get(name)
-    if raw is None or raw.strip() == "":
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigurationError(f"{name}={raw!r} is not a number of seconds") from None
-    if not 0 < value <= 600:
-        raise ConfigurationError(f"{name}={raw!r} must be more than 0 and at most 600 seconds")
-    return value
-
-
 def _url(env: Mapping[str, str], name: str, default: str, *, schemes: tuple[str, ...]) -> str:
     raw = env.get(name) or default
     parts = urlsplit(raw)

@@ -47,6 +47,7 @@ or the child process of a process pool).
 from __future__ import annotations
 
 import enum
+import functools
 import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -239,16 +240,8 @@ class MiddlewareChain:
         self, app: TaskQueue, task: Task, message: Message, exc: BaseException | None
     ) -> float | None:
         for m in self._retry_delay:
-            try:
-                delay = m.retry_delay(app, task, message, exc)
-            except Exception:
-                logger.exception(
-                    "policy %s.retry_delay failed (task %s, id %s)",
-                    type(m).__name__,
-                    message.task,
-                    message.id,
-                )
-                continue
+            call = functools.partial(m.retry_delay, app, task, message, exc)
+            delay = _logged(m, "retry_delay", message, call)
             if delay is not None:
                 return delay
         return None
@@ -256,16 +249,8 @@ class MiddlewareChain:
     def on_outcome(self, app: TaskQueue, message: Message, outcome: Outcome) -> Outcome:
         """Let each middleware see (and possibly replace) how the attempt ended."""
         for m in self._outcome:
-            try:
-                replaced = m.on_outcome(app, message, outcome)
-            except Exception:
-                logger.exception(
-                    "middleware %s.on_outcome failed (task %s, id %s)",
-                    type(m).__name__,
-                    message.task,
-                    message.id,
-                )
-                continue
+            call = functools.partial(m.on_outcome, app, message, outcome)
+            replaced = _logged(m, "on_outcome", message, call)
             if replaced is not None:
                 outcome = replaced
         return outcome
@@ -300,6 +285,22 @@ class MiddlewareChain:
 
     def started(self, message: Message) -> None:
         self._notify(lambda m: m.started(message), "started", message, True)
+
+
+def _logged(m: Middleware, hook: str, message: Message, call: Callable[[], Any]) -> Any:
+    """``call()``, or None after logging its error: for hooks whose error
+    must not change the job's fate (see the module doc)."""
+    try:
+        return call()
+    except Exception:
+        logger.exception(
+            "middleware %s.%s failed (task %s, id %s)",
+            type(m).__name__,
+            hook,
+            message.task,
+            message.id,
+        )
+        return None
 
 
 def _overriding(items: list[Middleware], *hooks: str) -> list[Middleware]:
