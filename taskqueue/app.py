@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, overload
 
 from .config import Settings
-from .deadletter import DeadLetters
+from .deadletter import DeadLetters, topic_configs
 from .delays import route, tier_topics
 from .exceptions import ConfigurationError, NotRegistered, PublishError
 from .message import Message, new_id
@@ -287,11 +287,14 @@ class TaskQueue:
     def declare_topics(self, queues: Sequence[str] | None = None) -> list[str]:
         """Create the topics of these queues, their dead-letter topics and the delay tiers."""
         s = self.settings
-        names = []
+        names, dead = [], []
         for q in queues or self.queues():
             names += [s.topic(q), s.dead_letter_topic(q)]
+            dead.append(s.dead_letter_topic(q))
         names += tier_topics(s)
-        return self.transport.declare(names, s.partitions, s.replication_factor)
+        return self.transport.declare(
+            names, s.partitions, s.replication_factor, topic_configs(s, names, dead)
+        )
 
     def close(self) -> None:
         for closable in (self._transport, self._state, self._results):

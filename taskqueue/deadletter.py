@@ -28,7 +28,7 @@ from __future__ import annotations
 import builtins
 import dataclasses
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -37,6 +37,34 @@ from .message import Message
 
 if TYPE_CHECKING:
     from .app import TaskQueue
+    from .config import Settings
+
+
+DEAD_LETTER_TOPIC_CONFIG = {"retention.ms": "-1"}
+"""Dead letters are kept until an operator replays or purges them: a job
+must never vanish because it waited in a dead-letter topic too long."""
+
+MIN_IN_SYNC_REPLICAS = "2"
+"""With 3 or more replicas, an acknowledged write is on at least two brokers."""
+
+
+def topic_configs(
+    settings: Settings, topics: Sequence[str], dead_letter_topics: Sequence[str]
+) -> dict[str, dict[str, str]]:
+    """Topic-level settings the project creates its topics with.
+
+    Dead-letter topics keep their records forever. When topics are
+    replicated three ways or more, ``min.insync.replicas=2`` makes
+    ``acks=all`` mean "on two brokers at least", so one broker's loss never
+    loses an acknowledged job.
+    """
+    configs: dict[str, dict[str, str]] = {t: {} for t in topics}
+    for topic in dead_letter_topics:
+        configs[topic].update(DEAD_LETTER_TOPIC_CONFIG)
+    if settings.replication_factor >= 3:
+        for config in configs.values():
+            config["min.insync.replicas"] = MIN_IN_SYNC_REPLICAS
+    return configs
 
 
 @dataclass(frozen=True, slots=True)

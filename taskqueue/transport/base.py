@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from ..exceptions import PublishError
@@ -86,8 +86,19 @@ class Transport(ABC):
     """Broker connection for one app. Created lazily, shared by threads."""
 
     @abstractmethod
-    def declare(self, topics: Sequence[str], partitions: int, replication: int) -> list[str]:
-        """Create missing topics; returns the names that were created."""
+    def declare(
+        self,
+        topics: Sequence[str],
+        partitions: int,
+        replication: int,
+        configs: Mapping[str, Mapping[str, str]] | None = None,
+    ) -> list[str]:
+        """Create missing topics; returns the names that were created.
+
+        ``configs`` maps a topic to its topic-level settings (Kafka's names,
+        e.g. ``retention.ms``), applied when the topic is created; topics
+        that exist already are left as they are.
+        """
 
     @abstractmethod
     def send(

@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from confluent_kafka import Consumer as KafkaConsumer
@@ -112,7 +112,13 @@ class KafkaTransport(Transport):
                         raise ConfigurationError(f"Kafka producer config invalid: {exc}") from exc
         return self._producer
 
-    def declare(self, topics: Sequence[str], partitions: int, replication: int) -> list[str]:
+    def declare(
+        self,
+        topics: Sequence[str],
+        partitions: int,
+        replication: int,
+        configs: Mapping[str, Mapping[str, str]] | None = None,
+    ) -> list[str]:
         admin = AdminClient({"bootstrap.servers": self.bootstrap})
         try:
             existing = set(admin.list_topics(timeout=10).topics)
@@ -123,7 +129,12 @@ class KafkaTransport(Transport):
             return []
         futures = admin.create_topics(
             [
-                NewTopic(t, num_partitions=partitions, replication_factor=replication)
+                NewTopic(
+                    t,
+                    num_partitions=partitions,
+                    replication_factor=replication,
+                    config=dict((configs or {}).get(t, {})),
+                )
                 for t in missing
             ],
             request_timeout=30,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from .base import (
     Consumer,
@@ -28,13 +28,22 @@ class MemoryTransport(Transport):
         self._lock = threading.Condition()
         self.topics: dict[str, list[list[Delivery]]] = {}
         self.group_positions: dict[str, dict[TopicPartition, int]] = {}
+        self.topic_configs: dict[str, dict[str, str]] = {}
+        """Topic-level settings given at creation (nothing enforces them here)."""
 
-    def declare(self, topics: Sequence[str], partitions: int, replication: int) -> list[str]:
+    def declare(
+        self,
+        topics: Sequence[str],
+        partitions: int,
+        replication: int,
+        configs: Mapping[str, Mapping[str, str]] | None = None,
+    ) -> list[str]:
         created = []
         with self._lock:
             for name in topics:
                 if name not in self.topics:
                     self.topics[name] = [[] for _ in range(partitions)]
+                    self.topic_configs[name] = dict((configs or {}).get(name, {}))
                     created.append(name)
         return created
 
