@@ -27,6 +27,7 @@ from pathlib import Path
 from bench.throughput import (
     FinishedTracker,
     delete_topics,
+    enqueue_taskqueue,
     start_worker,
     stop_worker,
     wait_count,
@@ -77,10 +78,7 @@ def main(argv: list[str] | None = None) -> int:
             started = time.perf_counter()
             while done < opts.jobs:
                 size = min(opts.round, opts.jobs - done)
-                ids: list[str] = []
-                for chunk in range(0, size, 5000):
-                    with app.bulk():
-                        ids += [noop.delay().id for _ in range(min(5000, size - chunk))]
+                _, ids = enqueue_taskqueue(app, noop, size)
                 tracker = FinishedTracker(app.state, ids)
                 wait_count(
                     f"jobs {done + 1:,}-{done + size:,}", tracker.count, size, time.perf_counter()

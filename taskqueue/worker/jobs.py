@@ -117,16 +117,7 @@ class Ledger:
         m = job.message
         outcome = capped(outcome, self.app.settings)
         payload = outcome.result if outcome.state == SUCCESS else outcome.error
-        update = StateUpdate(
-            m.id,
-            outcome.state,
-            m.retries,
-            task=m.task,
-            queue=m.queue,
-            payload=payload,
-            traceback=outcome.traceback,
-            worker=self.worker_name,
-        )
+        update = self._final_state(m, outcome.state, payload, outcome.traceback)
         pending = _Pending(job, final=update)
         pending.out = self._follow_up_records(m, outcome)
         if outcome.state == FAILURE:
@@ -335,21 +326,28 @@ class Ledger:
         self._next_flush = time.monotonic() + min(0.1 * 2 ** max(p.writes for p in again), 5.0)
         return done
 
+    def _final_state(
+        self, m: Message, state: str, payload: Any, traceback: str | None
+    ) -> StateUpdate:
+        """The job's final Redis state, written once its result is durable."""
+        return StateUpdate(
+            m.id,
+            state,
+            m.retries,
+            task=m.task,
+            queue=m.queue,
+            payload=payload,
+            traceback=traceback,
+            worker=self.worker_name,
+        )
+
     def _unstorable(self, p: _Pending, reason: str) -> None:
         """The store kept a FAILURE in place of the job's document: Redis
         says the same, and the job's record goes to its dead-letter topic
         (follow-ups sent with the result stay sent)."""
         m = p.job.message
         error = {"exc_type": UNSTORABLE_EXC_TYPE, "exc_message": f"result not storable: {reason}"}
-        p.final = StateUpdate(
-            m.id,
-            FAILURE.value,
-            m.retries,
-            task=m.task,
-            queue=m.queue,
-            payload=error,
-            worker=self.worker_name,
-        )
+        p.final = self._final_state(m, FAILURE.value, error, None)
         if not any(o.dead_letter for o in p.out):
             dead = self._dead_letter(p.job, "unstorable-result", error)
             self.send(dead)

@@ -7,7 +7,6 @@ disagree, the fast tier would prove things the real system does not do.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -19,16 +18,6 @@ from taskqueue.stores.result_documents import attempt_entry, outcome_document, r
 from taskqueue.stores.results import ResultStore, create_result_store
 from taskqueue.stores.results_mongo import MongoResultStore
 from taskqueue.worker.execute import Outcome
-
-
-@pytest.fixture(params=[pytest.param("memory", marks=pytest.mark.fast), "mongo"])
-def store(request: pytest.FixtureRequest, unique_name: str) -> Iterator[ResultStore]:
-    # Only the Mongo case asks for the service: fast cases need none.
-    url = "memory://" if request.param == "memory" else request.getfixturevalue("mongo_url")
-    result_store = create_result_store(url, unique_name)
-    yield result_store
-    result_store.drop()
-    result_store.close()
 
 
 def ended(

@@ -6,8 +6,6 @@ stack's Mongo-wire server) in the full suite.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from taskqueue.states import FAILURE, SUCCESS
@@ -15,15 +13,6 @@ from taskqueue.stores.result_documents import UNSTORABLE_EXC_TYPE
 from taskqueue.stores.results import MAX_DOCUMENT_BYTES, PERMANENT, ResultStore, create_result_store
 
 from .test_result_store import ended
-
-
-@pytest.fixture(params=[pytest.param("memory", marks=pytest.mark.fast), "mongo"])
-def store(request: pytest.FixtureRequest, unique_name: str) -> Iterator[ResultStore]:
-    url = "memory://" if request.param == "memory" else request.getfixturevalue("mongo_url")
-    result_store = create_result_store(url, unique_name)
-    yield result_store
-    result_store.drop()
-    result_store.close()
 
 
 def test_values_json_can_hold_are_kept_beside_good_documents(store: ResultStore) -> None:
