@@ -32,8 +32,9 @@ Error policy, stated once: a notification hook that raises is logged with
 the job's id. If its middleware has ``abort_on_error = True``, an error in
 ``before_publish`` aborts the publish (the caller gets the exception) and an
 error in ``started`` fails the job before the task body runs. A deciding
-hook that raises is a bug in a policy: at ``admit`` the job is refused with
-the error (it ends FAILURE and goes to the dead-letter topic rather than
+hook that raises is a bug in a policy: at ``admit`` (unless the state
+store says the error is its own: then it propagates as a store error) the
+job is refused with the error (it ends FAILURE and goes to the dead-letter topic rather than
 running unchecked); in ``around_execute`` the error is the task's; in
 ``retry_delay`` and ``on_outcome`` it is logged and the hook is skipped.
 
@@ -217,6 +218,11 @@ class MiddlewareChain:
             try:
                 m.admit(app, undecided)
             except Exception as exc:
+                if app.state.owns_error(exc):
+                    # The store is unreachable, the policy is not undecided:
+                    # refusing would fail every job of the batch for a blip.
+                    # The worker treats it as the store error it is.
+                    raise
                 # Running a job its policy could not check would break the
                 # policy's promise (a revoked job starting, a limit ignored):
                 # refuse it instead, visibly.
