@@ -66,6 +66,13 @@ class Settings:
     """Process pool: a job whose child dies this many times running it (one
     attempt, counted across workers) is dead-lettered as poison."""
     heartbeat_interval: float = 5.0
+    outage_shutdown_after: float = 600.0
+    """Seconds a store the worker needs (state or results) may stay down
+    before the worker shuts down (warm), so an orchestrator can replace it;
+    until then it holds its partitions and waits. 0 = wait forever."""
+    health_port: int = 0
+    """Port of the worker's HTTP health endpoint (``/healthz``, for
+    Kubernetes probes); 0 = none."""
     result_flush_interval: float = 0.005
     result_flush_size: int = 300
     result_max_bytes: int = 4_000_000
@@ -204,6 +211,8 @@ _RULES: dict[str, r.Rule] = {
     "task_time_limit": r.at_least(r.to_float, 0),
     "max_child_deaths": r.at_least(r.to_int, 1),
     "heartbeat_interval": r.positive(r.to_float),
+    "outage_shutdown_after": r.at_least(r.to_float, 0),
+    "health_port": r.between(r.to_int, 0, 65535),
     "result_flush_interval": r.positive(r.to_float),
     "result_flush_size": r.at_least(r.to_int, 1),
     "result_max_bytes": r.at_least(r.to_int, 1),

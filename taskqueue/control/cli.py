@@ -80,7 +80,10 @@ def run(app: TaskQueue, args: argparse.Namespace) -> int:
 
 
 def _ping(r: Any) -> str:
-    return f"pong (pid {r.pid} on {r.hostname}, up {r.uptime_seconds:.0f} s)"
+    about = f"pid {r.pid} on {r.hostname}, up {r.uptime_seconds:.0f} s"
+    if r.healthy:
+        return f"pong ({about})"
+    return f"pong, UNHEALTHY for {r.problem_seconds:.0f} s: {r.problem} ({about})"
 
 
 def _stats(r: Any) -> str:

@@ -56,6 +56,10 @@ class WorkerView(Protocol):
 
     def partitions(self) -> list[tuple[str, int]]: ...
 
+    def problem(self) -> tuple[str, float | None]:
+        """Why the worker is unhealthy ("" when healthy), and since when."""
+        ...
+
 
 def _progress(held: Held) -> Any:
     p = progress_of(held)
@@ -97,11 +101,15 @@ class WorkerService(pb_grpc.WorkerServicer):
         self._watches = threading.BoundedSemaphore(MAX_WATCHES)
 
     def Ping(self, request: Any, context: Any) -> Any:  # noqa: N802 - gRPC method names
+        problem, since = self.view.problem()
         return pb.PingReply(
             worker=self.view.name,
             hostname=socket.gethostname(),
             pid=os.getpid(),
             uptime_seconds=time.time() - self.view.started_at,
+            healthy=not problem,
+            problem=problem,
+            problem_seconds=time.time() - since if since is not None else 0.0,
         )
 
     def Stats(self, request: Any, context: Any) -> Any:  # noqa: N802

@@ -60,6 +60,10 @@ class WorkerAdapter:
     def processed(self) -> int:
         return self._snapshot().processed
 
+    def problem(self) -> tuple[str, float | None]:
+        snapshot = self._snapshot()
+        return snapshot.problem, snapshot.problem_since
+
     def partitions(self) -> list[tuple[str, int]]:
         with self._lock:
             return sorted(self._assigned)

@@ -133,6 +133,8 @@ class WorkerHeartbeat:
     processed: int | None = None
     grpc: str | None = None
     """Address of the worker's gRPC control service."""
+    problem: str | None = None
+    """Why the worker is unhealthy (a store it needs is down); empty when healthy."""
     control_seen: float | None = None
 
     def fields(self) -> dict[str, str]:
@@ -331,6 +333,9 @@ class StateStore(ABC):
     def set_beat_last_tick(self, entry: str, tick: float) -> None: ...
 
     # --- lifecycle -------------------------------------------------------------------------
+    def ping(self) -> None:  # noqa: B027 - the in-process store is always there
+        """One round trip to the store; raises if it does not answer."""
+
     def owns_error(self, exc: BaseException) -> bool:
         """Whether ``exc`` means this store failed (unreachable, refused)."""
         return isinstance(exc, StateStoreUnavailable)

@@ -252,6 +252,9 @@ class RedisStateStore(StateStore):
         self.client.set(self.keys.beat_last(entry), repr(tick))
 
     # --- lifecycle -------------------------------------------------------------------------
+    def ping(self) -> None:
+        self.client.ping()
+
     def owns_error(self, exc: BaseException) -> bool:
         return isinstance(exc, (redis.RedisError, StateStoreUnavailable))
 

@@ -18,6 +18,13 @@ The loop never runs task code. Each turn it:
 6. applies back-pressure: pauses partitions while the pool is saturated or
    a partition's in-flight window is full, resumes them when they drain;
 7. commits the highest contiguous finished offset per partition.
+
+A store that fails as a whole (``taskqueue.worker.outage``) stops none of
+this for good: the step that failed keeps what it had (the batch waiting
+for its RECEIVED write, the outcome waiting to be recorded, the state
+updates), every partition is paused and jobs not started yet are taken
+back from the pool; the loop keeps polling, retries with backoff and goes
+on where it stopped when the store answers.
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ import dataclasses
 import logging
 import queue
 import time
+from collections import deque
 from typing import TYPE_CHECKING
 
 from ..delays import route
@@ -40,6 +48,7 @@ from ..transport import Consumer, Delivery
 from .events import EventKind
 from .execute import Outcome
 from .jobs import Job, Ledger, Outgoing, dead_letter_headers
+from .outage import StoreOutage
 from .pool import Pool
 from .snapshot import ActiveJob, LoopSnapshot, RebalanceListener, TopicPartition
 
@@ -59,7 +68,15 @@ class PollLoop:
         self.name = name
         self.queues = queues
         self.events = pool.events
-        self.ledger = Ledger(app, name)
+        self.outage = StoreOutage(app.settings.outage_shutdown_after)
+        self.ledger = Ledger(app, name, self.outage)
+        # Work a store outage interrupted, resumed in order once it answers:
+        # decoded jobs not admitted yet, admitted jobs whose RECEIVED is not
+        # written, finished attempts not recorded, jobs taken back from the pool.
+        self._entering: list[Job] = []
+        self._registering: list[Job] = []
+        self._unrecorded: deque[_Unrecorded] = deque()
+        self._parked: list[Job] = []
         # Several queues: fetched jobs wait here and enter the pool by weight.
         self.held: WeightedQueues | None = None
         if len(queues) > 1:
@@ -83,18 +100,34 @@ class PollLoop:
     def turn(self) -> None:
         consumer = self.consumer
         assert consumer is not None
+        outage = self.outage
+        if outage.active:
+            self._hold()
+            if not outage.due():
+                return
         busy = bool(self.jobs or self.ledger.busy)
         batch = (
             []
-            if self.stopping
+            if self.stopping or outage.active
             else consumer.poll(self.app.settings.consume_batch_size, 0.002 if busy else 0.1)
         )
         if self.stopping:
             consumer.poll(1, 0.01)  # keeps group membership alive; all paused
-        if batch:
+        try:
+            if outage.active:
+                self._probe()
             self.dispatch(batch)
-        self.feed()
-        self.settle()
+            self.feed()
+            self.settle()
+        except Exception as exc:
+            self._note_outage(exc)  # re-raises what is not a store's failure
+            self._hold()
+            return
+        if outage.active:  # the result store still fails (the ledger retries it)
+            self._hold()
+            return
+        if self._parked:
+            self._unpark()
         self.backpressure()
         if time.monotonic() - self._last_commit >= COMMIT_INTERVAL:
             consumer.commit(asynchronous=True)
@@ -102,15 +135,26 @@ class PollLoop:
         self.publish()
 
     def dispatch(self, batch: list[Delivery]) -> None:
+        """Decode a fetched batch, then admit and register it (and whatever
+        an outage left waiting at either step)."""
         now = time.time()
-        jobs: list[Job] = []
+        self._take(batch, now)
+        if self._entering:
+            # Kept until admission answered: a store error leaves them here.
+            self._registering += self._admitted(self._entering, now)
+            self._entering = []
+        if self._registering:
+            self._register()
+
+    def _take(self, batch: list[Delivery], now: float) -> None:
         for d in batch:
             job = self._decode(d, now)
             if job is not None:
-                jobs.append(job)
-        jobs = self._admitted(jobs, now)
-        if not jobs:
-            return
+                self._entering.append(job)
+
+    def _register(self) -> None:
+        """Write RECEIVED for the admitted jobs; start those not final already."""
+        jobs = self._registering
         updates = [
             StateUpdate(
                 j.message.id,
@@ -122,9 +166,9 @@ class PollLoop:
             )
             for j in jobs
         ]
-        for job, (code, previous, attempt) in zip(
-            jobs, self.app.state_backend.write_batch(updates), strict=True
-        ):
+        answers = self.app.state_backend.write_batch(updates)
+        self._registering = []
+        for job, (code, previous, attempt) in zip(jobs, answers, strict=True):
             if code == SUPERSEDED:
                 logger.info(
                     "job %s (%s) already %s; acking redelivery without running",
@@ -142,6 +186,64 @@ class PollLoop:
             if self.held is not None:
                 self.held.push(self._queue_of_topic.get(job.delivery.topic, ""), job)
             else:
+                self._submit(job)
+
+    # --- store outages ------------------------------------------------------------
+    def _store_error(self, exc: BaseException) -> bool:
+        """Whether ``exc`` says a store is down (not that a job is wrong)."""
+        return self._store_of(exc) is not None
+
+    def _store_of(self, exc: BaseException) -> str | None:
+        if self.app.state.owns_error(exc):
+            return self.app.state.service
+        results = self.ledger.results
+        if results is not None and results.owns_error(exc):
+            return results.service
+        return None
+
+    def _note_outage(self, exc: Exception) -> None:
+        """Start (or go on with) an outage for the store ``exc`` came from."""
+        store = self._store_of(exc)
+        if store is None:
+            raise exc
+        self.outage.failed(store, exc)
+
+    def settle_safely(self, force_flush: bool = False) -> bool:
+        """:meth:`settle`, with a store outage noted instead of raised."""
+        try:
+            self.settle(force_flush)
+            return True
+        except Exception as exc:
+            self._note_outage(exc)
+            return False
+
+    def _probe(self) -> None:
+        """Ask the failing state store whether it answers again (raises if not)."""
+        self.app.state.ping()
+        self.outage.answered(self.app.state.service)
+
+    def _hold(self) -> None:
+        """During an outage: fetch nothing, start nothing, stay in the group."""
+        consumer = self.consumer
+        assert consumer is not None
+        consumer.pause(consumer.assignment())
+        # Not started yet: taken back, started again when the store answers
+        # (a job that runs now could not be recorded).
+        for job in self.jobs:
+            if not job.parked and job.future is not None and job.future.cancel():
+                job.parked = True
+        # Paused, so this returns nothing, but it keeps the membership alive;
+        # a record of a partition assigned meanwhile waits with the others.
+        self._take(consumer.poll(1, 0.05), time.time())
+        self.publish()
+
+    def _unpark(self) -> None:
+        parked, self._parked = self._parked, []
+        logger.info("starting %d job(s) held during the outage", len(parked))
+        for job in parked:
+            job.parked = False
+            job.future = None
+            if not job.released:
                 self._submit(job)
 
     def _decode(self, d: Delivery, now: float) -> Job | None:
@@ -228,7 +330,7 @@ class PollLoop:
     def feed(self) -> None:
         """Move held jobs into the pool, by queue weight, a few per thread."""
         held = self.held
-        if held is None or self.stopping:
+        if held is None or self.stopping or self.outage.active:
             return  # at shutdown held jobs stay uncommitted and are redelivered
         while len(held) and self.pool.unfinished < self.pool.size * 2:
             job = held.pop()
@@ -258,6 +360,7 @@ class PollLoop:
 
     def drain_events(self) -> None:
         ledger = self.ledger
+        self._record_finished()  # what an outage left unrecorded comes first
         while True:
             try:
                 event = self.events.get_nowait()
@@ -272,22 +375,35 @@ class PollLoop:
             self._changed = True
             if event.outcome is not None:  # DONE or LOST
                 self.processed += 1
-                self._record(job, event.outcome)
-            # CANCELLED: released on revoke; the partition's new owner runs it
+                self._unrecorded.append(_Unrecorded(job, event.outcome))
+                self._record_finished()
+            elif job.parked:  # CANCELLED: taken back during an outage
+                self._parked.append(job)
+            # CANCELLED otherwise: released on revoke; the partition's new owner runs it
         # Published before the states are written: a reader who sees the
         # final state never sees the job still active.
         self.publish()
 
-    def _record(self, job: Job, outcome: Outcome) -> None:
+    def _record_finished(self) -> None:
+        """Record finished attempts in order; a store error leaves the
+        attempt (and those after it) queued for the next try."""
+        while self._unrecorded:
+            self._record(self._unrecorded[0])
+            self._unrecorded.popleft()
+
+    def _record(self, entry: _Unrecorded) -> None:
         """Hand a finished attempt to the ledger; an error recording it fails
         that job, never the loop (which would die on every redelivery)."""
+        job, outcome = entry.job, entry.outcome
         try:
-            self.ledger.finished(job, self._report(job, outcome))
+            if entry.reported is None:  # middleware sees an outcome once, retried or not
+                entry.reported = self._report(job, outcome)
+            self.ledger.finished(job, entry.reported)
             return
         except Exception as exc:
             # A store that is down is not this job's fault: the loop's
             # outage handling owns that, so it propagates.
-            if self.app.state_backend.owns_error(exc):
+            if self._store_error(exc):
                 raise
             failure = _recording_failed(job, outcome, exc)
         # Follow-ups of the failure itself (errbacks, the chord marked
@@ -297,7 +413,7 @@ class PollLoop:
                 self.ledger.finished(dataclasses.replace(job, message=message), failure)
                 return
             except Exception as exc:
-                if self.app.state_backend.owns_error(exc):
+                if self._store_error(exc):
                     raise
                 logger.exception("recording the failure of job %s failed", job.message.id)
         detail = (
@@ -354,10 +470,20 @@ class PollLoop:
     # --- what other threads see ----------------------------------------------------
     def publish(self) -> None:
         """Replace :attr:`snapshot` if anything it shows changed."""
-        if not self._changed and self.snapshot.stopping == self.stopping:
+        if (
+            not self._changed
+            and self.snapshot.stopping == self.stopping
+            and self.snapshot.problem == self.outage.problem
+        ):
             return
         self._changed = False
-        self.snapshot = LoopSnapshot(tuple(self.jobs.values()), self.processed, self.stopping)
+        self.snapshot = LoopSnapshot(
+            tuple(self.jobs.values()),
+            self.processed,
+            self.stopping,
+            problem=self.outage.problem,
+            problem_since=self.outage.since,
+        )
 
     def add_rebalance_listener(self, listener: RebalanceListener) -> None:
         """Call ``listener`` on every partition assignment and revocation."""
@@ -375,27 +501,38 @@ class PollLoop:
 
     # --- rebalancing --------------------------------------------------------------
     def on_assign(self, tps: list[tuple[str, int]]) -> None:
-        if self.stopping and self.consumer is not None:
+        if (self.stopping or self.outage.active) and self.consumer is not None:
             self.consumer.pause(tps)
         self._tell(True, tps)
 
     def on_revoke(self, tps: list[tuple[str, int]]) -> None:
         """Finish in-flight work of revoked partitions (bounded), commit, release the rest."""
         revoked = set(tps)
+
+        def kept(job: Job) -> bool:
+            return job.delivery.tp not in revoked
+
         if self.held is not None:  # not started: the partition's new owner runs them
-            self.held.drop(lambda j: j.delivery.tp not in revoked)
+            self.held.drop(kept)
+        # Waiting out an outage, not started: the new owner runs them too.
+        self._entering = list(filter(kept, self._entering))
+        self._registering = list(filter(kept, self._registering))
+        self._parked = list(filter(kept, self._parked))
         deadline = time.monotonic() + min(self.app.settings.shutdown_grace, 15.0)
         for job in list(self.jobs):
             if job.delivery.tp in revoked and job.future is not None and job.future.cancel():
                 pass  # not started: the partition's new owner will run it
+        # With a store down nothing can finish: release at once.
         while (
             not self.cold
+            and not self.outage.active
             and any(j.delivery.tp in revoked for j in self.jobs)
             and time.monotonic() < deadline
         ):
-            self.settle()
+            self.settle_safely()
             time.sleep(0.002)
-        self.settle(force_flush=True)
+        if not self.outage.active:
+            self.settle_safely(force_flush=True)
         self.wait_acks(deadline)
         consumer = self.consumer
         if consumer is not None:
@@ -413,9 +550,19 @@ class PollLoop:
         self._tell(False, tps)
 
     def wait_acks(self, deadline: float) -> None:
-        while self.ledger.busy and time.monotonic() < deadline:
-            self.settle(force_flush=True)
+        while self.ledger.busy and not self.outage.active and time.monotonic() < deadline:
+            self.settle_safely(force_flush=True)
             time.sleep(0.002)
+
+
+@dataclasses.dataclass(slots=True)
+class _Unrecorded:
+    """A finished attempt on its way into the ledger."""
+
+    job: Job
+    outcome: Outcome
+    reported: Outcome | None = None
+    """The outcome once middleware's ``on_outcome`` has seen (or replaced) it."""
 
 
 _PLACEHOLDER = Message(id="-", task="-")

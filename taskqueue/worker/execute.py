@@ -8,6 +8,7 @@ loop turns into state writes, result documents and follow-up messages.
 
 from __future__ import annotations
 
+import logging
 import time
 import traceback as tb
 from collections.abc import Callable
@@ -32,6 +33,8 @@ from .events import StartResult
 
 if TYPE_CHECKING:
     from ..app import TaskQueue
+
+logger = logging.getLogger("taskqueue.worker")
 
 
 @dataclass(slots=True)
@@ -190,11 +193,19 @@ def _started_directly(message: Message, started: float) -> StartResult:
     from ..stores.state import SUPERSEDED, StateUpdate
 
     assert _child_app is not None
-    code = _child_app.state_backend.write(
-        StateUpdate(
+    store = _child_app.state_backend
+    try:
+        update = StateUpdate(
             message.id, "STARTED", message.retries, task=message.task, worker=_child_app.hostname
         )
-    )[0]
+        code = store.write(update)[0]
+    except Exception as exc:
+        if not store.owns_error(exc):
+            raise
+        # The store is down: not this job's fault. STARTED only informs;
+        # the body runs, and its outcome waits in the loop for the store.
+        logger.warning("job %s: STARTED not stored (%s): %s", message.id, store.service, exc)
+        return StartResult.QUEUED
     return StartResult.REFUSED if code == SUPERSEDED else StartResult.STORED
 
 

@@ -36,6 +36,7 @@ from ..stores.state import StateUpdate
 from ..transport import Delivery, PublishHandle
 from .caps import capped
 from .execute import Outcome
+from .outage import StoreOutage
 
 if TYPE_CHECKING:
     from ..app import TaskQueue
@@ -55,6 +56,7 @@ class Job:
     released: bool = False  # its partition was revoked: never ack
     generation: int = 0  # of its partition's assignment when received
     abandoned: bool = False  # failed at its hard time limit; its thread's end is ignored
+    parked: bool = False  # taken back from the pool during a store outage
 
     @property
     def data(self) -> bytes:
@@ -91,9 +93,10 @@ class _Pending:
 class Ledger:
     """Durable-write bookkeeping for the worker loop (loop thread only)."""
 
-    def __init__(self, app: TaskQueue, worker_name: str) -> None:
+    def __init__(self, app: TaskQueue, worker_name: str, outage: StoreOutage | None = None) -> None:
         self.app = app
         self.worker_name = worker_name
+        self.outage = outage or StoreOutage()
         self.state_updates: list[StateUpdate] = []
         self._waiting_mongo: list[_Pending] = []
         self._waiting_kafka: list[_Pending] = []
@@ -103,7 +106,6 @@ class Ledger:
         self._flushing: tuple[Future[WriteReport], list[_Pending], list[dict[str, Any]]] | None = (
             None
         )
-        self._outage = 0  # consecutive whole-batch write failures (backoff)
         self._next_flush = 0.0
 
     # --- recording -------------------------------------------------------------
@@ -156,6 +158,8 @@ class Ledger:
         try:
             messages = self._follow_ups(m, outcome)
         except Exception as exc:
+            if self.app.state.owns_error(exc):
+                raise  # the store is down, not the job wrong: the loop holds and retries
             logger.exception("follow-ups of job %s (%s) cannot be built", m.id, m.task)
             return [_failed_record(self.app.settings.topic(m.queue), m, f"cannot build: {exc}")]
         out = []
@@ -232,7 +236,13 @@ class Ledger:
         finals = {u.job_id for u in updates if u.state != STARTED.value}
         if finals:
             updates = [u for u in updates if u.state != STARTED.value or u.job_id not in finals]
-        self.app.state_backend.write_batch(updates)
+        try:
+            self.app.state_backend.write_batch(updates)
+        except Exception:
+            # Kept, in order, for the next try: each update is idempotent
+            # under the precedence rule, so writing it twice is safe.
+            self.state_updates = updates + self.state_updates
+            raise
 
     def flush_results(self, force: bool = False) -> None:
         """Write buffered results in a background thread, so the loop keeps
@@ -265,20 +275,13 @@ class Ledger:
             # The store as a whole failed (unreachable): nothing is durable.
             # Keep the jobs unacked and try again after a backoff; failing
             # them would need the very store that is down.
-            self._outage += 1
-            delay = min(0.1 * 2 ** (self._outage - 1), 5.0)
-            logger.error(
-                "writing %d result(s) to %s failed: %s; retrying in %.1f s",
-                len(docs),
-                self.results.service,
-                exc,
-                delay,
-            )
+            delay = self.outage.failed(self.results.service, exc)
+            logger.debug("%d result(s) kept for the next try in %.1f s", len(docs), delay)
             self.results.put_back(docs)
             self._waiting_mongo = pendings + self._waiting_mongo
             self._next_flush = time.monotonic() + delay
             return
-        self._outage = 0
+        self.outage.answered(self.results.service)
         logger.debug(
             "stored %d result(s) in %.1f ms",
             len(docs),

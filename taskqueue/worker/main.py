@@ -104,6 +104,13 @@ class Worker:
         from ..control.plane import start_control
 
         control = start_control(self)
+        health = None
+        if s.health_port:
+            from .health import HealthServer
+
+            health = HealthServer(
+                self.name, lambda: loop.snapshot, s.control_host, s.health_port
+            ).start()
         loop.consumer = self.app.transport.consumer(
             topics, self.group_id, s.max_in_flight_per_partition, loop.on_assign, loop.on_revoke
         )
@@ -130,6 +137,15 @@ class Worker:
         try:
             while not self._stop.is_set():
                 loop.turn()
+                if loop.outage.too_long:
+                    logger.critical(
+                        "%s for more than %.0f s (outage_shutdown_after): shutting down "
+                        "so that a healthy worker can take over; unfinished jobs are redelivered",
+                        loop.outage.problem,
+                        loop.outage.shutdown_after,
+                    )
+                    self._signal_name = "store outage"
+                    break
             self._shutdown(loop, pool)
         finally:
             self._stop.set()
@@ -137,6 +153,8 @@ class Worker:
             revocations.stop()
             if control is not None:
                 control.stop()
+            if health is not None:
+                health.stop()
             try:
                 self.app.state.remove_worker(self.name)
             except Exception:  # best effort: the heartbeat key expires anyway
@@ -166,7 +184,7 @@ class Worker:
             logger.warning(
                 "%d job(s) unfinished at shutdown; they will be redelivered", len(loop.jobs)
             )
-        loop.settle(force_flush=True)
+        loop.settle_safely(force_flush=True)
         loop.wait_acks(time.monotonic() + 10)
         pool.shutdown(wait=not cold, cancel=True)
         consumer.close()  # commits synchronously, then leaves the group
@@ -194,6 +212,8 @@ class Worker:
                         last_seen=time.time(),
                         active=len(snapshot.active) if snapshot else 0,
                         processed=snapshot.processed if snapshot else 0,
+                        # Written empty when healthy: the field is replaced, never left stale.
+                        problem=snapshot.problem if snapshot else "",
                     ),
                     ttl=s.heartbeat_interval * 3,
                 )

@@ -40,6 +40,10 @@ class LoopSnapshot:
     """Attempts finished since the worker started (any outcome)."""
     stopping: bool = False
     """Warm shutdown has begun: nothing new is fetched."""
+    problem: str = ""
+    """Why the worker is unhealthy (a store it needs is down); empty when healthy."""
+    problem_since: float | None = None
+    """Wall-clock start of that problem."""
     taken_at: float = field(default_factory=time.time)
 
     def active_ids(self) -> set[str]:
