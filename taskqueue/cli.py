@@ -85,7 +85,8 @@ def _worker(app: TaskQueue, args: argparse.Namespace) -> int:
         # Task threads cannot be interrupted: exit without waiting for them.
         logging.shutdown()
         os._exit(1)
-    return 0
+    # Not a clean stop: a supervisor (Kubernetes, systemd) should restart it.
+    return 3 if worker.gave_up else 0
 
 
 def _topics_create(app: TaskQueue, args: argparse.Namespace) -> int:

@@ -62,6 +62,8 @@ class Worker:
         self.loop: PollLoop | None = None
         self.stopped_cold = False
         """Set by a cold shutdown: jobs were left unfinished (they are redelivered)."""
+        self.gave_up = False
+        """Set when a store outage outlasted ``outage_shutdown_after``."""
         self.started_at = time.time()
 
     def _make_pool(self) -> Pool:
@@ -145,6 +147,7 @@ class Worker:
                         loop.outage.shutdown_after,
                     )
                     self._signal_name = "store outage"
+                    self.gave_up = True
                     break
             self._shutdown(loop, pool)
         finally:

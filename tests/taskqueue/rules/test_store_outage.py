@@ -230,6 +230,7 @@ def test_a_long_outage_shuts_the_worker_down_warm(outage: Callable[..., Outage])
     w = RunningWorker(app)
     with w:
         wait_for(lambda: not w._thread.is_alive(), timeout=60, what="the worker to stop itself")
+    assert w.worker.gave_up
     o.up("state")
     with RunningWorker(app, group=None):
         wait_for(lambda: _all_succeeded(app, ids), timeout=60, what="a new worker to run them")
