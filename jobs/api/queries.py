@@ -100,6 +100,7 @@ def _worker(name: str, info: dict[str, str]) -> dict[str, Any]:
         "processed": number("processed"),
         "started_at": moment("started_at"),
         "last_seen": moment("last_seen"),
+        "problem": info.get("problem") or None,
     }
 
 
@@ -163,10 +164,15 @@ class Query(graphene.ObjectType):
             control = {}
             logging.getLogger("jobs.api").warning("worker control status unavailable: %s", exc)
         unknown: dict[str, Any] = {"status": "unreachable", "partitions": [], "lag": None}
-        return [
-            {**_worker(name, info_), **control.get(name, unknown)}
-            for name, info_ in sorted(heartbeats.items())
-        ]
+        workers = []
+        for name, info_ in sorted(heartbeats.items()):
+            worker = {**_worker(name, info_), **control.get(name, unknown)}
+            # Alive by its heartbeat, but holding its work (an unreachable
+            # control service says more: the heartbeat may be older).
+            if worker["problem"] and worker["status"] != "unreachable":
+                worker["status"] = "unhealthy"
+            workers.append(worker)
+        return workers
 
     @staticmethod
     @blocking("db")

@@ -217,7 +217,13 @@ class WorkerType(graphene.ObjectType):
     last_seen = graphene.DateTime()
     status = graphene.String(
         required=True,
-        description="online (answered its control service), unreachable, or no-control",
+        description=(
+            "online (answered its control service), unhealthy (a store it needs is down;"
+            " see problem), unreachable, or no-control"
+        ),
+    )
+    problem = graphene.String(
+        description="Why the worker holds its work: a store it needs is down (null when healthy)."
     )
     partitions = graphene.List(
         graphene.NonNull(graphene.String), required=True, description="Assigned: topic[n]."

@@ -159,6 +159,7 @@ export const WORKERS: TypedDocumentNode<{ workers: WorkerInfo[] }, Record<string
       startedAt
       lastSeen
       status
+      problem
       partitions
       lag
     }

@@ -113,8 +113,10 @@ export interface WorkerInfo {
   processed: number | null;
   startedAt: string | null;
   lastSeen: string | null;
-  /** The server's word: online (answered its control service), unreachable, or no-control. */
+  /** The server's word: online (answered its control service), unhealthy, unreachable, or no-control. */
   status: string;
+  /** Why it holds its work (a store it needs is down); null when healthy. */
+  problem: string | null;
   /** Kafka partitions assigned to it, as topic[n]. */
   partitions: string[];
   /** Messages behind on its partitions; null when unknown. */

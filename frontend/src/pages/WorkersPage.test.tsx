@@ -21,6 +21,7 @@ function worker(name: string, extra: Partial<WorkerInfo>): WorkerInfo & { __type
     // An old heartbeat: the status shown must still be the server's.
     lastSeen: long_ago,
     status: 'online',
+    problem: null,
     partitions: ['jobs.high[0]', 'jobs.default[1]'],
     lag: 3,
     ...extra,
@@ -35,6 +36,10 @@ const mocks: MockedResponse[] = [
         workers: [
           worker('box:42', {}),
           worker('box:43', { status: 'unreachable', partitions: [], lag: null }),
+          worker('box:44', {
+            status: 'unhealthy',
+            problem: 'MongoDB unavailable: ServerSelectionTimeoutError: timed out',
+          }),
         ],
       },
     },
@@ -59,6 +64,12 @@ describe('WorkersPage', () => {
     const second = screen.getByRole('rowheader', { name: /box:43/ }).closest('tr')!;
     expect(within(second).getByRole('cell', { name: 'unreachable' })).toBeInTheDocument();
     expect(within(second).getAllByRole('cell', { name: '—' }).length).toBeGreaterThanOrEqual(2);
+    // A worker holding its work says why, next to its status.
+    const third = screen.getByRole('rowheader', { name: /box:44/ }).closest('tr')!;
+    expect(
+      within(third).getByRole('cell', { name: 'unhealthy MongoDB unavailable: ServerSelectionTimeoutError: timed out' }),
+    ).toBeInTheDocument();
+    expect(within(first).queryByText(/unavailable/)).toBeNull();
     expect(screen.getByRole('columnheader', { name: 'Partitions' })).toBeInTheDocument();
     expect(screen.getByRole('columnheader', { name: 'Lag' })).toBeInTheDocument();
   });

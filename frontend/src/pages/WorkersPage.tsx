@@ -29,6 +29,7 @@ function WorkerRow({ worker: w, now }: { worker: WorkerInfo; now: number }) {
       </th>
       <td data-label="Status">
         <span className={`badge ${badgeOf(w.status)}`}>{w.status}</span>
+        {w.problem && <div className="muted">{w.problem}</div>}
       </td>
       <td data-label="In flight">
         {formatInteger(w.active)}
