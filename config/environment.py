@@ -39,6 +39,7 @@ class ServicePorts:
     rabbitmq: int = 5672
     rabbitmq_dist: int = 25672
     mongo: int = 27017
+    postgres: int = 5432
     http: int = 8000
 
     ENV_NAMES = {
@@ -48,6 +49,7 @@ class ServicePorts:
         "rabbitmq": "RABBITMQ_PORT",
         "rabbitmq_dist": "RABBITMQ_DIST_PORT",
         "mongo": "MONGO_PORT",
+        "postgres": "POSTGRES_PORT",
         "http": "HTTP_PORT",
     }
 

@@ -5,12 +5,13 @@
     deploy/local/stack status [SERVICE ...]  probe each service (exit 1 if any is down)
     deploy/local/stack logs [SERVICE] [-n N] [-f]
 
-Services: kafka, redis, rabbitmq, mongo (all when none is named).
+Services: kafka, redis, rabbitmq, postgres, mongo (all when none is named;
+mongo brings postgres, its storage, along).
 State lives in STACK_HOME (default .stack/ in the repository, git-ignored);
 downloads and builds in STACK_CACHE (default STACK_HOME/cache).
 Ports: KAFKA_PORT (9092), KAFKA_CONTROLLER_PORT (9093), REDIS_PORT (6379),
 RABBITMQ_PORT (5672), RABBITMQ_DIST_PORT (25672), RABBITMQ_EPMD_PORT (4369),
-MONGO_PORT (27017).
+MONGO_PORT (27017), POSTGRES_PORT (5432).
 """
 
 from __future__ import annotations
@@ -28,11 +29,15 @@ from config.environment import ConfigurationError, Environment  # noqa: E402
 
 from .kafka import Kafka  # noqa: E402
 from .mongo import Mongo  # noqa: E402
+from .postgres import Postgres  # noqa: E402
 from .rabbitmq import RabbitMQ  # noqa: E402
 from .redis import Redis  # noqa: E402
 from .service import Layout, Service, StackError, say  # noqa: E402
 
-ORDER = ("kafka", "redis", "rabbitmq", "mongo")
+ORDER = ("kafka", "redis", "rabbitmq", "postgres", "mongo")
+
+NEEDS = {"mongo": ("postgres",)}
+"""Services another one cannot run without (FerretDB stores in PostgreSQL)."""
 
 
 def build_services(env: Environment) -> dict[str, Service]:
@@ -44,7 +49,8 @@ def build_services(env: Environment) -> dict[str, Service]:
         "kafka": Kafka(layout, ports.kafka, ports.kafka_controller),
         "redis": Redis(layout, ports.redis),
         "rabbitmq": RabbitMQ(layout, ports.rabbitmq, ports.rabbitmq_dist, epmd_port),
-        "mongo": Mongo(layout, ports.mongo),
+        "postgres": (postgres := Postgres(layout, ports.postgres)),
+        "mongo": Mongo(layout, ports.mongo, postgres.url),
     }
 
 
@@ -52,7 +58,9 @@ def select(services: dict[str, Service], names: list[str]) -> list[Service]:
     unknown = [n for n in names if n not in services]
     if unknown:
         raise StackError(f"unknown service {', '.join(unknown)}; choose from {', '.join(ORDER)}")
-    return [services[n] for n in (names or ORDER) if n in services]
+    wanted = set(names or ORDER)
+    wanted.update(need for name in list(wanted) for need in NEEDS.get(name, ()))
+    return [services[n] for n in ORDER if n in wanted and n in services]
 
 
 def up(chosen: list[Service]) -> int:

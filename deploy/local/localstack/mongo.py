@@ -1,8 +1,10 @@
-"""A MongoDB-wire server: `mongod` when installed, else FerretDB on SQLite.
+"""A MongoDB-wire server: `mongod` when installed, else FerretDB on PostgreSQL.
 
 MongoDB itself is not in Debian, so on a fresh machine this is FerretDB
 (Apache-2.0), built from its Go module at a pinned version, storing its
-data in SQLite files under the stack's data folder.
+data in the stack's PostgreSQL (see postgres.py). Its SQLite backend is not
+used: it scans a whole collection for a lookup by `_id` (1.85 s for a miss
+at 63k results), where PostgreSQL answers from the `_id` index.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import shutil
 from pathlib import Path
 
 from . import installers
-from .service import Service
+from .service import Layout, Service
 
 FERRETDB_MODULE = "github.com/FerretDB/FerretDB"
 FERRETDB_VERSION = "v1.24.2"
@@ -26,6 +28,10 @@ def _write_version(source: Path) -> None:
 class Mongo(Service):
     name = "mongo"
     start_timeout = 30.0
+
+    def __init__(self, layout: Layout, port: int, postgres_url: str) -> None:
+        super().__init__(layout, port)
+        self.postgres_url = postgres_url
 
     @property
     def mongod(self) -> str | None:
@@ -63,8 +69,8 @@ class Mongo(Service):
             ]
         return [
             str(self.ferretdb),
-            "--handler=sqlite",
-            f"--sqlite-url=file:{data / 'db'}/",
+            "--handler=postgresql",
+            f"--postgresql-url={self.postgres_url}",
             f"--listen-addr=127.0.0.1:{self.port}",
             f"--state-dir={data}",
             "--debug-addr=-",
@@ -76,4 +82,4 @@ class Mongo(Service):
     def describe(self) -> str:
         if self.mongod:
             return f"mongod ({self.mongod})"
-        return f"FerretDB {FERRETDB_VERSION} with the SQLite backend"
+        return f"FerretDB {FERRETDB_VERSION} with the PostgreSQL backend"

@@ -77,4 +77,39 @@ def mongo(port: int, timeout: float = 2.0) -> None:
         raise ProbeFailed(f"ping answered {reply[:60]!r}")
 
 
+def postgres(port: int, user: str, database: str, timeout: float = 2.0) -> None:
+    """A protocol 3.0 StartupMessage; a server ready for queries answers
+    AuthenticationOk and then ReadyForQuery (trust authentication on loopback).
+    While it starts or recovers it answers an ErrorResponse instead."""
+    params = b"user\x00" + user.encode() + b"\x00database\x00" + database.encode() + b"\x00\x00"
+    startup = struct.pack(">ii", 8 + len(params), 196608) + params
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        sock.sendall(startup)
+        data = b""
+        while True:
+            # Each message: a type byte, then its length (counting itself).
+            while len(data) >= 5 and len(data) >= 1 + struct.unpack(">i", data[1:5])[0]:
+                kind, size = data[:1], struct.unpack(">i", data[1:5])[0]
+                body, data = data[5 : 1 + size], data[1 + size :]
+                if kind == b"E":
+                    raise ProbeFailed(_postgres_error(body))
+                if kind == b"R" and body[:4] != b"\x00\x00\x00\x00":
+                    raise ProbeFailed("the server asks for a password (trust expected)")
+                if kind == b"Z":
+                    sock.sendall(b"X\x00\x00\x00\x04")  # Terminate
+                    return
+            chunk = sock.recv(4096)
+            if not chunk:
+                raise ProbeFailed("connection closed before ReadyForQuery")
+            data += chunk
+
+
+def _postgres_error(body: bytes) -> str:
+    """The message field ('M') of an ErrorResponse."""
+    for field in body.split(b"\x00"):
+        if field[:1] == b"M":
+            return field[1:].decode(errors="replace")
+    return "error response"
+
+
 PROBES = {"kafka": kafka, "redis": redis, "rabbitmq": amqp, "mongo": mongo}
