@@ -75,6 +75,9 @@ class TaskQueue:
         self.beat_schedule: dict[str, dict[str, Any]] = {}
         """Periodic tasks for ``python -m taskqueue beat`` (see taskqueue.beat)."""
         self._bulk = threading.local()
+        from .builtins import register_builtins
+
+        register_builtins(self)
 
     def __repr__(self) -> str:
         return f"<TaskQueue {self.main} broker={self.settings.broker_url}>"

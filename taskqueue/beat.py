@@ -161,6 +161,15 @@ class CodeSchedule:
         return out
 
 
+def builtin_entries(app: TaskQueue) -> list[Entry]:
+    """The daily result cleanup, when results expire and the store won't expire them."""
+    from .builtins import BACKEND_CLEANUP, needs_backend_cleanup
+
+    if not needs_backend_cleanup(app):
+        return []
+    return [Entry(BACKEND_CLEANUP, BACKEND_CLEANUP, Crontab("0 4 * * *"))]
+
+
 class Beat:
     """The scheduler loop of one beat process."""
 
@@ -170,6 +179,8 @@ class Beat:
         self.app = app
         # An app may name its own source (Django: the jobs app's database).
         self.source = source or getattr(app, "beat_source", None) or CodeSchedule(app)
+        self.builtin = builtin_entries(app)
+        """Entries every app has (see :mod:`taskqueue.builtins`)."""
         self.name = name or f"{socket.gethostname()}:{os.getpid()}"
         self.token = f"{self.name}:{uuid.uuid4().hex}"
         self.stop = threading.Event()
@@ -198,7 +209,7 @@ class Beat:
         now = time.time() if now is None else now
         state = self.app.state
         fired = []
-        for entry in self.source.entries():
+        for entry in self.entries():
             due = entry.last_tick(now)
             last = state.beat_last_tick(entry.name)
             if last is not None and last >= due:
@@ -213,6 +224,9 @@ class Beat:
             logger.info("beat fired %s tick %r as job %s", entry.name, due, job_id)
             fired.append(job_id)
         return fired
+
+    def entries(self) -> list[Entry]:
+        return self.source.entries() + self.builtin
 
     def run(self) -> None:
         renew = self.app.settings.beat_lock_ttl / 3
@@ -232,7 +246,7 @@ def run_beat(app: TaskQueue, name: str | None = None) -> int:
     beat = Beat(app, name=name)
     signal.signal(signal.SIGTERM, lambda *_: beat.stop.set())
     signal.signal(signal.SIGINT, lambda *_: beat.stop.set())
-    print(f"taskqueue beat {beat.name}: {len(beat.source.entries())} entries", flush=True)
+    print(f"taskqueue beat {beat.name}: {len(beat.entries())} entries", flush=True)
     print("ready", flush=True)
     beat.run()
     return 0

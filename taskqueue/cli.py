@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from .app import TaskQueue, load_app
-from .exceptions import TaskQueueError
+from .exceptions import ConfigurationError, TaskQueueError
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -50,6 +50,16 @@ def _parser() -> argparse.ArgumentParser:
 
     workers = sub.add_parser("workers", help="list live workers (from their Redis heartbeats)")
     with_app(workers)
+
+    results = sub.add_parser("results", help="the result store")
+    results_sub = results.add_subparsers(dest="results_command", required=True)
+    purge = results_sub.add_parser(
+        "purge", help="delete final results older than result_expires (or --older-than)"
+    )
+    with_app(purge)
+    purge.add_argument(
+        "--older-than", type=float, default=None, help="seconds (default: result_expires)"
+    )
     from .policies.cli import add_parsers as add_policy_parsers  # dlq, beat
 
     add_policy_parsers(sub, with_app)
@@ -104,6 +114,22 @@ def _topics_create(app: TaskQueue, args: argparse.Namespace) -> int:
     return 0
 
 
+def _results_purge(app: TaskQueue, args: argparse.Namespace) -> int:
+    from .builtins import purge_expired_results
+
+    older_than = args.older_than
+    if older_than is not None and older_than <= 0:
+        raise ConfigurationError(f"--older-than must be more than 0 seconds, not {older_than:g}")
+    s = app.settings
+    older_than = older_than or s.result_expires
+    if not s.results_enabled or not older_than:
+        print("nothing to do: results never expire (result_expires is 0, or results are off)")
+        return 0
+    print(f"deleting results older than {older_than:.0f} s from {app.result_store.service}...")
+    print(f"deleted {purge_expired_results(app, older_than)}")
+    return 0
+
+
 def _workers(app: TaskQueue, args: argparse.Namespace) -> int:
     workers = app.state.live_workers()
     if not workers:
@@ -130,6 +156,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _worker(app, args)
         if args.command == "topics":
             return _topics_create(app, args)
+        if args.command == "results":
+            return _results_purge(app, args)
         if args.command in ("dlq", "beat"):
             from .policies.cli import run as run_policy
 

@@ -43,6 +43,9 @@ class Settings:
     mongo_url: str = "mongodb://127.0.0.1:27017"
     result_database: str = "taskqueue"
     results_enabled: bool = True
+    result_expires: float = 86_400.0
+    """Seconds a final result is kept in the result store (Celery's setting
+    and default: one day); 0 = forever. See ``taskqueue.builtins``."""
     topic_prefix: str = "tq."
     key_prefix: str = "tq"
     default_queue: str = "default"
@@ -192,6 +195,7 @@ _RULES: dict[str, r.Rule] = {
     "mongo_url": r.url("mongodb", "mongodb+srv", "memory", empty_ok=True),
     "result_database": r.checked(r.to_text, bool, "must be non-empty"),
     "results_enabled": r.to_bool,
+    "result_expires": r.at_least(r.to_float, 0),
     "topic_prefix": r.kafka_name(empty_ok=True),
     "key_prefix": r.to_text,
     "default_queue": r.kafka_name(empty_ok=False),

@@ -63,6 +63,9 @@ class ResultStore(ABC):
 
     service = "result store"
     """Name of the backing service in operator messages."""
+    expires_natively = False
+    """Whether the server deletes expired results by itself (a MongoDB TTL
+    index); when not, beat runs ``taskqueue.backend_cleanup`` daily."""
 
     def __init__(self, url: str, database: str) -> None:
         self.url = url
@@ -146,6 +149,12 @@ class ResultStore(ABC):
     @abstractmethod
     def forget(self, job_id: str) -> None:
         """Delete the job's document."""
+
+    @abstractmethod
+    def purge(self, older_than: float) -> int:
+        """Delete final results done more than ``older_than`` seconds ago; how many.
+
+        Unfinished jobs' documents are kept, however old."""
 
     @abstractmethod
     def drop(self) -> None:

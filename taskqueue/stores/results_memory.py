@@ -10,6 +10,7 @@ one worker's flush never writes another's documents.
 from __future__ import annotations
 
 import copy
+import datetime as dt
 import json
 import threading
 from typing import Any
@@ -96,6 +97,18 @@ class MemoryResultStore(ResultStore):
     def forget(self, job_id: str) -> None:
         with self._db.lock:
             self._db.docs.pop(job_id, None)
+
+    def purge(self, older_than: float) -> int:
+        cutoff = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=older_than)
+        with self._db.lock:
+            old = [
+                job_id
+                for job_id, doc in self._db.docs.items()
+                if doc.get("final") is True and doc.get("date_done", cutoff) < cutoff
+            ]
+            for job_id in old:
+                del self._db.docs[job_id]
+        return len(old)
 
     def drop(self) -> None:
         with self._db.lock:

@@ -12,6 +12,7 @@ expected and ignored.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 from typing import Any
@@ -261,6 +262,12 @@ class MongoResultStore(ResultStore):
 
     def forget(self, job_id: str) -> None:
         self.collection.delete_one({"_id": job_id})
+
+    def purge(self, older_than: float) -> int:
+        cutoff = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=older_than)
+        return int(
+            self.collection.delete_many({"final": True, "date_done": {"$lt": cutoff}}).deleted_count
+        )
 
     def drop(self) -> None:
         self.collection.database.client.drop_database(self.database)

@@ -212,3 +212,22 @@ def test_an_app_with_a_memory_mongo_url_shares_results_with_its_workers(
         client.result_store.drop()
         client.close()
         worker.close()
+
+
+def test_purge_deletes_only_final_results_older_than_asked(store: ResultStore) -> None:
+    import datetime as dt
+
+    long_ago = dt.datetime.now(dt.UTC) - dt.timedelta(days=3)
+    old = ended("old", SUCCESS, result=1)
+    old["date_done"] = long_ago
+    old_failure = ended("old-failure", FAILURE)
+    old_failure["date_done"] = long_ago
+    # Unfinished however old (a retry waiting): its job still needs it.
+    waiting = ended("waiting", RETRY)
+    waiting["date_done"] = long_ago
+    store.write([old, old_failure, waiting, ended("fresh", SUCCESS, result=2)])
+    assert store.purge(86_400) == 2
+    assert store.get("old") is None and store.get("old-failure") is None
+    assert store.get("waiting") is not None
+    assert store.get("fresh") is not None
+    assert store.purge(86_400) == 0
