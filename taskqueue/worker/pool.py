@@ -210,6 +210,12 @@ class ProcessPool(Pool):
             )
             counted = 0
         deaths, limit = max(local, counted), self.app.settings.max_child_deaths
+        if job.released:
+            # Its partition moved meanwhile: the new owner runs it (the
+            # death is counted in the store, so the new owner goes on counting).
+            self._deaths.pop(job, None)
+            self.events.put(PoolEvent(EventKind.CANCELLED, job))
+            return
         if deaths < limit:
             logger.warning(
                 "job %s (%s): %s; running it again (%d of %d deaths allowed)",

@@ -280,3 +280,26 @@ def test_the_time_limit_watchdog_forgets_finished_bodies() -> None:
     thread.start()
     thread.join(30)
     assert len(caught) == 1
+
+
+def test_a_job_whose_child_died_after_its_partition_moved_is_released_not_rerun() -> None:
+    """The partition's new owner runs it; running it here too would run it twice."""
+    from taskqueue import TaskQueue
+    from taskqueue.message import Message
+    from taskqueue.transport import Delivery
+    from taskqueue.worker.events import EventKind, new_event_queue
+    from taskqueue.worker.jobs import Job
+    from taskqueue.worker.pool import ProcessPool
+
+    app = TaskQueue("moved", broker_url="memory://", redis_url="memory://", mongo_url="memory://")
+    events = new_event_queue()
+    pool = ProcessPool(app, "tests.taskqueue.pool_children", 1, events)
+    try:
+        message = Message(id="j-moved", task="t.any")
+        job = Job(Delivery("q", 0, 7, None, message.encode(), []), message, released=True)
+        pool._child_died(job, WorkerLostError("child killed by SIGKILL"))
+        event = events.get(timeout=WAIT)
+        assert event.kind is EventKind.CANCELLED and event.job is job
+        assert job.future is None, "submitted again to a child"
+    finally:
+        pool.shutdown(wait=False, cancel=True)
