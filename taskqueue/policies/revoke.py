@@ -30,7 +30,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -45,13 +45,19 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("taskqueue.revoke")
 
+PRUNE_ABOVE = 1024
+"""The worker's copy drops expired ids once it holds more than this (and
+more than twice what it held after the last pruning)."""
+
 
 class Revocations:
     """Publishing side (any process) and the worker's in-memory copy."""
 
-    def __init__(self, app: TaskQueue) -> None:
+    def __init__(self, app: TaskQueue, clock: Callable[[], float] = time.time) -> None:
         self.app = app
+        self.clock = clock
         self._ids: dict[str, float] = {}  # id -> expiry (epoch)
+        self._prune_above = PRUNE_ABOVE
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
@@ -73,7 +79,12 @@ class Revocations:
             return False
         with self._lock:
             expiry = self._ids.get(job_id)
-        return expiry is not None and expiry > time.time()
+        return expiry is not None and expiry > self.clock()
+
+    def __len__(self) -> int:
+        """Ids in the worker's copy (for tests: expired ones do not pile up)."""
+        with self._lock:
+            return len(self._ids)
 
     @property
     def following(self) -> bool:
@@ -106,6 +117,7 @@ class Revocations:
             active = self.app.state.active_revocations()
             with self._lock:
                 self._ids = active
+                self._prune_above = max(PRUNE_ABOVE, 2 * len(active))
             while not self._stop.is_set():
                 notice = feed.get(timeout=0.5)
                 if notice is not None:
@@ -113,7 +125,14 @@ class Revocations:
 
     def _apply(self, notice: RevocationNotice) -> None:
         with self._lock:
-            self._ids[notice.job_id] = time.time() + self.app.settings.revoke_ttl
+            now = self.clock()
+            self._ids[notice.job_id] = now + self.app.settings.revoke_ttl
+            if len(self._ids) > self._prune_above:
+                # Expired ids would otherwise stay until the feed reconnects:
+                # a long-lived worker would keep every revocation ever made.
+                # Pruning when the copy doubles keeps the cost per notice O(1).
+                self._ids = {k: t for k, t in self._ids.items() if t > now}
+                self._prune_above = max(PRUNE_ABOVE, 2 * len(self._ids))
         if notice.terminate and killer.terminate(notice.job_id):
             logger.warning("job %s terminated by a revoke", notice.job_id)
 

@@ -50,6 +50,7 @@ class TaskThreads:
         self._lock = threading.Lock()
         self._running: dict[Future[Any], threading.Thread] = {}
         self._threads: set[threading.Thread] = set()  # working, not retired
+        self._abandoned: set[threading.Thread] = set()  # retired, body not returned yet
         self._count = 0
         self._closed = False
         for _ in range(size):
@@ -75,6 +76,7 @@ class TaskThreads:
             if thread is None:
                 return False
             self._threads.discard(thread)
+            self._abandoned.add(thread)
             if not self._closed:
                 self._spawn()
         future.set_result(result)
@@ -85,6 +87,13 @@ class TaskThreads:
         """Working threads (abandoned ones not counted)."""
         with self._lock:
             return len(self._threads)
+
+    @property
+    def abandoned(self) -> int:
+        """Abandoned threads whose body has not returned yet (each one that
+        returns leaves the pool: nothing of it stays behind)."""
+        with self._lock:
+            return len(self._abandoned)
 
     def shutdown(self, wait: bool = True, cancel: bool = False) -> None:
         """Stop taking calls; ``cancel`` drops queued ones; ``wait`` joins the threads
@@ -135,6 +144,8 @@ class TaskThreads:
                 error = exc
             with self._lock:
                 mine = self._running.pop(future, None) is not None
+                if not mine:
+                    self._abandoned.discard(me)
             if not mine:
                 # Abandoned: the future holds its stand-in result and a
                 # replacement thread took this one's place.
