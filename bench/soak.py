@@ -5,10 +5,14 @@
 One worker process (threads pool) runs ``--jobs`` no-op jobs, submitted in
 rounds of ``--round`` (bulk publish, then wait until the round is final),
 and the worker's resident memory (``VmRSS``) is read after each round. It
-prints the RSS after the first round and after the last, and their ratio:
-every structure that grows with jobs processed (time-limit watchdog,
-revocation copy, in-flight registry, ledger, offset windows) must be
-bounded, so the two stay within 10% of each other.
+prints the RSS after the first round and after the last, a few readings in
+between, and the growth from first to last: every structure that grows
+with jobs processed (time-limit watchdog, revocation copy, in-flight
+registry, ledger, offset windows) must be bounded, so the two stay within
+10% of each other. A reading follows the most jobs the worker ever held at
+once (Python does not give freed arenas back while one object in them
+lives), so a bound that is reached late shows as a rise that levels off,
+a leak as a slope.
 
 Uses the local stack (``deploy/local/stack up``), isolated by a unique topic
 prefix, key prefix and Mongo database, all removed at the end. Every wait
@@ -41,6 +45,21 @@ def rss_mib(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     raise SystemExit(f"no VmRSS for pid {pid}")
+
+
+def milestones(samples: list[tuple[int, float]], points: int = 5) -> list[tuple[int, float]]:
+    """The first and last samples and a few evenly spaced between them: a
+    bound filled slowly shows as a rise that levels off, a leak as a slope."""
+    if len(samples) <= points:
+        return samples
+    last = samples[-1][0]
+    picked = [samples[0]]
+    for k in range(1, points):
+        target = last * k / (points - 1)
+        nearest = min(samples, key=lambda s: abs(s[0] - target))
+        if nearest not in picked:
+            picked.append(nearest)
+    return picked
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -97,8 +116,8 @@ def main(argv: list[str] | None = None) -> int:
     (first_n, first), (last_n, last) = samples[0], samples[-1]
     print()
     print(f"{'jobs':>10}  {'worker RSS (MiB)':>18}")
-    print(f"{first_n:>10,}  {first:>18.1f}")
-    print(f"{last_n:>10,}  {last:>18.1f}")
+    for n, rss in milestones(samples):
+        print(f"{n:>10,}  {rss:>18.1f}")
     print(f"growth {100 * (last - first) / first:+.1f}% over {last_n - first_n:,} jobs")
     print(f"({opts.jobs / elapsed:,.0f} jobs/s including submission, one worker process)")
     return 0
