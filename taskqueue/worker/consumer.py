@@ -447,7 +447,11 @@ class PollLoop:
         # and measurably halved throughput.
         high = max(self.pool.size * 4, 2 * self.app.settings.consume_batch_size)
         offsets = consumer.offsets
-        if self.pool.unfinished >= high:
+        # Jobs received and not acked yet, finished ones waiting for their
+        # result write included: what the worker's memory follows.
+        cap = self.app.settings.max_in_flight
+        held_jobs = offsets.in_flight()
+        if self.pool.unfinished >= high or held_jobs >= cap:
             consumer.pause(assigned)
             return
         half = offsets.max_window // 2
@@ -457,7 +461,7 @@ class PollLoop:
             consumer.pause(
                 [tp for tp in assigned if held.full(self._queue_of_topic.get(tp[0], ""))]
             )
-        if consumer.paused and self.pool.unfinished < high // 2:
+        if consumer.paused and self.pool.unfinished < high // 2 and held_jobs < cap // 2:
             consumer.resume(
                 [
                     tp
