@@ -26,6 +26,7 @@ from .middleware import Middleware, MiddlewareChain
 from .policies import default_policies
 from .policies.ratelimit import RateLimiter, parse_rate
 from .policies.revoke import Control, Revocations
+from .replication import Shortfall, check_topics, replication_factor
 from .result import AsyncResult, ResultWaiter
 from .stores.results import ResultStore, create_result_store
 from .stores.state import StateStore, create_state_store
@@ -287,17 +288,33 @@ class TaskQueue:
     def queues(self) -> list[str]:
         return sorted({t.queue for t in self.tasks.values()} | {self.settings.default_queue})
 
+    def _topology(self, queues: Sequence[str] | None) -> tuple[dict[str, str], list[str]]:
+        """Each topic these queues use (queue topics, their dead-letter topics,
+        the delay tiers) with the queue it serves, and the dead-letter topics."""
+        s = self.settings
+        names: dict[str, str] = {}
+        dead = []
+        for q in queues or self.queues():
+            names[s.topic(q)] = q
+            names[s.dead_letter_topic(q)] = f"{q} (dead letters)"
+            dead.append(s.dead_letter_topic(q))
+        names.update((t, "delay tier") for t in tier_topics(s))
+        return names, dead
+
     def declare_topics(self, queues: Sequence[str] | None = None) -> list[str]:
         """Create the topics of these queues, their dead-letter topics and the delay tiers."""
         s = self.settings
-        names, dead = [], []
-        for q in queues or self.queues():
-            names += [s.topic(q), s.dead_letter_topic(q)]
-            dead.append(s.dead_letter_topic(q))
-        names += tier_topics(s)
+        names, dead = self._topology(queues)
+        replication = s.replication_factor or replication_factor(0, self.transport.broker_count())
         return self.transport.declare(
-            names, s.partitions, s.replication_factor, topic_configs(s, names, dead)
+            list(names), s.partitions, replication, topic_configs(list(names), dead, replication)
         )
+
+    def check_replication(self, queues: Sequence[str] | None = None) -> list[Shortfall]:
+        """Log a warning for each existing topic of these queues replicated
+        less than ``replication_factor`` (or its automatic value) asks for."""
+        names, _ = self._topology(queues)
+        return check_topics(self.transport, names, self.settings.replication_factor)
 
     def close(self) -> None:
         for closable in (self._transport, self._state, self._results):

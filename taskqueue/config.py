@@ -50,7 +50,9 @@ class Settings:
     key_prefix: str = "tq"
     default_queue: str = "default"
     partitions: int = 6
-    replication_factor: int = 1
+    replication_factor: int = 0
+    """Replicas of each topic the framework creates; 0 = automatic:
+    min(3, brokers in the cluster). See ``taskqueue.replication``."""
     state_ttl: int = 86_400
     max_message_bytes: int = 1_000_000
     publish_timeout: float = 15.0
@@ -203,7 +205,7 @@ _RULES: dict[str, r.Rule] = {
     "key_prefix": r.to_text,
     "default_queue": r.kafka_name(empty_ok=False),
     "partitions": r.at_least(r.to_int, 1),
-    "replication_factor": r.at_least(r.to_int, 1),
+    "replication_factor": r.at_least(r.to_int, 0),
     "state_ttl": r.at_least(r.to_int, 1),
     "max_message_bytes": r.at_least(r.to_int, 1),
     "publish_timeout": r.positive(r.to_float),

@@ -34,22 +34,19 @@ from typing import TYPE_CHECKING, Any
 
 from .exceptions import ConfigurationError, DecodeError
 from .message import Message
+from .replication import min_in_sync
 
 if TYPE_CHECKING:
     from .app import TaskQueue
-    from .config import Settings
 
 
 DEAD_LETTER_TOPIC_CONFIG = {"retention.ms": "-1"}
 """Dead letters are kept until an operator replays or purges them: a job
 must never vanish because it waited in a dead-letter topic too long."""
 
-MIN_IN_SYNC_REPLICAS = "2"
-"""With 3 or more replicas, an acknowledged write is on at least two brokers."""
-
 
 def topic_configs(
-    settings: Settings, topics: Sequence[str], dead_letter_topics: Sequence[str]
+    topics: Sequence[str], dead_letter_topics: Sequence[str], replication: int
 ) -> dict[str, dict[str, str]]:
     """Topic-level settings the project creates its topics with.
 
@@ -61,9 +58,10 @@ def topic_configs(
     configs: dict[str, dict[str, str]] = {t: {} for t in topics}
     for topic in dead_letter_topics:
         configs[topic].update(DEAD_LETTER_TOPIC_CONFIG)
-    if settings.replication_factor >= 3:
+    isr = min_in_sync(replication)
+    if isr is not None:
         for config in configs.values():
-            config["min.insync.replicas"] = MIN_IN_SYNC_REPLICAS
+            config["min.insync.replicas"] = str(isr)
     return configs
 
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from urllib.parse import parse_qs, urlsplit
+
 from ..config import Settings, kafka_bootstrap
+from ..exceptions import ConfigurationError
 from .base import Consumer, Delivery, PublishHandle, Transport
 
 
@@ -11,7 +14,14 @@ def create_transport(settings: Settings) -> Transport:
     if settings.broker_url.startswith("memory://"):
         from .memory import MemoryTransport
 
-        return MemoryTransport(partitions=settings.partitions)
+        # memory://?brokers=3 pretends to be a cluster of three brokers.
+        query = parse_qs(urlsplit(settings.broker_url).query)
+        brokers = query.get("brokers", ["1"])[0]
+        if not brokers.isdigit() or int(brokers) < 1:
+            raise ConfigurationError(
+                f"broker_url={settings.broker_url!r}: brokers must be a whole number of 1 or more"
+            )
+        return MemoryTransport(partitions=settings.partitions, brokers=int(brokers))
     from .kafka import KafkaTransport
 
     return KafkaTransport(

@@ -44,6 +44,17 @@ class Delivery:
         return None
 
 
+@dataclass(frozen=True, slots=True)
+class TopicReplication:
+    """How an existing topic is replicated, as the brokers report it."""
+
+    topic: str
+    replicas: int
+    """The fewest replicas any of its partitions has."""
+    min_insync: int
+    """``min.insync.replicas``: the topic's own setting, else the broker default."""
+
+
 class PublishHandle:
     """Completion of one publish; set by the transport's delivery callback.
 
@@ -124,6 +135,14 @@ class Transport(ABC):
     @abstractmethod
     def list_topics(self, prefix: str) -> list[str]:
         """Names of the existing topics that start with ``prefix``, sorted."""
+
+    @abstractmethod
+    def broker_count(self) -> int:
+        """How many brokers the cluster has now."""
+
+    @abstractmethod
+    def describe_topics(self, topics: Sequence[str]) -> dict[str, TopicReplication]:
+        """Replication of those ``topics`` that exist (missing ones are left out)."""
 
     def service(self) -> None:  # noqa: B027 - optional: only some transports need it
         """Serve pending delivery reports without blocking (called by loops)."""

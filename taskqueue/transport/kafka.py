@@ -25,7 +25,7 @@ from typing import Any
 from confluent_kafka import Consumer as KafkaConsumer
 from confluent_kafka import KafkaError, KafkaException, Producer
 from confluent_kafka import TopicPartition as KafkaTopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
 
 from ..exceptions import ConfigurationError, PublishError
 from .base import (
@@ -35,6 +35,7 @@ from .base import (
     PublishHandle,
     RebalanceCallback,
     TopicPartition,
+    TopicReplication,
     Transport,
     wait_until,
 )
@@ -157,6 +158,40 @@ class KafkaTransport(Transport):
         except KafkaException as exc:
             raise PublishError(f"cannot reach Kafka at {self.bootstrap}: {exc}") from exc
         return sorted(t for t in names if t.startswith(prefix))
+
+    def broker_count(self) -> int:
+        admin = AdminClient({"bootstrap.servers": self.bootstrap})
+        try:
+            return len(admin.list_topics(timeout=10).brokers)
+        except KafkaException as exc:
+            raise PublishError(f"cannot reach Kafka at {self.bootstrap}: {exc}") from exc
+
+    def describe_topics(self, topics: Sequence[str]) -> dict[str, TopicReplication]:
+        admin = AdminClient({"bootstrap.servers": self.bootstrap})
+        try:
+            meta = admin.list_topics(timeout=10).topics
+            present = [t for t in topics if t in meta and meta[t].error is None]
+            if not present:
+                return {}
+            futures = admin.describe_configs([ConfigResource("topic", t) for t in present])
+            # describe_configs reports the effective value: the topic's own
+            # setting, else the broker's default.
+            min_isr = {
+                resource.name: int(future.result(timeout=10)["min.insync.replicas"].value)
+                for resource, future in futures.items()
+            }
+        except (KafkaException, TimeoutError) as exc:
+            raise PublishError(
+                f"cannot describe topics on Kafka at {self.bootstrap}: {exc}"
+            ) from exc
+        return {
+            t: TopicReplication(
+                t,
+                min((len(p.replicas) for p in meta[t].partitions.values()), default=0),
+                min_isr[t],
+            )
+            for t in present
+        }
 
     def _wait_for_leaders(self, admin: AdminClient, topics: list[str]) -> None:
         """A new topic is usable once every partition has a leader."""

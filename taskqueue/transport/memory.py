@@ -11,6 +11,7 @@ import threading
 import zlib
 from collections.abc import Iterable, Mapping, Sequence
 
+from ..exceptions import PublishError
 from .base import (
     Consumer,
     Delivery,
@@ -18,13 +19,20 @@ from .base import (
     PublishHandle,
     RebalanceCallback,
     TopicPartition,
+    TopicReplication,
     Transport,
 )
 
+BROKER_MIN_INSYNC = 1
+"""Kafka's broker default for ``min.insync.replicas``."""
+
 
 class MemoryTransport(Transport):
-    def __init__(self, partitions: int = 1) -> None:
+    def __init__(self, partitions: int = 1, brokers: int = 1) -> None:
         self.default_partitions = partitions
+        self.brokers = brokers
+        """A pretend cluster size: replication is checked against it as Kafka does."""
+        self.replicas: dict[str, int] = {}
         self._lock = threading.Condition()
         self.topics: dict[str, list[list[Delivery]]] = {}
         self.group_positions: dict[str, dict[TopicPartition, int]] = {}
@@ -42,10 +50,32 @@ class MemoryTransport(Transport):
         with self._lock:
             for name in topics:
                 if name not in self.topics:
+                    if replication > self.brokers:
+                        # Kafka refuses it too (INVALID_REPLICATION_FACTOR).
+                        raise PublishError(
+                            f"cannot create topic {name}: replication factor {replication} "
+                            f"is larger than the {self.brokers} available broker(s)"
+                        )
                     self.topics[name] = [[] for _ in range(partitions)]
                     self.topic_configs[name] = dict((configs or {}).get(name, {}))
+                    self.replicas[name] = replication
                     created.append(name)
         return created
+
+    def broker_count(self) -> int:
+        return self.brokers
+
+    def describe_topics(self, topics: Sequence[str]) -> dict[str, TopicReplication]:
+        with self._lock:
+            return {
+                t: TopicReplication(
+                    t,
+                    self.replicas[t],
+                    int(self.topic_configs[t].get("min.insync.replicas", BROKER_MIN_INSYNC)),
+                )
+                for t in topics
+                if t in self.topics
+            }
 
     def send(
         self, topic: str, value: bytes, key: bytes | None = None, headers: Headers | None = None

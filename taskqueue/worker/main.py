@@ -99,6 +99,9 @@ class Worker:
             created = self.app.declare_topics(self.queues)
             if created:
                 logger.info("created topics %s", created)
+        # Under-replicated topics are logged, never fatal: Kafka does not
+        # raise a topic's replication by itself when the cluster grows.
+        self.app.check_replication(self.queues)
         pool = self._make_pool()
         loop = self.loop = PollLoop(self.app, pool, self.name, self.queues)
         # The control plane (gRPC, progress RPC) reads the loop's snapshot and

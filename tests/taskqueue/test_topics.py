@@ -13,7 +13,10 @@ def test_dead_letter_topics_keep_records_forever_and_three_replicas_need_two_in_
     unique_name: str,
 ) -> None:
     app = TaskQueue(
-        "topics", broker_url="memory://", topic_prefix=f"{unique_name}.", replication_factor=3
+        "topics",
+        broker_url="memory://?brokers=3",
+        topic_prefix=f"{unique_name}.",
+        replication_factor=3,
     )
     app.declare_topics(["default"])
     transport = app.transport
