@@ -79,6 +79,9 @@ class Settings:
     before the worker shuts down (warm), so an orchestrator can replace it;
     until then it holds its partitions and waits. 0 = wait forever."""
     health_port: int = 0
+    malloc_arenas: int = 2
+    """glibc malloc arenas of a worker process (``taskqueue.worker.malloc``);
+    0 = glibc's default (8 per core). Bounds the worker's memory creep."""
     """Port of the worker's HTTP health endpoint (``/healthz``, for
     Kubernetes probes); 0 = none."""
     result_flush_interval: float = 0.005
@@ -223,6 +226,7 @@ _RULES: dict[str, r.Rule] = {
     "heartbeat_interval": r.positive(r.to_float),
     "outage_shutdown_after": r.at_least(r.to_float, 0),
     "health_port": r.between(r.to_int, 0, 65535),
+    "malloc_arenas": r.at_least(r.to_int, 0),
     "result_flush_interval": r.positive(r.to_float),
     "result_flush_size": r.at_least(r.to_int, 1),
     "result_max_bytes": r.at_least(r.to_int, 1),

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 from ..stores.state import WorkerHeartbeat
 from .consumer import PollLoop
 from .events import new_event_queue
+from .malloc import limit_malloc_arenas
 from .pool import Pool, ProcessPool, ThreadPool
 
 if TYPE_CHECKING:
@@ -94,6 +95,7 @@ class Worker:
     def run(self, ready: Callable[[], None] | None = None) -> None:
         """Consume until stopped; returns after a clean shutdown."""
         s = self.app.settings
+        limit_malloc_arenas(s.malloc_arenas)  # before the worker's threads start
         topics = [s.topic(q) for q in self.queues]
         if self.declare:
             created = self.app.declare_topics(self.queues)
