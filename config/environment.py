@@ -76,6 +76,8 @@ class Environment:
     rabbitmq_url: str
     stack_home: Path
     ports: ServicePorts = field(default_factory=ServicePorts)
+    kafka_brokers: int = 1
+    """KAFKA_BROKERS: nodes of the local stack's Kafka (3 runs a real cluster)."""
     providers: ProviderSettings = field(default_factory=ProviderSettings)
 
     @classmethod
@@ -123,6 +125,7 @@ class Environment:
             ),
             stack_home=stack_home,
             ports=ports,
+            kafka_brokers=_count(env, "KAFKA_BROKERS", default=1),
             providers=_providers(env),
         )
 
@@ -157,6 +160,15 @@ def _port(env: Mapping[str, str], name: str) -> int:
     if not 1 <= port <= 65535:
         raise ConfigurationError(f"{name}={raw!r} is outside 1-65535")
     return port
+
+
+def _count(env: Mapping[str, str], name: str, *, default: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit() or int(raw) < 1:
+        raise ConfigurationError(f"{name}={raw!r} must be a whole number of 1 or more")
+    return int(raw)
 
 
 def _url(env: Mapping[str, str], name: str, default: str, *, schemes: tuple[str, ...]) -> str:

@@ -7,6 +7,11 @@
 
 Services: kafka, redis, rabbitmq, postgres, mongo (all when none is named;
 mongo brings postgres, its storage, along).
+Kafka runs one KRaft node, or a cluster with `--kafka-brokers N` or
+KAFKA_BROKERS=N (nodes kafka-1..kafka-N, each broker and controller, on
+KAFKA_PORT + 2(i-1) and KAFKA_CONTROLLER_PORT + 2(i-1): 9092/9093,
+9094/9095, 9096/9097 for three). `down`, `status` and `logs` find a running
+cluster by themselves; `kafka` names all of its nodes.
 State lives in STACK_HOME (default .stack/ in the repository, git-ignored);
 downloads and builds in STACK_CACHE (default STACK_HOME/cache).
 Ports: KAFKA_PORT (9092), KAFKA_CONTROLLER_PORT (9093), REDIS_PORT (6379),
@@ -27,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 
 from config.environment import ConfigurationError, Environment  # noqa: E402
 
-from .kafka import Kafka  # noqa: E402
+from .kafka import Kafka, kafka_nodes, running_cluster_size  # noqa: E402
 from .mongo import Mongo  # noqa: E402
 from .postgres import Postgres  # noqa: E402
 from .rabbitmq import RabbitMQ  # noqa: E402
@@ -40,13 +45,26 @@ NEEDS = {"mongo": ("postgres",)}
 """Services another one cannot run without (FerretDB stores in PostgreSQL)."""
 
 
-def build_services(env: Environment) -> dict[str, Service]:
-    cache = Path(os.environ.get("STACK_CACHE", str(env.stack_home / "cache")))
-    layout = Layout(home=env.stack_home, cache=cache)
+def stack_cache(env: Environment) -> Path:
+    """Downloads and builds, shared by every STACK_HOME that names it."""
+    return Path(os.environ.get("STACK_CACHE", str(env.stack_home / "cache")))
+
+
+def build_services(env: Environment, kafka_brokers: int | None = None) -> dict[str, Service]:
+    """Every service by name; a Kafka cluster's nodes are kafka-1..kafka-N.
+
+    The cluster size is ``kafka_brokers`` (the command-line option), else
+    KAFKA_BROKERS when set, else the size of the cluster running now, else 1.
+    """
+    layout = Layout(home=env.stack_home, cache=stack_cache(env))
     ports = env.ports
     epmd_port = int(os.environ.get("RABBITMQ_EPMD_PORT", "4369"))
+    if kafka_brokers is None:
+        explicit = "KAFKA_BROKERS" in os.environ
+        kafka_brokers = env.kafka_brokers if explicit else running_cluster_size(layout) or 1
+    nodes = kafka_nodes(layout, ports.kafka, ports.kafka_controller, kafka_brokers)
     return {
-        "kafka": Kafka(layout, ports.kafka, ports.kafka_controller),
+        **{node.name: node for node in nodes},
         "redis": Redis(layout, ports.redis),
         "rabbitmq": RabbitMQ(layout, ports.rabbitmq, ports.rabbitmq_dist, epmd_port),
         "postgres": (postgres := Postgres(layout, ports.postgres)),
@@ -54,13 +72,23 @@ def build_services(env: Environment) -> dict[str, Service]:
     }
 
 
+def group(name: str) -> str:
+    """The service a name belongs to: kafka-2 is a node of kafka."""
+    return "kafka" if name.startswith("kafka-") else name
+
+
 def select(services: dict[str, Service], names: list[str]) -> list[Service]:
-    unknown = [n for n in names if n not in services]
+    unknown = [n for n in names if n not in services and n not in ORDER]
     if unknown:
         raise StackError(f"unknown service {', '.join(unknown)}; choose from {', '.join(ORDER)}")
     wanted = set(names or ORDER)
     wanted.update(need for name in list(wanted) for need in NEEDS.get(name, ()))
-    return [services[n] for n in ORDER if n in wanted and n in services]
+    return [
+        service
+        for kind in ORDER
+        for name, service in services.items()
+        if group(name) == kind and (name in wanted or kind in wanted)
+    ]
 
 
 def up(chosen: list[Service]) -> int:
@@ -74,6 +102,9 @@ def up(chosen: list[Service]) -> int:
 
 
 def down(chosen: list[Service]) -> int:
+    for node in chosen:
+        if isinstance(node, Kafka) and node.nodes > 1:
+            node.begin_stop()
     for service in reversed(chosen):
         if not service.stop():
             say(f"{service.name}: not running")
@@ -115,15 +146,22 @@ def main(argv: list[str] | None = None) -> int:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = parser.add_subparsers(dest="action", required=True)
-    for action in ("up", "down", "status"):
-        sub.add_parser(action).add_argument("services", nargs="*", metavar="SERVICE")
-    log_parser = sub.add_parser("logs")
-    log_parser.add_argument("services", nargs="*", metavar="SERVICE")
+    parsers = {action: sub.add_parser(action) for action in ("up", "down", "status", "logs")}
+    for action_parser in parsers.values():
+        action_parser.add_argument("services", nargs="*", metavar="SERVICE")
+        action_parser.add_argument(
+            "--kafka-brokers",
+            type=int,
+            metavar="N",
+            help="Kafka nodes (default: KAFKA_BROKERS, else the running cluster's size, else 1)",
+        )
+    log_parser = parsers["logs"]
     log_parser.add_argument("-n", type=int, default=50, help="lines per log (default 50)")
     log_parser.add_argument("-f", action="store_true", help="follow the logs")
     args = parser.parse_args(argv)
     try:
-        chosen = select(build_services(Environment.from_env()), args.services)
+        services = build_services(Environment.from_env(), args.kafka_brokers)
+        chosen = select(services, args.services)
         if args.action == "up":
             return up(chosen)
         if args.action == "down":
