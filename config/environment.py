@@ -91,6 +91,9 @@ class Environment:
                 raise ConfigurationError("SECRET_KEY is not set; it is required when DEBUG is off")
             secret_key = DEV_SECRET_KEY
         stack_home = Path(env.get("STACK_HOME", str(PROJECT_ROOT / ".stack")))
+        kafka_brokers = _count(env, "KAFKA_BROKERS", default=1)
+        # The local stack's cluster nodes listen on KAFKA_PORT + 2(i-1).
+        kafka_nodes = ",".join(f"127.0.0.1:{ports.kafka + 2 * i}" for i in range(kafka_brokers))
         return cls(
             debug=debug,
             secret_key=secret_key,
@@ -105,9 +108,7 @@ class Environment:
                 f"sqlite:///{stack_home / 'django.sqlite3'}",
                 schemes=("sqlite", "postgres", "postgresql"),
             ),
-            kafka_bootstrap_servers=_bootstrap(
-                env, "KAFKA_BOOTSTRAP_SERVERS", f"127.0.0.1:{ports.kafka}"
-            ),
+            kafka_bootstrap_servers=_bootstrap(env, "KAFKA_BOOTSTRAP_SERVERS", kafka_nodes),
             redis_url=_url(
                 env, "REDIS_URL", f"redis://127.0.0.1:{ports.redis}/0", schemes=("redis", "rediss")
             ),
@@ -125,7 +126,7 @@ class Environment:
             ),
             stack_home=stack_home,
             ports=ports,
-            kafka_brokers=_count(env, "KAFKA_BROKERS", default=1),
+            kafka_brokers=kafka_brokers,
             providers=_providers(env),
         )
 
