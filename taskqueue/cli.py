@@ -104,7 +104,7 @@ def _topics_create(app: TaskQueue, args: argparse.Namespace) -> int:
     s = app.settings
     print(
         f"creating topics for queues {', '.join(queues)} on {s.broker_url} "
-        f"({s.partitions} partitions, replication {s.replication_factor})...",
+        f"({s.partitions} partitions, replication {s.replication_factor or 'automatic'})...",
         flush=True,
     )
     created = app.declare_topics(queues)
