@@ -16,7 +16,7 @@ from config.environment import ConfigurationError, Environment
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "deploy" / "local"))
 
-from localstack.kafka import kafka_nodes  # noqa: E402
+from localstack.kafka import kafka_nodes, new_cluster_id  # noqa: E402
 from localstack.service import Layout, StackError  # noqa: E402
 
 
@@ -70,3 +70,9 @@ def test_kafka_brokers_names_every_node_in_the_default_bootstrap() -> None:
     assert Environment.from_env({}).kafka_bootstrap_servers == "127.0.0.1:9092"
     with pytest.raises(ConfigurationError, match="KAFKA_BROKERS='0'"):
         Environment.from_env({"KAFKA_BROKERS": "0"})
+
+
+@pytest.mark.fast
+def test_cluster_ids_never_look_like_an_option() -> None:
+    # One random id in 64 started with "-" and the storage tool refused it.
+    assert not any(new_cluster_id().startswith("-") for _ in range(2000))

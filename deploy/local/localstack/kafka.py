@@ -145,7 +145,7 @@ class Kafka(Service):
         )
 
     def _cluster_id(self) -> str:
-        fresh = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        fresh = new_cluster_id()
         if self.nodes == 1:
             return fresh
         shared = cluster_id_file(self.layout)
@@ -187,6 +187,15 @@ class Kafka(Service):
             f"Apache Kafka {self.version}, KRaft node {self.node_id} of {self.nodes} "
             f"(broker+controller, controller port {self.controller_port})"
         )
+
+
+def new_cluster_id() -> str:
+    """A random base64 UUID, as Kafka's own tools make them: never starting
+    with "-", which the storage tool would take for an option."""
+    while True:
+        text = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not text.startswith("-"):
+            return text
 
 
 def kafka_nodes(layout: Layout, port: int, controller_port: int, brokers: int) -> list[Kafka]:
