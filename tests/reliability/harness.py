@@ -1,0 +1,262 @@
+"""The fault suite's harness: steady load, one fault, and the figures.
+
+:func:`run_scenario` submits jobs of ``rel.work`` (tests.reliability.tasks_app)
+at a steady pace from a thread, calls the scenario's fault-injection callable
+once a share of them has run (so the fault lands under load), and then checks
+every job whose ``.delay()`` returned:
+
+- it reached a final state in the state store, and the result store holds
+  its document with that same final state and the job's return value
+  (a job without both is *lost*);
+- how many times its body started beyond the first (*duplicate executions*,
+  counted by the body itself in Redis, so reruns in other processes and pool
+  children count too).
+
+It also measures two times from the moment of the fault: *recovery*, until
+every job submitted before the fault is final (what the fault held up), and
+*drained*, until every job is. Each scenario appends a row to
+``test-artifacts/reliability.tsv`` and to :data:`ROWS`, which the suite's
+``conftest`` prints as a table at the end of the run.
+
+The workers are the caller's (OS processes or in-process threads, started
+with the app's settings and ``tests.reliability.tasks_app`` loaded), so any
+fault can be injected, for example::
+
+    app = TaskQueue("x", env=env)
+    register_reliability(app)
+    # ... start workers ...
+    report = run_scenario(app, "redis restart", lambda: redis_server.restart())
+    assert report.lost == 0
+
+Longer mode: ``RELIABILITY_SCALE=10 scripts/test tests/reliability`` submits
+ten times the jobs of each scenario at the same pace.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from taskqueue import TaskQueue
+from taskqueue.exceptions import PublishError
+from taskqueue.states import READY_STATES
+
+from .tasks_app import executions_key, finished_key
+
+SCALE = int(os.environ.get("RELIABILITY_SCALE", "1"))
+"""Multiplies each scenario's job count (longer mode); 1 in CI."""
+
+JOBS = 240
+"""Jobs of one scenario at scale 1: a few seconds of load on two cores."""
+
+RATE = 60.0
+"""Submissions per second: the load lasts through the fault and after it."""
+
+RESULTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "reliability.tsv"
+COLUMNS = ("scenario", "jobs", "lost", "duplicate executions", "recovery s", "drained s")
+
+
+@dataclass
+class Row:
+    scenario: str
+    jobs: int
+    lost: int
+    duplicates: int
+    recovery: float
+    drained: float
+
+    def cells(self) -> tuple[str, ...]:
+        return (
+            self.scenario,
+            str(self.jobs),
+            str(self.lost),
+            str(self.duplicates),
+            f"{self.recovery:.1f}",
+            f"{self.drained:.1f}",
+        )
+
+
+ROWS: list[Row] = []
+"""This session's rows, in the order the scenarios ran."""
+
+
+@dataclass
+class Report:
+    """What one scenario measured; ``lost`` and ``wrong`` list job ids."""
+
+    row: Row
+    acked: dict[str, int]
+    lost: list[str]
+    wrong: list[str]
+    executions: dict[str, int]
+    failed_submissions: list[str]
+
+    @property
+    def duplicates(self) -> int:
+        return self.row.duplicates
+
+
+@dataclass
+class Load:
+    """``jobs`` calls of ``rel.work(i, seconds)`` submitted at ``rate`` per second."""
+
+    app: TaskQueue
+    jobs: int
+    seconds: float
+    rate: float = RATE
+    countdown: float | None = None
+    acked: dict[str, int] = field(default_factory=dict)
+    acked_at: dict[str, float] = field(default_factory=dict)
+    failed: list[str] = field(default_factory=list)
+    thread: threading.Thread | None = None
+
+    def start(self) -> Load:
+        self.thread = threading.Thread(target=self._submit, name="rel-load", daemon=True)
+        self.thread.start()
+        return self
+
+    def _submit(self) -> None:
+        task = self.app.tasks["rel.work"]
+        options: dict[str, Any] = {}
+        if self.countdown is not None:
+            options["countdown"] = self.countdown
+        began = time.monotonic()
+        for i in range(self.jobs):
+            pause = began + i / self.rate - time.monotonic()
+            if pause > 0:
+                time.sleep(pause)
+            try:
+                result = task.apply_async((i, self.seconds), **options)
+            except PublishError as exc:  # the caller saw it: not acknowledged
+                self.failed.append(str(exc))
+                continue
+            self.acked[result.id] = i
+            self.acked_at[result.id] = time.monotonic()
+
+    def join(self, timeout: float) -> None:
+        assert self.thread is not None
+        self.thread.join(timeout)
+        assert not self.thread.is_alive(), f"submitting {self.jobs} jobs took over {timeout:g} s"
+
+
+def finished_bodies(app: TaskQueue) -> int:
+    return int(app.state_backend.client.llen(finished_key(app)))
+
+
+def executions(app: TaskQueue) -> dict[str, int]:
+    raw = app.state_backend.client.hgetall(executions_key(app))
+    return {k.decode(): int(v) for k, v in raw.items()}
+
+
+def final_times(
+    app: TaskQueue, ids: Sequence[str], timeout: float, interval: float = 0.1
+) -> dict[str, float]:
+    """When (monotonic) each job was first seen final; stops at ``timeout``
+    with the ones seen so far."""
+    pending = list(ids)
+    seen: dict[str, float] = {}
+    deadline = time.monotonic() + timeout
+    while pending and time.monotonic() < deadline:
+        now = time.monotonic()
+        states = app.state_backend.read_states(pending)
+        for job_id, state in zip(pending, states, strict=True):
+            if state in READY_STATES:
+                seen[job_id] = now
+        pending = [j for j in pending if j not in seen]
+        if pending:
+            time.sleep(interval)
+    return seen
+
+
+def wait_final(app: TaskQueue, ids: Sequence[str], timeout: float = 120.0) -> None:
+    """Fails unless every job reaches a final state within ``timeout``."""
+    seen = final_times(app, ids, timeout)
+    missing = [j for j in ids if j not in seen]
+    assert not missing, f"not final after {timeout:g} s: {missing[:5]}"
+
+
+def stored_wrong(app: TaskQueue, acked: dict[str, int]) -> tuple[list[str], list[str]]:
+    """(lost, wrong): jobs without a final state and a stored result, and
+    jobs that ended otherwise than SUCCESS with their own value."""
+    ids = list(acked)
+    states = app.state_backend.read_states(ids)
+    lost, wrong = [], []
+    for job_id, state in zip(ids, states, strict=True):
+        doc = app.result_store.get(job_id)
+        if state not in READY_STATES or doc is None or doc.get("state") != state:
+            lost.append(job_id)
+        elif state != "SUCCESS" or doc.get("result") != acked[job_id]:
+            wrong.append(job_id)
+    return lost, wrong
+
+
+def run_scenario(
+    app: TaskQueue,
+    scenario: str,
+    inject: Callable[[], object],
+    *,
+    jobs: int = JOBS,
+    seconds: float = 0.02,
+    inject_at: float = 1 / 3,
+    countdown: float | None = None,
+    timeout: float = 240.0,
+) -> Report:
+    """Run ``jobs * SCALE`` jobs, call ``inject()`` once ``inject_at`` of them
+    have run, wait for all, check and record them (see the module doc).
+
+    Fails the test if a job is lost or ended wrong; duplicate executions are
+    only reported (``Report.duplicates``): assert them where the design
+    promises none.
+    """
+    total = jobs * SCALE
+    load = Load(app, total, seconds, countdown=countdown).start()
+    threshold = max(1, int(total * inject_at))
+    deadline = time.monotonic() + timeout
+    while finished_bodies(app) < threshold:
+        assert time.monotonic() < deadline, f"{threshold} jobs did not run before the fault"
+        time.sleep(0.05)
+    fault_at = time.monotonic()
+    inject()
+    load.join(timeout)
+    acked = dict(load.acked)
+    seen = final_times(app, list(acked), timeout)
+    lost, wrong = stored_wrong(app, acked)
+    runs = executions(app)
+    before = [seen[j] for j, t in load.acked_at.items() if t <= fault_at and j in seen]
+    row = Row(
+        scenario=scenario,
+        jobs=len(acked),
+        lost=len(lost),
+        duplicates=sum(max(0, runs.get(j, 0) - 1) for j in acked),
+        recovery=max(0.0, max(before, default=fault_at) - fault_at),
+        drained=max(0.0, max(seen.values(), default=fault_at) - fault_at),
+    )
+    record(row)
+    report = Report(row, acked, lost, wrong, runs, load.failed)
+    assert not lost, f"{scenario}: {len(lost)} acknowledged jobs lost, e.g. {lost[:5]}"
+    assert not wrong, f"{scenario}: {len(wrong)} jobs ended wrong, e.g. {wrong[:5]}"
+    return report
+
+
+def record(row: Row) -> None:
+    """Add a row to this session's table and to the results file (started
+    afresh by the session's first row)."""
+    first = not ROWS
+    ROWS.append(row)
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    with RESULTS.open("w" if first else "a") as out:
+        if first:
+            out.write("\t".join(COLUMNS) + "\n")
+        out.write("\t".join(row.cells()) + "\n")
+
+
+def table(rows: Sequence[Row]) -> str:
+    """The rows as a Markdown table, ready for the README."""
+    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    lines += ["| " + " | ".join(r.cells()) + " |" for r in rows]
+    return "\n".join(lines)

@@ -1,0 +1,97 @@
+"""Tasks of the fault suite; its worker processes load this with ``-A``.
+
+Settings come from ``TASKQUEUE_*`` variables (the suite's ``rel_env``). The
+load task records every execution in Redis, keyed by job id, so a scenario
+counts duplicate executions across processes and pool children; the
+integration tests' tasks (``tasks_app``, ``child_tasks``) are registered too,
+for the faults they already know how to cause.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+from taskqueue import Task, TaskQueue
+from tests.taskqueue.child_tasks import register_child_tasks
+
+APP = __name__
+"""What the suite's workers load with ``-A``."""
+
+KEY_TTL = 900
+"""Seconds the evidence keys live: long after a scenario, never forever."""
+
+OVER_MESSAGE = 1_500_000
+"""Characters of a result under ``result_max_bytes`` (4 MB) whose follow-up,
+carrying it as an argument, is over ``max_message_bytes`` (1 MB)."""
+
+
+def executions_key(app: TaskQueue) -> str:
+    """Hash: job id -> how many times a body started."""
+    return f"{app.settings.key_prefix}:rel:executions"
+
+
+def finished_key(app: TaskQueue) -> str:
+    """List: epoch seconds at which each body returned."""
+    return f"{app.settings.key_prefix}:rel:finished"
+
+
+def running_key(app: TaskQueue) -> str:
+    """Hash: job id -> pid of the process running its body now."""
+    return f"{app.settings.key_prefix}:rel:running"
+
+
+def register_reliability(app: TaskQueue) -> dict[str, Task]:
+    """Register the suite's tasks (and the integration tests' ones)."""
+    if "c.always_dies" not in app.tasks:
+        register_child_tasks(app)
+    executions, finished, running = executions_key(app), finished_key(app), running_key(app)
+
+    def started(job_id: str) -> None:
+        pipe = app.state_backend.client.pipeline()
+        pipe.hincrby(executions, job_id, 1)
+        pipe.hset(running, job_id, os.getpid())
+        pipe.expire(executions, KEY_TTL)
+        pipe.expire(running, KEY_TTL)
+        pipe.execute()
+
+    def ended(job_id: str) -> None:
+        pipe = app.state_backend.client.pipeline()
+        pipe.hdel(running, job_id)
+        pipe.rpush(finished, repr(time.time()))
+        pipe.expire(finished, KEY_TTL)
+        pipe.execute()
+
+    @app.task(name="rel.work", bind=True)
+    def work(self: Task, i: int, seconds: float) -> int:
+        started(self.request.id)
+        time.sleep(seconds)
+        ended(self.request.id)
+        return i
+
+    @app.task(name="rel.value", bind=True)
+    def value(self: Task, kind: str) -> Any:
+        started(self.request.id)
+        ended(self.request.id)
+        if kind == "wide-int":
+            return 2**64
+        if kind == "huge":
+            return "x" * (app.settings.result_max_bytes + 1)
+        if kind == "over-message":
+            return "y" * OVER_MESSAGE
+        raise ValueError(kind)
+
+    @app.task(name="rel.hang", bind=True)
+    def hang(self: Task) -> None:
+        """No time limit of its own: only the processing deadline stops it."""
+        started(self.request.id)
+        deadline = time.monotonic() + 3600
+        while time.monotonic() < deadline:
+            time.sleep(0.01)
+
+    return {t.name: t for t in app.tasks.values() if t.name.startswith("rel.")}
+
+
+app = TaskQueue("tests.reliability")
+tasks = register_reliability(app)
