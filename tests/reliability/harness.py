@@ -112,6 +112,8 @@ class Load:
     countdown: float | None = None
     acked: dict[str, int] = field(default_factory=dict)
     acked_at: dict[str, float] = field(default_factory=dict)
+    ids: list[str] = field(default_factory=list)
+    """Acknowledged ids in order: safe to copy while the load thread appends."""
     failed: list[str] = field(default_factory=list)
     thread: threading.Thread | None = None
 
@@ -137,6 +139,11 @@ class Load:
                 continue
             self.acked[result.id] = i
             self.acked_at[result.id] = time.monotonic()
+            self.ids.append(result.id)
+
+    def finished(self) -> bool:
+        """Every submission made (acknowledged or failed)."""
+        return self.thread is not None and not self.thread.is_alive()
 
     def join(self, timeout: float) -> None:
         assert self.thread is not None
@@ -154,28 +161,33 @@ def executions(app: TaskQueue) -> dict[str, int]:
 
 
 def final_times(
-    app: TaskQueue, ids: Sequence[str], timeout: float, interval: float = 0.1
+    app: TaskQueue,
+    ids: Callable[[], Sequence[str]],
+    until: Callable[[], bool],
+    timeout: float,
+    interval: float = 0.1,
 ) -> dict[str, float]:
-    """When (monotonic) each job was first seen final; stops at ``timeout``
-    with the ones seen so far."""
-    pending = list(ids)
+    """When (monotonic) each job was first seen final, polling from now:
+    ``ids()`` gives the jobs to watch so far (it may grow), ``until()`` says
+    no more will come. Stops at ``timeout`` with the ones seen so far."""
     seen: dict[str, float] = {}
     deadline = time.monotonic() + timeout
-    while pending and time.monotonic() < deadline:
+    while time.monotonic() < deadline:
+        done = until()  # read first: no job comes after it says so
+        pending = [j for j in ids() if j not in seen]
+        if not pending and done:
+            break
         now = time.monotonic()
-        states = app.state_backend.read_states(pending)
-        for job_id, state in zip(pending, states, strict=True):
+        for job_id, state in zip(pending, app.state_backend.read_states(pending), strict=True):
             if state in READY_STATES:
                 seen[job_id] = now
-        pending = [j for j in pending if j not in seen]
-        if pending:
-            time.sleep(interval)
+        time.sleep(interval)
     return seen
 
 
 def wait_final(app: TaskQueue, ids: Sequence[str], timeout: float = 120.0) -> None:
     """Fails unless every job reaches a final state within ``timeout``."""
-    seen = final_times(app, ids, timeout)
+    seen = final_times(app, lambda: ids, lambda: True, timeout)
     missing = [j for j in ids if j not in seen]
     assert not missing, f"not final after {timeout:g} s: {missing[:5]}"
 
@@ -221,10 +233,22 @@ def run_scenario(
         assert time.monotonic() < deadline, f"{threshold} jobs did not run before the fault"
         time.sleep(0.05)
     fault_at = time.monotonic()
+    # Watched from the fault on, while the load goes on: the times are when
+    # jobs became final, not when the load ended.
+    watched: dict[str, float] = {}
+    watcher = threading.Thread(
+        target=lambda: watched.update(
+            final_times(app, lambda: list(load.ids), load.finished, timeout)
+        ),
+        name="rel-watch",
+        daemon=True,
+    )
+    watcher.start()
     inject()
     load.join(timeout)
+    watcher.join(timeout)
     acked = dict(load.acked)
-    seen = final_times(app, list(acked), timeout)
+    seen = watched
     lost, wrong = stored_wrong(app, acked)
     runs = executions(app)
     before = [seen[j] for j, t in load.acked_at.items() if t <= fault_at and j in seen]
