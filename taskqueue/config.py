@@ -60,11 +60,11 @@ class Settings:
     compression: str = "lz4"
     consume_batch_size: int = 500
     max_in_flight_per_partition: int = 2_000
-    concurrency: int = 0
-    pool: str = "threads"
     max_in_flight: int = 2_000
     """Jobs one worker holds received and not acked (finished ones waiting for
     their result write included); fetching pauses there, resumes below half."""
+    concurrency: int = 0
+    pool: str = "threads"
     shutdown_grace: float = 30.0
     task_time_limit: float = 7200.0
     """Default hard time limit (seconds) of a task that sets no ``time_limit``,
@@ -217,9 +217,9 @@ _RULES: dict[str, r.Rule] = {
     "compression": r.one_of("none", "gzip", "snappy", "lz4", "zstd"),
     "consume_batch_size": r.at_least(r.to_int, 1),
     "max_in_flight_per_partition": r.at_least(r.to_int, 1),
+    "max_in_flight": r.at_least(r.to_int, 1),
     "concurrency": r.checked(r.to_int, lambda v: v >= 0, "must be 0 (one per CPU) or more"),
     "pool": r.one_of("threads", "processes"),
-    "max_in_flight": r.at_least(r.to_int, 1),
     "shutdown_grace": r.at_least(r.to_float, 0),
     "task_time_limit": r.at_least(r.to_float, 0),
     "max_child_deaths": r.at_least(r.to_int, 1),
