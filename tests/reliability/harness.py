@@ -37,7 +37,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -210,23 +210,26 @@ def stored_wrong(app: TaskQueue, acked: dict[str, int]) -> tuple[list[str], list
 def run_scenario(
     app: TaskQueue,
     scenario: str,
-    inject: Callable[[], object],
+    inject: Callable[[], Mapping[str, Any] | None],
     *,
     jobs: int = JOBS,
     seconds: float = 0.02,
+    rate: float = RATE,
     inject_at: float = 1 / 3,
     countdown: float | None = None,
     timeout: float = 240.0,
 ) -> Report:
     """Run ``jobs * SCALE`` jobs, call ``inject()`` once ``inject_at`` of them
     have run, wait for all, check and record them (see the module doc).
+    ``inject`` may return jobs it submitted itself, ``{job id: expected
+    result}``, to be checked and counted as the load's are.
 
     Fails the test if a job is lost or ended wrong; duplicate executions are
     only reported (``Report.duplicates``): assert them where the design
     promises none.
     """
     total = jobs * SCALE
-    load = Load(app, total, seconds, countdown=countdown).start()
+    load = Load(app, total, seconds, rate, countdown).start()
     threshold = max(1, int(total * inject_at))
     deadline = time.monotonic() + timeout
     while finished_bodies(app) < threshold:
@@ -235,20 +238,30 @@ def run_scenario(
     fault_at = time.monotonic()
     # Watched from the fault on, while the load goes on: the times are when
     # jobs became final, not when the load ended.
+    extra: dict[str, Any] = {}
+    injected = threading.Event()
     watched: dict[str, float] = {}
     watcher = threading.Thread(
         target=lambda: watched.update(
-            final_times(app, lambda: list(load.ids), load.finished, timeout)
+            final_times(
+                app,
+                lambda: list(load.ids) + list(extra),
+                lambda: injected.is_set() and load.finished(),
+                timeout,
+            )
         ),
         name="rel-watch",
         daemon=True,
     )
     watcher.start()
-    inject()
+    try:
+        extra.update(inject() or {})
+    finally:
+        injected.set()
     load.join(timeout)
     watcher.join(timeout)
-    acked = dict(load.acked)
     seen = watched
+    acked = {**load.acked, **extra}
     lost, wrong = stored_wrong(app, acked)
     runs = executions(app)
     before = [seen[j] for j, t in load.acked_at.items() if t <= fault_at and j in seen]
