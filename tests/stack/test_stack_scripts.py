@@ -17,9 +17,10 @@ from pathlib import Path
 import pytest
 
 from config.environment import PROJECT_ROOT, Environment
+from tests.support.private_services import forget_postgres_cluster
 
 STACK = PROJECT_ROOT / "deploy" / "local" / "stack"
-SERVICES = ("kafka", "redis", "rabbitmq", "mongo")
+SERVICES = ("kafka", "redis", "rabbitmq", "postgres", "mongo")
 
 
 def _free_port() -> int:
@@ -43,6 +44,7 @@ class IsolatedStack:
             "REDIS_PORT": _free_port(),
             "RABBITMQ_PORT": _free_port(),
             "RABBITMQ_DIST_PORT": _free_port(),
+            "POSTGRES_PORT": _free_port(),
             "MONGO_PORT": _free_port(),
         }
         shared_cache = Environment.from_env().stack_home / "cache"
@@ -75,6 +77,7 @@ def stack(tmp_path: Path) -> Iterator[IsolatedStack]:
     isolated = IsolatedStack(tmp_path / "stack")
     yield isolated
     isolated.run("down")
+    forget_postgres_cluster(isolated.home)
 
 
 @pytest.mark.slow

@@ -10,6 +10,7 @@ is downloaded or built again.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import sys
@@ -65,6 +66,16 @@ class PrivateService:
         pid = self.service.pid()
         assert pid is not None, f"{self.service.name} is not running"
         os.killpg(pid, signal.SIGCONT)
+
+
+def forget_postgres_cluster(home: Path) -> None:
+    """Delete the PostgreSQL cluster of the stack in ``home`` if it lives
+    elsewhere (as root: in the `postgres` account's home, see postgres.py)."""
+    from localstack.postgres import Postgres
+
+    cluster = Postgres(layout_in(home), 0).home
+    if not cluster.is_relative_to(home):
+        shutil.rmtree(cluster, ignore_errors=True)
 
 
 @contextmanager

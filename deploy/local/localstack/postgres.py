@@ -4,15 +4,20 @@ FerretDB's SQLite backend scans a table for every query, so a lookup by
 `_id` grows with every result ever stored; on PostgreSQL each collection is
 a table with a unique index on `_id`, and lookups stay logarithmic.
 
-The cluster lives in the stack's data folder, listens on loopback only and
-trusts local connections (a development stack, like the others). PostgreSQL
-refuses to run as root: as root (CI), the stack runs it as Debian's
-`postgres` account, which must be able to reach the data folder.
+The cluster listens on loopback only and trusts local connections (a
+development stack, like the others). It lives in the stack's data folder;
+but PostgreSQL refuses to run as root, so as root (CI) the stack runs it as
+Debian's `postgres` account, which often cannot reach the stack's folder
+(a checkout under /root, pytest's private temporary folders): then the
+cluster lives in that account's home instead, in
+`~postgres/taskqueue-stack/<id>/`, one folder per stack home.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
+import hashlib
 import os
 import pwd
 import shutil
@@ -79,18 +84,46 @@ def _bin_dir() -> Path | None:
     return max(found, key=lambda p: int(p.parent.name)) if found else None
 
 
+def _account() -> pwd.struct_passwd:
+    try:
+        return pwd.getpwnam(ACCOUNT)
+    except KeyError:
+        raise StackError(
+            f"postgres: running as root needs the `{ACCOUNT}` account "
+            f"(Debian's postgresql package creates it)"
+        ) from None
+
+
 class Postgres(Service):
     name = "postgres"
     start_timeout = 60.0
     stop_timeout = 60.0
 
+    @functools.cached_property
+    def home(self) -> Path:
+        """Where the cluster and its socket live (see the module's docstring)."""
+        own = self.layout.data(self.name)
+        if os.geteuid() != 0 or self._reachable(own):
+            return own
+        stack = hashlib.sha256(str(self.layout.home.resolve()).encode()).hexdigest()[:16]
+        return Path(_account().pw_dir) / "taskqueue-stack" / stack
+
+    def _reachable(self, folder: Path) -> bool:
+        """Whether the `postgres` account can get to ``folder`` (root creates the
+        missing part, searchable, and hands the last folder over)."""
+        existing = folder
+        while not existing.exists():
+            existing = existing.parent
+        probe = subprocess.run(self._as_owner(["test", "-x", str(existing)]), check=False)
+        return probe.returncode == 0
+
     @property
     def pgdata(self) -> Path:
-        return self.layout.data(self.name) / "pgdata"
+        return self.home / "pgdata"
 
     @property
     def socket_dir(self) -> Path:
-        return self.layout.data(self.name) / "socket"
+        return self.home / "socket"
 
     @property
     def url(self) -> str:
@@ -113,7 +146,8 @@ class Postgres(Service):
         return ["setpriv", f"--reuid={ACCOUNT}", f"--regid={ACCOUNT}", "--init-groups", *argv]
 
     def prepare(self) -> None:
-        data = self.layout.data(self.name)
+        data = self.home
+        self.layout.data(self.name).mkdir(parents=True, exist_ok=True)  # the process's cwd
         for folder in (data, self.socket_dir):
             folder.mkdir(parents=True, exist_ok=True)
         if os.geteuid() == 0:
@@ -122,21 +156,14 @@ class Postgres(Service):
             self._init_cluster(data)
 
     def _hand_over(self, data: Path) -> None:
-        try:
-            account = pwd.getpwnam(ACCOUNT)
-        except KeyError:
-            raise StackError(
-                f"postgres: running as root needs the `{ACCOUNT}` account "
-                f"(Debian's postgresql package creates it)"
-            ) from None
-        for folder in (data, self.socket_dir):
+        account = _account()
+        for folder in (data.parent, data, self.socket_dir):
             os.chown(folder, account.pw_uid, account.pw_gid)
         probe = subprocess.run(self._as_owner(["test", "-w", str(data)]), check=False)
         if probe.returncode != 0:
             raise StackError(
                 f"postgres: PostgreSQL refuses to run as root, and the `{ACCOUNT}` account "
-                f"cannot write {data}; make its parent folders searchable (chmod o+x) "
-                f"or set STACK_HOME to a folder it can reach"
+                f"cannot write {data}; make its parent folders searchable (chmod o+x)"
             )
 
     def _init_cluster(self, data: Path) -> None:
