@@ -42,11 +42,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import redis
+
 from taskqueue import TaskQueue
 from taskqueue.exceptions import PublishError
 from taskqueue.states import READY_STATES
 
-from .tasks_app import executions_key, finished_key
+from .tasks_app import evidence, executions_key, finished_key
 
 SCALE = int(os.environ.get("RELIABILITY_SCALE", "1"))
 """Multiplies each scenario's job count (longer mode); 1 in CI."""
@@ -137,6 +139,9 @@ class Load:
             except PublishError as exc:  # the caller saw it: not acknowledged
                 self.failed.append(str(exc))
                 continue
+            except Exception as exc:  # not a publish error: the scenario must see it
+                self.failed.append(f"{type(exc).__name__}: {exc}")
+                continue
             self.acked[result.id] = i
             self.acked_at[result.id] = time.monotonic()
             self.ids.append(result.id)
@@ -152,11 +157,11 @@ class Load:
 
 
 def finished_bodies(app: TaskQueue) -> int:
-    return int(app.state_backend.client.llen(finished_key(app)))
+    return int(evidence(app).llen(finished_key(app)))
 
 
 def executions(app: TaskQueue) -> dict[str, int]:
-    raw = app.state_backend.client.hgetall(executions_key(app))
+    raw = evidence(app).hgetall(executions_key(app))
     return {k.decode(): int(v) for k, v in raw.items()}
 
 
@@ -178,7 +183,12 @@ def final_times(
         if not pending and done:
             break
         now = time.monotonic()
-        for job_id, state in zip(pending, app.state_backend.read_states(pending), strict=True):
+        try:
+            states = app.state_backend.read_states(pending)
+        except redis.RedisError:  # the fault may be this very store: ask again
+            time.sleep(interval)
+            continue
+        for job_id, state in zip(pending, states, strict=True):
             if state in READY_STATES:
                 seen[job_id] = now
         time.sleep(interval)
@@ -218,6 +228,7 @@ def run_scenario(
     inject_at: float = 1 / 3,
     countdown: float | None = None,
     timeout: float = 240.0,
+    allow_failed_submissions: bool = False,
 ) -> Report:
     """Run ``jobs * SCALE`` jobs, call ``inject()`` once ``inject_at`` of them
     have run, wait for all, check and record them (see the module doc).
@@ -226,7 +237,9 @@ def run_scenario(
 
     Fails the test if a job is lost or ended wrong; duplicate executions are
     only reported (``Report.duplicates``): assert them where the design
-    promises none.
+    promises none. A ``.delay()`` that raises fails the test too, unless
+    ``allow_failed_submissions`` (a fault in Kafka itself): its caller saw
+    the error, so the job is not counted (``Report.failed_submissions``).
     """
     total = jobs * SCALE
     load = Load(app, total, seconds, rate, countdown).start()
@@ -262,6 +275,10 @@ def run_scenario(
     watcher.join(timeout)
     seen = watched
     acked = {**load.acked, **extra}
+    # A second look at the unseen (the watcher may have died): short, as by
+    # now they are lost or nearly final.
+    unseen = [j for j in acked if j not in seen]
+    seen.update(final_times(app, lambda: unseen, lambda: True, min(timeout, 30.0)))
     lost, wrong = stored_wrong(app, acked)
     runs = executions(app)
     before = [seen[j] for j, t in load.acked_at.items() if t <= fault_at and j in seen]
@@ -277,6 +294,8 @@ def run_scenario(
     report = Report(row, acked, lost, wrong, runs, load.failed)
     assert not lost, f"{scenario}: {len(lost)} acknowledged jobs lost, e.g. {lost[:5]}"
     assert not wrong, f"{scenario}: {len(wrong)} jobs ended wrong, e.g. {wrong[:5]}"
+    if not allow_failed_submissions:
+        assert not load.failed, f"{scenario}: .delay() raised: {load.failed[:3]}"
     return report
 
 

@@ -13,6 +13,8 @@ import os
 import time
 from typing import Any
 
+import redis
+
 from taskqueue import Task, TaskQueue
 from tests.taskqueue.child_tasks import register_child_tasks
 
@@ -25,6 +27,24 @@ KEY_TTL = 900
 OVER_MESSAGE = 1_500_000
 """Characters of a result under ``result_max_bytes`` (4 MB) whose follow-up,
 carrying it as an argument, is over ``max_message_bytes`` (1 MB)."""
+
+
+EVIDENCE_ENV = "RELIABILITY_EVIDENCE_REDIS_URL"
+"""A Redis URL for the evidence below, for scenarios whose fault is the
+app's own Redis (a private one, restarted); unset: the app's state store.
+Workers and the test process must both see it."""
+
+_evidence_clients: dict[str, redis.Redis] = {}
+
+
+def evidence(app: TaskQueue) -> redis.Redis:
+    """The Redis client that bodies record in and the harness reads."""
+    url = os.environ.get(EVIDENCE_ENV)
+    if not url:
+        return app.state_backend.client  # type: ignore[attr-defined, no-any-return]
+    if url not in _evidence_clients:
+        _evidence_clients[url] = redis.Redis.from_url(url)
+    return _evidence_clients[url]
 
 
 def executions_key(app: TaskQueue) -> str:
@@ -49,7 +69,7 @@ def register_reliability(app: TaskQueue) -> dict[str, Task]:
     executions, finished, running = executions_key(app), finished_key(app), running_key(app)
 
     def started(job_id: str) -> None:
-        pipe = app.state_backend.client.pipeline()
+        pipe = evidence(app).pipeline()
         pipe.hincrby(executions, job_id, 1)
         pipe.hset(running, job_id, os.getpid())
         pipe.expire(executions, KEY_TTL)
@@ -57,7 +77,7 @@ def register_reliability(app: TaskQueue) -> dict[str, Task]:
         pipe.execute()
 
     def ended(job_id: str) -> None:
-        pipe = app.state_backend.client.pipeline()
+        pipe = evidence(app).pipeline()
         pipe.hdel(running, job_id)
         pipe.rpush(finished, repr(time.time()))
         pipe.expire(finished, KEY_TTL)

@@ -17,7 +17,7 @@ from tests.taskqueue.rules.conftest import read_topic
 
 from .conftest import FaultWorkers
 from .harness import run_scenario, wait_final
-from .tasks_app import running_key
+from .tasks_app import evidence, running_key
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -26,7 +26,7 @@ def child_running(app: TaskQueue, job_id: str) -> int:
     """The pid of the pool child running the job's body, once it runs."""
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        pid = app.state_backend.client.hget(running_key(app), job_id)
+        pid = evidence(app).hget(running_key(app), job_id)
         if pid is not None:
             return int(pid)
         time.sleep(0.01)
