@@ -36,6 +36,9 @@ from taskqueue.exceptions import PublishError
 from taskqueue.worker.main import Worker
 from tests.support.private_services import layout_in
 
+from .harness import Row
+from .harness import record as record_row
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "deploy" / "local"))
 
 from localstack.kafka import Kafka, kafka_nodes  # noqa: E402
@@ -240,6 +243,18 @@ def test_a_killed_partition_leader_loses_no_acknowledged_job(
     )
     for error in submitted.failed[:5]:
         print(f"  .delay() raised: {error}")
+    # In the suite's table: recovery is the publish stall (what the fault held
+    # up), drained is until every acknowledged job was final.
+    record_row(
+        Row(
+            f"partition leader SIGKILL, {BROKERS} brokers (min ISR 2)",
+            len(submitted.acked),
+            len(pending) + len(missing_results),
+            duplicates,
+            stall,
+            all_done_after,
+        )
+    )
     assert len(submitted.acked) + len(submitted.failed) == JOBS
     assert not missing_results, f"acknowledged jobs without their result: {missing_results[:10]}"
     assert set(submitted.acked) <= set(executions), "an acknowledged job never ran"
