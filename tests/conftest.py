@@ -43,8 +43,29 @@ def _require(service: str, address: str, check: Callable[[str], str | None]) -> 
 
 
 @pytest.fixture(scope="session")
-def kafka_bootstrap() -> str:
-    return _require("Kafka", ENV.kafka_bootstrap_servers, health.check_kafka)
+def kafka_bootstrap() -> Iterator[str]:
+    address = _require("Kafka", ENV.kafka_bootstrap_servers, health.check_kafka)
+    yield address
+    _delete_run_topics(address)
+
+
+def _delete_run_topics(address: str) -> None:
+    """Delete every topic this run created (named after ``unique_name``).
+
+    Tests that clean up after themselves already did; the rest would pile up
+    run after run, and a broker holding tens of thousands of partitions runs
+    out of file descriptors."""
+    from confluent_kafka.admin import AdminClient
+
+    admin = AdminClient({"bootstrap.servers": address})
+    prefix = f"t{RUN_ID}n"
+    topics = [t for t in admin.list_topics(timeout=10).topics if t.startswith(prefix)]
+    for start in range(0, len(topics), 500):  # bounded requests
+        # A timeout of 0 would make the broker answer at once and delete
+        # nothing (Kafka 4.1, KRaft): wait for the deletion.
+        batch = topics[start : start + 500]
+        for future in admin.delete_topics(batch, operation_timeout=60).values():
+            future.result()
 
 
 @pytest.fixture(scope="session")

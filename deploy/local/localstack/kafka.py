@@ -46,6 +46,9 @@ def cluster_id_file(layout: Layout) -> Path:
 class Kafka(Service):
     name = "kafka"
     start_timeout = 90.0
+    # Each partition keeps files open; a test run creates thousands of
+    # partitions, and 20,000 descriptors ran out after a few runs.
+    open_files = 1_000_000
 
     def __init__(
         self,

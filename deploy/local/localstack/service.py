@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import resource
 import signal
 import subprocess
 import sys
@@ -56,6 +57,8 @@ class Service:
     name: str = ""
     start_timeout: float = 60.0
     stop_timeout: float = 30.0
+    open_files: int | None = None
+    """Open-file limit the process needs, raised as far as allowed at launch."""
 
     def __init__(self, layout: Layout, port: int) -> None:
         self.layout = layout
@@ -137,12 +140,25 @@ class Service:
                     env=env,
                     cwd=self.layout.data(self.name),
                     start_new_session=True,
+                    preexec_fn=self._raise_open_files if self.open_files else None,
                 )
         except OSError as exc:
             raise StackError(f"{self.name}: could not start {self.command()[0]}: {exc}") from exc
         write_pid_file(self.pid_file, process.pid)
         say(f"{self.name}: started pid {process.pid} on 127.0.0.1:{self.port}")
         return True
+
+    def _raise_open_files(self) -> None:
+        """In the child before exec: as many open files as asked, or the most
+        this user may have (root may go beyond the hard limit)."""
+        assert self.open_files is not None
+        _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        for limit in (self.open_files, hard):
+            try:
+                resource.setrlimit(resource.RLIMIT_NOFILE, (limit, max(limit, hard)))
+                return
+            except (ValueError, OSError):
+                continue
 
     def wait_healthy(self) -> None:
         deadline = time.monotonic() + self.start_timeout
