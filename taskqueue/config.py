@@ -60,7 +60,7 @@ class Settings:
     compression: str = "lz4"
     consume_batch_size: int = 500
     max_in_flight_per_partition: int = 2_000
-    max_in_flight: int = 2_000
+    max_in_flight: int = 5_000
     """Jobs one worker holds received and not acked (finished ones waiting for
     their result write included); fetching pauses there, resumes below half."""
     concurrency: int = 0
