@@ -40,7 +40,24 @@ def register_builtins(app: TaskQueue) -> None:
         return purge_expired_results(app)
 
 
+def set_up_expiry(app: TaskQueue) -> bool:
+    """Ask the result store to expire results by itself; True when it will.
+
+    Called by workers and beat when they start. False when results never
+    expire, or when the store cannot (then beat purges them daily)."""
+    s = app.settings
+    if not s.results_enabled or not s.result_expires:
+        return False
+    try:
+        return app.result_store.expire_after(s.result_expires)
+    except Exception as exc:
+        if not app.result_store.owns_error(exc):
+            raise
+        logger.warning("could not set up result expiry in %s: %s", app.result_store.service, exc)
+        return False
+
+
 def needs_backend_cleanup(app: TaskQueue) -> bool:
     """Whether beat must schedule the cleanup: results expire, the store won't."""
     s = app.settings
-    return bool(s.results_enabled and s.result_expires and not app.result_store.expires_natively)
+    return bool(s.results_enabled and s.result_expires and not set_up_expiry(app))

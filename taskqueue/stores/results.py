@@ -63,9 +63,11 @@ class ResultStore(ABC):
 
     service = "result store"
     """Name of the backing service in operator messages."""
-    expires_natively = False
-    """Whether the server deletes expired results by itself (a MongoDB TTL
-    index); when not, beat runs ``taskqueue.backend_cleanup`` daily."""
+    def expire_after(self, seconds: float) -> bool:
+        """Have the server delete final results ``seconds`` after they are done;
+        True when it will (a MongoDB TTL index), False when somebody must
+        purge them (beat runs ``taskqueue.backend_cleanup`` daily then)."""
+        return False
 
     def __init__(self, url: str, database: str) -> None:
         self.url = url

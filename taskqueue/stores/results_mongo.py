@@ -35,6 +35,8 @@ from .results import PERMANENT, TRANSIENT, Kind, ResultStore, WriteReport
 logger = logging.getLogger("taskqueue.results")
 
 DUPLICATE_KEY = 11000
+INDEX_OPTIONS_CONFLICT = 85
+TTL_INDEX = "date_done_ttl"
 COLLECTION = "taskqueue_results"
 
 TRANSIENT_CODES = frozenset(
@@ -262,6 +264,26 @@ class MongoResultStore(ResultStore):
 
     def forget(self, job_id: str) -> None:
         self.collection.delete_one({"_id": job_id})
+
+    def expire_after(self, seconds: float) -> bool:
+        """A TTL index on ``date_done`` (set on final documents only, so an
+        unfinished job's document never expires). A server without TTL
+        indexes (FerretDB 1.x) gets a plain index there, for the purge."""
+        collection = self.collection
+        try:
+            collection.create_index("date_done", name=TTL_INDEX, expireAfterSeconds=int(seconds))
+            return True
+        except OperationFailure as exc:
+            if exc.code == INDEX_OPTIONS_CONFLICT:  # another expiry set before: change it
+                collection.database.command(
+                    "collMod",
+                    collection.name,
+                    index={"name": TTL_INDEX, "expireAfterSeconds": int(seconds)},
+                )
+                return True
+            logger.info("%s keeps no TTL index (%s); beat purges expired results", self.url, exc)
+        collection.create_index("date_done", name=TTL_INDEX)
+        return False
 
     def purge(self, older_than: float) -> int:
         cutoff = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=older_than)

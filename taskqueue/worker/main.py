@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from ..builtins import set_up_expiry
 from ..stores.state import WorkerHeartbeat
 from .consumer import PollLoop
 from .events import new_event_queue
@@ -96,6 +97,7 @@ class Worker:
         """Consume until stopped; returns after a clean shutdown."""
         s = self.app.settings
         limit_malloc_arenas(s.malloc_arenas)  # before the worker's threads start
+        set_up_expiry(self.app)  # a TTL index where the result store has them
         topics = [s.topic(q) for q in self.queues]
         if self.declare:
             created = self.app.declare_topics(self.queues)

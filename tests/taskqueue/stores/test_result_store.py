@@ -231,3 +231,18 @@ def test_purge_deletes_only_final_results_older_than_asked(store: ResultStore) -
     assert store.get("waiting") is not None
     assert store.get("fresh") is not None
     assert store.purge(86_400) == 0
+
+
+def test_results_expire_through_a_ttl_index_where_the_server_has_them(store: ResultStore) -> None:
+    """MongoDB keeps a TTL index on date_done; FerretDB 1.x (the local default)
+    and the memory store have none, so they say so and beat purges instead."""
+    native = store.expire_after(3600)
+    if not isinstance(store, MongoResultStore):
+        assert native is False
+        return
+    indexes = store.collection.index_information()
+    assert "date_done_ttl" in indexes  # a TTL index, or the purge's plain one
+    assert (indexes["date_done_ttl"].get("expireAfterSeconds") == 3600) is native
+    server = str(store.collection.database.command("buildInfo")).lower()
+    assert native is ("ferretdb" not in server)
+    assert store.expire_after(60) is native  # a changed setting is applied, not refused
