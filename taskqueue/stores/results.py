@@ -63,6 +63,7 @@ class ResultStore(ABC):
 
     service = "result store"
     """Name of the backing service in operator messages."""
+
     def expire_after(self, seconds: float) -> bool:
         """Have the server delete final results ``seconds`` after they are done;
         True when it will (a MongoDB TTL index), False when somebody must
