@@ -4,7 +4,6 @@ of figures is printed at the end of the run."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,7 +11,7 @@ from typing import Any
 import pytest
 
 from taskqueue import TaskQueue
-from tests.taskqueue.conftest import WorkerProcess, Workers, cleanup
+from tests.taskqueue.conftest import WorkerProcess, Workers, cleanup, isolated_env
 
 from .harness import RESULTS, ROWS, table
 from .tasks_app import APP, register_reliability
@@ -25,25 +24,14 @@ PARTITIONS = 4
 def rel_env(
     unique_name: str, kafka_bootstrap: str, redis_url: str, mongo_url: str
 ) -> dict[str, str]:
-    """Settings of the test's app and of its worker processes."""
+    """Settings of the test's app and of its worker processes: the integration
+    tests' (isolated names, short session timeout), plus the suite's own."""
     return {
-        "TASKQUEUE_BROKER_URL": f"kafka://{kafka_bootstrap}",
-        "TASKQUEUE_REDIS_URL": redis_url,
-        "TASKQUEUE_MONGO_URL": mongo_url,
-        "TASKQUEUE_RESULT_DATABASE": unique_name,
-        "TASKQUEUE_TOPIC_PREFIX": f"{unique_name}.",
-        "TASKQUEUE_KEY_PREFIX": unique_name,
+        **isolated_env(unique_name, kafka_bootstrap, redis_url, mongo_url),
         "TASKQUEUE_PARTITIONS": str(PARTITIONS),
         # Sub-second tiers: delayed jobs hop within a scenario's seconds.
         "TASKQUEUE_DELAY_TIERS": "0.2,1",
-        "TASKQUEUE_STATE_TTL": "900",
-        "TASKQUEUE_SHUTDOWN_GRACE": "20",
-        "TASKQUEUE_HEARTBEAT_INTERVAL": "1",
         "TASKQUEUE_CONTROL_ENABLED": "false",
-        # A SIGKILLed worker's partitions move within seconds.
-        "TASKQUEUE_KAFKA_CONSUMER_OPTIONS": json.dumps(
-            {"session.timeout.ms": 6000, "heartbeat.interval.ms": 1000}
-        ),
     }
 
 

@@ -58,11 +58,30 @@ def private_mongo(tmp_path: Path) -> Iterator[PrivateService]:
         forget_postgres_cluster(home)
 
 
-def _app(env: dict[str, str]) -> TaskQueue:
+def _outage_under_load(
+    env: dict[str, str], tmp_path: Path, store: str, scenario: str, service: PrivateService
+) -> None:
+    """One worker process under load while ``service`` (the worker's ``store``)
+    is stopped for :data:`DOWN` seconds and started again."""
     app = TaskQueue("reliability", env=env)
     register_reliability(app)
     app.declare_topics(["default"])
-    return app
+    workers = FaultWorkers(env, tmp_path)
+    try:
+        worker = workers.start()
+
+        def stop_and_start() -> None:
+            service.stop()  # SIGTERM: Redis writes its append-only file, FerretDB drains
+            time.sleep(DOWN)
+            service.start()
+
+        report = run_scenario(app, scenario, stop_and_start, jobs=JOBS, inject_at=0.2)
+        assert worker.proc.poll() is None, f"the worker exited during the {store} outage"
+        assert f"{store} is unavailable" in worker.output(), "the load missed the outage"
+        assert report.duplicates == 0, report.executions
+    finally:
+        workers.stop_all()
+        app.close()
 
 
 def test_redis_restart_under_load(
@@ -77,25 +96,7 @@ def test_redis_restart_under_load(
         EVIDENCE_ENV: rel_env["TASKQUEUE_REDIS_URL"],
     }
     monkeypatch.setenv(EVIDENCE_ENV, env[EVIDENCE_ENV])
-    app = _app(env)
-    workers = FaultWorkers(env, tmp_path)
-    try:
-        worker = workers.start()
-
-        def restart() -> None:
-            private_redis.stop()  # SIGTERM: Redis writes its append-only file
-            time.sleep(DOWN)
-            private_redis.start()
-
-        report = run_scenario(
-            app, f"Redis restart ({DOWN:g} s down)", restart, jobs=JOBS, inject_at=0.2
-        )
-        assert worker.proc.poll() is None, "the worker exited during the Redis outage"
-        assert "Redis is unavailable" in worker.output(), "the load missed the outage"
-        assert report.duplicates == 0, report.executions
-    finally:
-        workers.stop_all()
-        app.close()
+    _outage_under_load(env, tmp_path, "Redis", f"Redis restart ({DOWN:g} s down)", private_redis)
 
 
 def test_mongo_stop_and_start_under_load(
@@ -104,26 +105,5 @@ def test_mongo_stop_and_start_under_load(
     tmp_path: Path,
 ) -> None:
     env = {**rel_env, "TASKQUEUE_MONGO_URL": f"mongodb://127.0.0.1:{private_mongo.port}"}
-    app = _app(env)
-    workers = FaultWorkers(env, tmp_path)
-    try:
-        worker = workers.start()
-
-        def stop_and_start() -> None:
-            private_mongo.stop()
-            time.sleep(DOWN)
-            private_mongo.start()
-
-        report = run_scenario(
-            app,
-            f"MongoDB stop and start ({DOWN:g} s down)",
-            stop_and_start,
-            jobs=JOBS,
-            inject_at=0.2,
-        )
-        assert worker.proc.poll() is None, "the worker exited during the MongoDB outage"
-        assert "MongoDB is unavailable" in worker.output(), "the load missed the outage"
-        assert report.duplicates == 0, report.executions
-    finally:
-        workers.stop_all()
-        app.close()
+    scenario = f"MongoDB stop and start ({DOWN:g} s down)"
+    _outage_under_load(env, tmp_path, "MongoDB", scenario, private_mongo)

@@ -30,6 +30,13 @@ ROOT = Path(__file__).resolve().parents[2]
 def tq_env(
     unique_name: str, kafka_bootstrap: str, redis_url: str, mongo_url: str
 ) -> dict[str, str]:
+    return isolated_env(unique_name, kafka_bootstrap, redis_url, mongo_url)
+
+
+def isolated_env(
+    unique_name: str, kafka_bootstrap: str, redis_url: str, mongo_url: str
+) -> dict[str, str]:
+    """Settings of a test's app and its worker processes: its own names."""
     return {
         "TASKQUEUE_BROKER_URL": f"kafka://{kafka_bootstrap}",
         "TASKQUEUE_REDIS_URL": redis_url,

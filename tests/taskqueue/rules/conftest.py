@@ -30,9 +30,9 @@ def stack(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
-@pytest.fixture
-def rapp(stack: str, unique_name: str, request: pytest.FixtureRequest) -> Iterator[TaskQueue]:
-    common: dict[str, Any] = {
+def rule_settings(unique_name: str, **overrides: Any) -> dict[str, Any]:
+    """The settings every app of the delivery-rule tests shares."""
+    return {
         "key_prefix": unique_name,
         "topic_prefix": f"{unique_name}.",
         "result_database": unique_name,
@@ -42,7 +42,13 @@ def rapp(stack: str, unique_name: str, request: pytest.FixtureRequest) -> Iterat
         "heartbeat_interval": 0.5,
         "shutdown_grace": 2,
         "state_ttl": 900,
+        **overrides,
     }
+
+
+@pytest.fixture
+def rapp(stack: str, unique_name: str, request: pytest.FixtureRequest) -> Iterator[TaskQueue]:
+    common = rule_settings(unique_name)
     if stack == "memory":
         app = TaskQueue(
             "rules", broker_url="memory://", redis_url="memory://", mongo_url="memory://", **common

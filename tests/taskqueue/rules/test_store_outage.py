@@ -30,7 +30,7 @@ from tests.support.private_services import free_port
 from tests.support.store_switch import switchable_results, switchable_state
 
 from . import tasks
-from .conftest import TIERS, RunningWorker, wait_for
+from .conftest import RunningWorker, rule_settings, wait_for
 
 
 @dataclass
@@ -52,18 +52,7 @@ def outage(request: pytest.FixtureRequest, unique_name: str) -> Iterator[Callabl
     made: list[tuple[TaskQueue, list[NetworkCut]]] = []
 
     def make(**settings: Any) -> Outage:
-        common: dict[str, Any] = {
-            "key_prefix": unique_name,
-            "topic_prefix": f"{unique_name}.",
-            "result_database": unique_name,
-            "delay_tiers": TIERS,
-            "partitions": 1,
-            "control_enabled": False,
-            "heartbeat_interval": 0.3,
-            "shutdown_grace": 2,
-            "state_ttl": 900,
-            **settings,
-        }
+        common = rule_settings(unique_name, **{"heartbeat_interval": 0.3, **settings})
         if request.param == "memory":
             app = TaskQueue(
                 "outage",
