@@ -10,9 +10,9 @@ in batches of ``result_flush_size`` as a worker flushes them, and at 10k,
   the redelivery check, admin).
 - get (miss): ``ResultStore.get`` of an id never stored (a job still
   running: what every redelivery check of an unfinished job asks).
-- upsert (existing id): ``ResultStore.write`` of a document whose id is
-  stored, the redelivery path: the batch insert meets the duplicate key and
-  the conditional upsert of ``_merge`` keeps the final result.
+- upsert (redelivered): ``ResultStore.write`` of a redelivered copy's
+  document whose id is stored: the conditional upsert that keeps the
+  final result.
 
 Ids are random-looking UUIDs, like the worker's, so the index sees the same
 spread as in production. Uses its own Mongo database, dropped at the end.
@@ -48,8 +48,9 @@ def job_id(index: int, salt: bytes = b"stored") -> str:
     return str(uuid.UUID(bytes=digest, version=4))
 
 
-def document(index: int) -> dict[str, Any]:
-    """The document a no-op job's SUCCESS stores."""
+def document(index: int, *, redelivered: bool = False) -> dict[str, Any]:
+    """The document a no-op job's SUCCESS stores (``redelivered``: by a
+    copy of the job delivered again, as after a worker's crash)."""
     now = time.time()
     message = Message(id=job_id(index), task="bench.results.noop", args=(index,))
     outcome = Outcome(state=SUCCESS, result={"value": index}, started_at=now, finished_at=now)
@@ -57,7 +58,7 @@ def document(index: int) -> dict[str, Any]:
         outcome,
         worker="bench@results",
         received_at=now,
-        redelivered=False,
+        redelivered=redelivered,
         partition=index % 6,
         offset=index,
     )
@@ -100,7 +101,9 @@ def measure(
     figures = {
         "get (hit)": timed(samples, lambda i: _found(store, job_id(hits[i]))),
         "get (miss)": timed(samples, lambda i: _absent(store, job_id(misses[i], b"missing"))),
-        "upsert (existing id)": timed(samples, lambda i: store.write([document(again[i])])),
+        "upsert (redelivered)": timed(
+            samples, lambda i: store.write([document(again[i], redelivered=True)])
+        ),
     }
     return figures
 

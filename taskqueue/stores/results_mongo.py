@@ -91,6 +91,15 @@ def readable(doc: dict[str, Any]) -> dict[str, Any]:
     return doc
 
 
+def expected_stored(doc: dict[str, Any]) -> bool:
+    """Whether ``doc``'s job most likely has a document already: a later
+    attempt (its RETRY was stored) or a redelivered copy of an attempt."""
+    if int(doc.get("retries") or 0) > 0:
+        return True
+    attempts = doc.get("attempts") or {}
+    return any(isinstance(a, dict) and a.get("redelivered") for a in attempts.values())
+
+
 class MongoResultStore(ResultStore):
     """Buffered, idempotent writer and simple reader of result documents."""
 
@@ -127,43 +136,52 @@ class MongoResultStore(ResultStore):
     def write_checked(self, docs: list[dict[str, Any]]) -> WriteReport:
         """Nearly every document is a job's first: ``insert_many`` writes those
         in one round trip (conditional upserts cost milliseconds each on
-        some Mongo-compatible servers). The few that already exist (a retry's
-        next attempt, a redelivery) come back as duplicate-key errors and
-        take the ordered, conditional upsert path. Documents the server or
-        the client refuses are settled one by one (:meth:`_refused`)."""
+        some Mongo-compatible servers). A document that should already be
+        stored (:func:`expected_stored`: a retry's next attempt, a
+        redelivered copy) goes straight to the conditional upsert, one round
+        trip instead of a refused insert and then the upsert. A first write
+        that meets a stored document anyway comes back as a duplicate-key
+        error and takes the same upsert. Documents the server or the client
+        refuses are settled one by one (:meth:`_refused`)."""
         report = WriteReport(len(docs))
         if not docs:
             return report
         # Converted here, in the flushing thread, not on the worker's loop.
         prepared = [storable(d) for d in docs]
+        first = [i for i, doc in enumerate(docs) if not expected_stored(doc)]
+        merges = [i for i, doc in enumerate(docs) if expected_stored(doc)]
+        if first:
+            for error in self._insert_first([prepared[i] for i in first]):
+                index = first[error["index"]]
+                if error.get("code") == DUPLICATE_KEY:
+                    merges.append(index)
+                elif self._code_kind(error.get("code"), error.get("errorLabels")) == TRANSIENT:
+                    report.retry.append(docs[index])
+                else:
+                    self._refused(docs[index], str(error.get("errmsg") or error.get("exc")), report)
+        for index in merges:
+            try:
+                self._merge(prepared[index])
+            except Exception as exc:
+                if self.classify(exc) == TRANSIENT:
+                    raise
+                self._refused(docs[index], _describe(exc), report)
+        return report
+
+    def _insert_first(self, prepared: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Insert a batch in one round trip; the errors, in ``writeErrors``
+        shape, of the documents not inserted."""
         try:
             self.collection.insert_many(prepared, ordered=False)
-            return report
+            return []
         except BulkWriteError as exc:
-            errors: list[dict[str, Any]] = exc.details.get("writeErrors", [])
+            return list(exc.details.get("writeErrors", []))
         except Exception as exc:
             if self.classify(exc) == TRANSIENT:
                 raise
             # The client refused to encode the batch (an integer over 64
             # bits, a document over 16 MiB) and names no document: find it.
-            errors = self._one_by_one(prepared)
-        duplicates = []
-        for error in errors:
-            doc = docs[error["index"]]
-            if error.get("code") == DUPLICATE_KEY:
-                duplicates.append(prepared[error["index"]])
-            elif self._code_kind(error.get("code"), error.get("errorLabels")) == TRANSIENT:
-                report.retry.append(doc)
-            else:
-                self._refused(doc, str(error.get("errmsg") or error.get("exc")), report)
-        for doc in duplicates:
-            try:
-                self._merge(doc)
-            except Exception as exc:
-                if self.classify(exc) == TRANSIENT:
-                    raise
-                self._refused(doc, _describe(exc), report)
-        return report
+            return self._one_by_one(prepared)
 
     def _one_by_one(self, prepared: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Insert each document; the errors in ``writeErrors`` shape."""

@@ -27,13 +27,19 @@ def ended(
     result: Any = None,
     args: tuple[Any, ...] = (1, 2),
     worker: str = "w1",
+    redelivered: bool = False,
 ) -> dict[str, Any]:
     """The document a worker stores when attempt ``retries`` ends in ``state``."""
     message = Message(id=job_id, task="t.add", args=args, kwargs={"k": 1}, retries=retries)
     error = None if state == SUCCESS else {"exc_type": "Boom", "exc_message": state}
     outcome = Outcome(state, result=result, error=error, started_at=10.0, finished_at=10.5)
     attempt = attempt_entry(
-        outcome, worker=worker, received_at=9.0, redelivered=False, partition=1, offset=retries
+        outcome,
+        worker=worker,
+        received_at=9.0,
+        redelivered=redelivered,
+        partition=1,
+        offset=retries,
     )
     return outcome_document(message, outcome, worker=worker, attempt=attempt)
 
@@ -86,6 +92,27 @@ def test_a_final_result_is_never_replaced(store: ResultStore) -> None:
     assert doc is not None
     assert (doc["state"], doc["retries"], doc["result"]) == (SUCCESS, 1, "first")
     assert sorted(doc["attempts"]) == ["1"]
+
+
+def test_documents_expected_stored_are_written_whether_stored_or_not(store: ResultStore) -> None:
+    """Redelivered copies and later attempts take the Mongo store's direct
+    upsert; the rules are the same as for a first write."""
+    store.write(
+        [
+            ended("fresh", SUCCESS, result="copy", redelivered=True),  # first run's record lost
+            ended("later", SUCCESS, 3, result="n3"),  # earlier attempts' records expired
+            ended("kept", SUCCESS, result="first"),
+        ]
+    )
+    store.write([ended("kept", SUCCESS, result="second", redelivered=True)])
+    results = {key: store.get(key) for key in ("fresh", "later", "kept")}
+    assert {key: doc and (doc["state"], doc["result"]) for key, doc in results.items()} == {
+        "fresh": (SUCCESS, "copy"),
+        "later": (SUCCESS, "n3"),
+        "kept": (SUCCESS, "first"),
+    }
+    kept = results["kept"]
+    assert kept is not None and kept["attempts"]["0"]["redelivered"] is False
 
 
 def test_an_older_attempt_never_regresses_a_newer_one(store: ResultStore) -> None:
