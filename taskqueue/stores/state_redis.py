@@ -93,13 +93,13 @@ class RedisStateStore(StateStore):
         return [(int(code), _text(prev), _text(attempt)) for code, prev, attempt in result]
 
     def read(self, job_id: str) -> dict[str, str]:
-        return _decode(self.client.hgetall(self.keys.job(job_id)))
+        return self.read_many([job_id])[0]
 
     def read_many(self, job_ids: Iterable[str]) -> list[dict[str, str]]:
         pipe = self.client.pipeline(transaction=False)
         for i in job_ids:
             pipe.hgetall(self.keys.job(i))
-        return [_decode(h) for h in pipe.execute()]
+        return [_decode(_record(h, {})) for h in pipe.execute(raise_on_error=False)]
 
     def read_states(self, job_ids: Sequence[str]) -> list[str | None]:
         out: list[str | None] = []
@@ -107,7 +107,8 @@ class RedisStateStore(StateStore):
             pipe = self.client.pipeline(transaction=False)
             for i in job_ids[start : start + 5000]:
                 pipe.hget(self.keys.job(i), "state")
-            out += [None if s is None else _text(s) for s in pipe.execute()]
+            states = [_record(s, None) for s in pipe.execute(raise_on_error=False)]
+            out += [None if s is None else _text(s) for s in states]
         return out
 
     def forget(self, job_id: str) -> None:
@@ -347,6 +348,17 @@ def _entry(update: StateUpdate) -> list[str]:
 
 def _ms(seconds: float) -> int:
     return max(1, int(seconds * 1000))
+
+
+def _record(answer: Any, absent: Any) -> Any:
+    """A pipelined read of one job's hash; ``absent`` when its key holds
+    another type (a key this store never wrote: the job has no state, and
+    ``SET_STATES`` replaces it). Any other error is the store's: raised."""
+    if isinstance(answer, redis.ResponseError) and str(answer).startswith("WRONGTYPE"):
+        return absent
+    if isinstance(answer, Exception):
+        raise answer
+    return answer
 
 
 def _decode(raw: Any) -> dict[str, str]:

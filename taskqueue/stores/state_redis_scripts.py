@@ -25,7 +25,13 @@ local updates = cjson.decode(ARGV[4])
 local out = {{}}
 for i, u in ipairs(updates) do
   local key, state, attempt = KEYS[i], u[1], tonumber(u[2])
-  local cur = redis.call('HMGET', key, 'state', 'attempt')
+  local cur = redis.pcall('HMGET', key, 'state', 'attempt')
+  if cur.err then
+    -- Not a hash (WRONGTYPE): not a record this store wrote, and no state
+    -- to keep. Replaced, so one foreign key cannot fail a whole batch.
+    redis.call('DEL', key)
+    cur = {{false, false}}
+  end
   local code = {APPLIED}
   if cur[1] then
     local crank = ranks[cur[1]] or 3

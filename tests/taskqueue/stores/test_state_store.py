@@ -125,6 +125,25 @@ def test_reads_many_states_and_forgets(subject: Subject) -> None:
     assert store.read("a") == {}
 
 
+def test_a_foreign_key_in_a_jobs_place_reads_as_no_state_and_is_replaced(
+    redis_url: str, unique_name: str
+) -> None:
+    """Redis only (the memory store holds nothing but records): a key of
+    another type where a job's hash belongs fails neither its reads nor a
+    batch of writes, where it would fail every job of the batch, again on
+    every worker the batch is redelivered to."""
+    store = RedisStateStore(redis_url, unique_name, 60)
+    try:
+        store.client.set(store.job_key("odd"), "not a hash")
+        assert store.read_states(["odd", "j"]) == [None, None]
+        assert store.read_many(["odd"]) == [{}] and store.read("odd") == {}
+        answers = store.write_batch([started("j"), started("odd")])
+        assert [code for code, _, _ in answers] == [APPLIED, APPLIED]
+        assert store.read_states(["odd", "j"]) == ["STARTED", "STARTED"]
+    finally:
+        store.close()
+
+
 def test_job_state_expires_after_the_ttl(subject: Subject) -> None:
     store = subject.store
     store.write(started("j"))
