@@ -39,7 +39,12 @@ class Transition:
 
 def replace_condition(state: State, attempt: int) -> Q:
     """Rows that ``state`` of ``attempt`` may overwrite (``may_replace`` as SQL)."""
-    not_lower = [s.value for s, rank in PRECEDENCE.items() if rank <= PRECEDENCE[state]]
+    # RETRY ends its attempt: only a later attempt replaces it.
+    not_lower = [
+        s.value
+        for s, rank in PRECEDENCE.items()
+        if rank <= PRECEDENCE[state] and s is not State.RETRY
+    ]
     return ~Q(state__in=FINAL_VALUES) & (
         Q(attempts__lt=attempt) | Q(attempts=attempt, state__in=not_lower)
     )

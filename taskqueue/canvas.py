@@ -26,6 +26,7 @@ result), ``a.s(1) | b.s()`` (a chain).
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -263,7 +264,7 @@ def chord_callback(app: TaskQueue, message: Message, result: Any) -> Message | N
     if out is None:
         return None
     results = [json.loads(x) for x in out]
-    return follow_up(app, message, info["callback"], [results])
+    return follow_up(app, message, info["callback"], [results], "chord")
 
 
 def chord_failed(info: Any) -> str | None:
@@ -274,8 +275,22 @@ def chord_failed(info: Any) -> str | None:
     return (callback.get("options") or {}).get("task_id")
 
 
-def follow_up(app: TaskQueue, parent: Message, sig: dict[str, Any], first: list[Any]) -> Message:
-    """The envelope of a callback ``sig`` of ``parent`` (link, link_error, chord)."""
+FOLLOW_UP_IDS = uuid.UUID("8f4c2a57-3d1e-4b6a-9c0f-5e7d2b1a4c93")
+"""Namespace of the ids of follow-ups that were given none (uuid5)."""
+
+
+def follow_up_id(parent: Message, slot: str) -> str:
+    """The id of ``parent``'s follow-up in ``slot`` (``link/0``,
+    ``link_error/1``): the same for every run of the same attempt, so a
+    follow-up republished after a crash is recognised as the same job."""
+    return str(uuid.uuid5(FOLLOW_UP_IDS, f"{parent.id}/{parent.retries}/{slot}"))
+
+
+def follow_up(
+    app: TaskQueue, parent: Message, sig: dict[str, Any], first: list[Any], slot: str
+) -> Message:
+    """The envelope of a callback ``sig`` of ``parent`` (link, link_error,
+    chord) in ``slot`` (see :func:`follow_up_id`)."""
     import time
 
     options = sig.get("options") or {}
@@ -284,7 +299,7 @@ def follow_up(app: TaskQueue, parent: Message, sig: dict[str, Any], first: list[
         args = first + args
     task = app.tasks.get(sig["task"])
     return Message(
-        id=options.get("task_id") or new_id(),
+        id=options.get("task_id") or follow_up_id(parent, slot),
         task=sig["task"],
         args=tuple(args),
         kwargs=dict(sig.get("kwargs") or {}),

@@ -59,8 +59,10 @@ def may_replace(current: State | None, current_attempt: int, new: State, new_att
 
     Final states never change. A newer attempt replaces anything non-final
     (a retry's RECEIVED follows the previous attempt's RETRY); an older
-    attempt's late event never replaces a newer one. Within one attempt the
-    rank must not go down, and only PROGRESS may repeat.
+    attempt's late event never replaces a newer one. RETRY ends its
+    attempt: nothing of that attempt replaces it (a redelivered copy would
+    run the attempt again and publish a second next attempt). Within one
+    attempt the rank must not go down, and only PROGRESS may repeat.
     """
     if current is None:
         return True
@@ -68,6 +70,8 @@ def may_replace(current: State | None, current_attempt: int, new: State, new_att
         return False
     if new_attempt != current_attempt:
         return new_attempt > current_attempt
+    if current == RETRY:
+        return False
     if new == current:
         return new == PROGRESS  # a repeated STARTED or RETRY is a duplicate
     return PRECEDENCE[new] >= PRECEDENCE[current]

@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING
 
 from ..control import terminate as killer
 from ..middleware import Admission, Middleware, Stage
-from ..states import READY_STATES, REVOKED
+from ..states import READY_STATES, RETRY, REVOKED
 from ..stores.result_documents import revoked_error
 from ..stores.state import APPLIED, RevocationNotice, StateUpdate
 
@@ -172,6 +172,8 @@ def close_job(app: TaskQueue, job_id: str, state: str, error: dict[str, str]) ->
         previous = current["state"]
         return previous == state, f"already {previous}"
     attempt = int(current.get("attempt") or 0)
+    if current.get("state") == RETRY.value:
+        attempt += 1  # RETRY ended its attempt: what is closed is the next one
     code, previous = store.write(StateUpdate(job_id, state, attempt, payload=error))[:2]
     if code != APPLIED:
         return previous == state, f"already {previous}"

@@ -320,8 +320,12 @@ def _decide(prev_state: str, prev_attempt: str, u: StateUpdate) -> int:
     """The precedence rule, exactly as the Redis script applies it."""
     rank = _RANKS.get(prev_state, _CUSTOM_RANK)
     attempt = int(prev_attempt or 0)
-    if rank == _FINAL_RANK or u.attempt < attempt:
-        return SUPERSEDED
+    if (
+        rank == _FINAL_RANK
+        or u.attempt < attempt
+        or (prev_state == State.RETRY.value and u.attempt == attempt)
+    ):
+        return SUPERSEDED  # final, older, or an attempt that ended in RETRY
     if u.attempt == attempt and (
         _RANKS.get(u.state, _CUSTOM_RANK) < rank
         or (u.state == prev_state and u.state != State.PROGRESS.value)

@@ -36,7 +36,10 @@ for i, u in ipairs(updates) do
   if cur[1] then
     local crank = ranks[cur[1]] or 3
     local cattempt = tonumber(cur[2]) or 0
-    if crank == {_FINAL_RANK} or attempt < cattempt then
+    -- Final, older, or an attempt that ended in RETRY (its next attempt
+    -- is already published: running a copy again would publish another).
+    if crank == {_FINAL_RANK} or attempt < cattempt
+        or (cur[1] == 'RETRY' and attempt == cattempt) then
       code = {SUPERSEDED}
     elseif attempt == cattempt and ((ranks[state] or 3) < crank
         or (state == cur[1] and state ~= 'PROGRESS')) then

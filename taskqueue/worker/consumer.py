@@ -86,6 +86,10 @@ class PollLoop:
         # Submitted to the pool, not finished; the values are what the
         # snapshot shows of them (built once per job, not once per turn).
         self.jobs: dict[Job, ActiveJob] = {}
+        # Registered and not acked yet, by (job id, attempt): a second copy
+        # of an attempt (two records of one job, a redelivery while the first
+        # runs) is acked without running while its first copy is here.
+        self._live: dict[tuple[str, int], Job] = {}
         self.stopping = False
         self.cold = False  # cold shutdown: revoke must not wait for running jobs
         self.processed = 0
@@ -178,6 +182,17 @@ class PollLoop:
                 )
                 self.ledger.skipped(job)
                 continue
+            key = (job.message.id, job.message.retries)
+            if key in self._live:
+                logger.info(
+                    "job %s (%s) attempt %d already in flight here; acking this copy unrun",
+                    job.message.id,
+                    job.message.task,
+                    job.message.retries,
+                )
+                self.ledger.skipped(job)
+                continue
+            self._live[key] = job
             # Delivered before if this attempt already left a trace (a
             # worker died or lost the partition mid-job); a previous
             # attempt's RETRY does not count.
@@ -350,11 +365,15 @@ class PollLoop:
         """Drain pool events; store them; ack what is durable."""
         self.drain_events()
         self.ledger.flush_results(force=force_flush)
-        self.ledger.write_states()
         self.app.transport.service()
+        self.ledger.confirm()
+        self.ledger.write_states()
         consumer = self.consumer
         assert consumer is not None
         for job in self.ledger.ackable():
+            key = (job.message.id, job.message.retries)
+            if self._live.get(key) is job:
+                del self._live[key]
             if not job.released:
                 consumer.ack(job.delivery, job.generation)
 
@@ -522,6 +541,8 @@ class PollLoop:
         self._entering = list(filter(kept, self._entering))
         self._registering = list(filter(kept, self._registering))
         self._parked = list(filter(kept, self._parked))
+        # Their new owner runs them: a copy seen here later is not a duplicate.
+        self._live = {k: j for k, j in self._live.items() if kept(j)}
         deadline = time.monotonic() + min(self.app.settings.shutdown_grace, 15.0)
         for job in list(self.jobs):
             if job.delivery.tp in revoked and job.future is not None and job.future.cancel():

@@ -2,14 +2,18 @@
 
 The :class:`Ledger` collects what finished jobs need stored (Redis state,
 Mongo results, follow-up messages such as retries and callbacks) and
-releases a job's offset for commit only when all of it is durable:
+releases a job's offset for commit only when all of it is durable, in this
+order:
 
-1. Redis state of the whole batch: one pipeline, synchronous;
+1. follow-up messages: sent at once, then acknowledged by Kafka;
 2. Mongo result documents: buffered, flushed every few ms / few hundred;
-3. follow-up messages: acknowledged by Kafka.
+3. the final Redis state, once both are durable: one pipeline for the batch.
 
-A worker killed before step 3 completes leaves the offset uncommitted, so
-the job is redelivered; every write is idempotent, so that is safe.
+The final state is the redelivery check's marker: a copy of a job whose
+state is final (or RETRY, for its attempt) is acked without running. So it
+is written last: a worker killed before it leaves the job to run again,
+and its follow-ups, republished under the same ids, are the same jobs.
+A worker killed before the offset commit only makes the copy skip.
 """
 
 from __future__ import annotations
@@ -100,6 +104,8 @@ class Ledger:
         self.state_updates: list[StateUpdate] = []
         self._waiting_mongo: list[_Pending] = []
         self._waiting_kafka: list[_Pending] = []
+        self._waiting_state: list[_Pending] = []  # final state queued, not written yet
+        self._durable: list[Job] = []  # everything written: ackable
         self._last_flush = time.monotonic()
         self.results = app.result_store if app.settings.results_enabled else None
         self._flusher = ThreadPoolExecutor(1, thread_name_prefix="taskqueue-results")
@@ -135,7 +141,6 @@ class Ledger:
             self.results.record(self._document(job, outcome))
             self._waiting_mongo.append(pending)
         else:
-            self.state_updates.append(update)
             self._waiting_kafka.append(pending)
 
     def skipped(self, job: Job, out: list[Outgoing] | None = None) -> None:
@@ -200,7 +205,10 @@ class Ledger:
         if outcome.state == RETRY:
             return [m.retry(outcome.countdown)]
         if outcome.state == SUCCESS:
-            out = [follow_up(self.app, m, sig, [outcome.result]) for sig in m.callbacks]
+            out = [
+                follow_up(self.app, m, sig, [outcome.result], f"link/{i}")
+                for i, sig in enumerate(m.callbacks)
+            ]
             # Before the final state is stored: a member redelivered after
             # that is skipped unrun, so its chord count must be in already.
             callback = chord_callback(self.app, m, outcome.result)
@@ -210,7 +218,10 @@ class Ledger:
             if callback_id is not None:
                 error = {"exc_type": "ChordError", "exc_message": f"member {m.id} failed"}
                 self.state_updates.append(StateUpdate(callback_id, FAILURE.value, 0, payload=error))
-            return [follow_up(self.app, m, sig, [m.id]) for sig in m.errbacks]
+            return [
+                follow_up(self.app, m, sig, [m.id], f"link_error/{i}")
+                for i, sig in enumerate(m.errbacks)
+            ]
         return []
 
     def _document(self, job: Job, outcome: Outcome) -> dict[str, Any]:
@@ -227,7 +238,9 @@ class Ledger:
 
     # --- making it durable -------------------------------------------------------
     def write_states(self) -> None:
+        confirmed, self._waiting_state = self._waiting_state, []
         if not self.state_updates:
+            self._durable += [p.job for p in confirmed]
             return
         updates, self.state_updates = self.state_updates, []
         # A STARTED that reaches Redis in the same round trip as the job's
@@ -242,7 +255,9 @@ class Ledger:
             # Kept, in order, for the next try: each update is idempotent
             # under the precedence rule, so writing it twice is safe.
             self.state_updates = updates + self.state_updates
+            self._waiting_state = confirmed + self._waiting_state
             raise
+        self._durable += [p.job for p in confirmed]
 
     def flush_results(self, force: bool = False) -> None:
         """Write buffered results in a background thread, so the loop keeps
@@ -289,16 +304,14 @@ class Ledger:
         )
         if report.retry:
             pendings = self._retry_later(pendings, report)
-        # Redis shows a final state only once Mongo holds it: a redelivered
-        # job whose Redis state is final is acked without running, so its
-        # durable result must exist by then.
+        # Redis shows a final state only once Mongo holds it (and Kafka the
+        # follow-ups, see confirm): a redelivered job whose Redis state is
+        # final is acked without running, so its result must exist by then.
         for p in pendings:
             p.mongo_flushed = True
             reason = report.failed.get(p.job.message.id)
             if reason is not None:
                 self._unstorable(p, reason)
-            if p.final is not None:
-                self.state_updates.append(p.final)
         self._waiting_kafka.extend(pendings)
 
     def _retry_later(self, pendings: list[_Pending], report: WriteReport) -> list[_Pending]:
@@ -357,7 +370,13 @@ class Ledger:
             p.out.append(dead)
 
     def ackable(self) -> list[Job]:
-        """Jobs whose writes are all durable; settles follow-ups that failed.
+        """Jobs whose writes are all durable (taken: each is returned once)."""
+        durable, self._durable = self._durable, []
+        return durable
+
+    def confirm(self) -> None:
+        """Queue the final state of jobs whose follow-ups Kafka acknowledged
+        (:meth:`write_states` writes it); settle follow-ups that failed.
 
         A follow-up that failed for a passing reason is resent, at most
         ``follow_up_publish_retries`` times; one that failed for good (its
@@ -366,7 +385,8 @@ class Ledger:
         the job is acked once that is in Kafka. Only a dead letter that
         failed for good is given up (logged): no other place is left.
         """
-        ready, still = [], []
+        ready: list[_Pending] = []
+        still = []
         limit = self.app.settings.follow_up_publish_retries
         for p in self._waiting_kafka:
             handles = [o.handle for o in p.out if o.handle is not None]
@@ -375,7 +395,7 @@ class Ledger:
                 continue
             failed = [o for o in p.out if o.handle is not None and o.handle.error]
             if not failed:
-                ready.append(p.job)
+                ready.append(p)
                 continue
             m = p.job.message
             lost = [o for o in failed if o.dead_letter and _gives_up(o, None)]
@@ -387,7 +407,7 @@ class Ledger:
                     lost[0].topic,
                     _error_of(lost[0]),
                 )
-                ready.append(p.job)
+                ready.append(p)
                 continue
             broken = [o for o in failed if not o.dead_letter and _gives_up(o, limit)]
             if broken:
@@ -416,23 +436,27 @@ class Ledger:
                 self.send(o)
             still.append(p)
         self._waiting_kafka = still
-        return ready
+        for p in ready:
+            if p.final is not None:
+                self.state_updates.append(p.final)
+        self._waiting_state += ready
 
     def _fail_retry(self, p: _Pending, reason: str) -> None:
         """A RETRY whose next attempt was never published ends the job:
-        store FAILURE, or it would wait in RETRY forever."""
+        its final state becomes FAILURE (RETRY was not written yet: the final
+        state waits for the follow-ups), or it would wait in RETRY forever."""
         if p.final is None or p.final.state != RETRY.value:
             return
         m = p.job.message
         error = {"exc_type": "FollowUpFailed", "exc_message": reason}
         # Not the next attempt's number: that attempt never exists.
-        self.state_updates.append(
-            StateUpdate(m.id, FAILURE.value, m.retries, task=m.task, queue=m.queue, payload=error)
+        p.final = StateUpdate(
+            m.id, FAILURE.value, m.retries, task=m.task, queue=m.queue, payload=error
         )
         if self.results is not None:
             try:
                 self.results.mark_final(m.id, FAILURE.value, m.retries, error)
-            except Exception:  # Redis has it; the loop must go on
+            except Exception:  # the final state says it; the loop must go on
                 logger.exception(
                     "storing FAILURE of job %s in %s failed", m.id, self.results.service
                 )
@@ -440,7 +464,12 @@ class Ledger:
     @property
     def busy(self) -> bool:
         return bool(
-            self.state_updates or self._waiting_mongo or self._waiting_kafka or self._flushing
+            self.state_updates
+            or self._waiting_mongo
+            or self._waiting_kafka
+            or self._waiting_state
+            or self._durable
+            or self._flushing
         )
 
 

@@ -71,3 +71,16 @@ def test_events_of_other_tasks_are_ignored(job: Job) -> None:
     assert hooks.writer.flush()
     job.refresh_from_db()
     assert job.state == "PENDING"
+
+
+def test_retry_ends_its_attempt(job: Job) -> None:
+    """A copy of an attempt that ended in RETRY moves nothing: the row waits
+    for the next attempt, as the state store does."""
+    hooks = JobLifecycle()
+    first = _message(job, 0)
+    hooks.retried(first, {"exc_type": "Upstream", "exc_message": "503"}, 1.0)
+    hooks.started(first)  # a redelivered copy of the same attempt
+    hooks.succeeded(first, {"ok": True}, 0.1)
+    assert hooks.writer.flush()
+    job.refresh_from_db()
+    assert (job.state, job.attempts) == ("RETRY", 1)

@@ -48,6 +48,12 @@ def test_only_progress_repeats_within_an_attempt() -> None:
     assert may_replace(State.STARTED, 1, State.PROGRESS, 1)
 
 
+def test_retry_ends_its_attempt() -> None:
+    for new in State:
+        assert not may_replace(State.RETRY, 1, new, 1), new
+    assert may_replace(State.RETRY, 1, State.RECEIVED, 2)
+
+
 def test_states_serialize_as_plain_strings() -> None:
     assert json.dumps({"s": State.SUCCESS}) == '{"s": "SUCCESS"}'
 

@@ -170,3 +170,27 @@ def test_a_hung_job_without_a_limit_stops_at_the_default_deadline(
         wait_for(lambda: state_of(rapp, hung.id) == "FAILURE", what="the default deadline")
         assert rapp.tasks["rules.add"].delay(1, 2).get(timeout=30) == 3
     assert hung.info["exc_type"] == "TimeLimitExceeded"
+
+
+def test_a_second_copy_of_an_attempt_in_flight_is_acked_without_running(
+    rapp: TaskQueue, worker: Callable[..., RunningWorker]
+) -> None:
+    """Two records of one job (a producer's retry, a republished follow-up)
+    reach the worker while the first copy runs: the body runs once, and
+    both records are acked."""
+    hold = rapp.tasks["rules.hold"]
+    gate = f"copies-{rapp.settings.key_prefix}"
+    with worker() as w:
+        first = hold.apply_async((gate,), task_id=f"{gate}-job")
+        wait_for(lambda: runs(rapp, "rules.hold"), what="the first copy to start")
+        hold.apply_async((gate,), task_id=first.id)
+        loop = w.worker.loop
+        assert loop is not None
+        wait_for(
+            lambda: loop.consumer is not None and loop.consumer.offsets.in_flight() == 1,
+            what="the second copy to be acked while the first runs",
+        )
+        GATES[gate].set()
+        assert first.get(timeout=30) == gate
+        wait_for(lambda: loop.consumer.offsets.in_flight() == 0, what="both records acked")
+    assert len(runs(rapp, "rules.hold")) == 1

@@ -89,6 +89,16 @@ def test_an_older_attempt_is_refused_and_a_newer_one_replaces(subject: Subject) 
     assert store.read("j")["attempt"] == "2"
 
 
+def test_retry_ends_its_attempt(subject: Subject) -> None:
+    """A redelivered copy of an attempt that ended in RETRY is refused like a
+    final one: running it again would publish a second next attempt."""
+    store = subject.store
+    store.write(StateUpdate("j", "RETRY", 1))
+    for late in ("RECEIVED", "STARTED", "SUCCESS", "FAILURE", "RETRY"):
+        assert store.write(StateUpdate("j", late, 1)) == (SUPERSEDED, "RETRY", "1"), late
+    assert store.write(StateUpdate("j", "RECEIVED", 2))[0] == APPLIED
+
+
 def test_within_an_attempt_the_rank_only_goes_up_and_only_progress_repeats(
     subject: Subject,
 ) -> None:
