@@ -50,6 +50,7 @@ from .execute import Outcome
 from .jobs import Job, Ledger, Outgoing, dead_letter_headers
 from .outage import StoreOutage
 from .pool import Pool
+from .redelivery import ended_durably, is_old
 from .snapshot import ActiveJob, LoopSnapshot, RebalanceListener, TopicPartition
 
 if TYPE_CHECKING:
@@ -158,7 +159,8 @@ class PollLoop:
 
     def _register(self) -> None:
         """Write RECEIVED for the admitted jobs; start those not final already."""
-        jobs = self._registering
+        ended = self._ended_long_ago(self._registering)
+        jobs = [j for j in self._registering if j not in ended]
         updates = [
             StateUpdate(
                 j.message.id,
@@ -172,6 +174,16 @@ class PollLoop:
         ]
         answers = self.app.state_backend.write_batch(updates)
         self._registering = []
+        for job, state in ended.items():
+            logger.info(
+                "job %s (%s) already %s (its durable result; no state left in %s); "
+                "acking redelivery without running",
+                job.message.id,
+                job.message.task,
+                state,
+                self.app.state.service,
+            )
+            self.ledger.skipped(job)
         for job, (code, previous, attempt) in zip(jobs, answers, strict=True):
             if code == SUPERSEDED:
                 logger.info(
@@ -202,6 +214,21 @@ class PollLoop:
                 self.held.push(self._queue_of_topic.get(job.delivery.topic, ""), job)
             else:
                 self._submit(job)
+
+    def _ended_long_ago(self, jobs: list[Job]) -> dict[Job, str]:
+        """Jobs too old for their Redis state to tell, whose durable result
+        says they ended (see :mod:`taskqueue.worker.redelivery`)."""
+        results = self.ledger.results
+        if results is None:
+            return {}
+        now, ttl = time.time(), self.app.settings.state_ttl
+        ended = {}
+        for job in jobs:
+            if is_old(job.message, ttl, now):
+                state = ended_durably(results, job.message)
+                if state is not None:
+                    ended[job] = state
+        return ended
 
     # --- store outages ------------------------------------------------------------
     def _store_error(self, exc: BaseException) -> bool:

@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 import pytest
 
-from taskqueue import TaskQueue, chord
+from taskqueue import Message, TaskQueue, chord
 from taskqueue.beat import Beat
 from taskqueue.delays import tier_topics
 
@@ -194,3 +194,22 @@ def test_a_second_copy_of_an_attempt_in_flight_is_acked_without_running(
         assert first.get(timeout=30) == gate
         wait_for(lambda: loop.consumer.offsets.in_flight() == 0, what="both records acked")
     assert len(runs(rapp, "rules.hold")) == 1
+
+
+def test_a_job_older_than_its_state_runs_only_if_its_durable_result_says_it_never_ended(
+    rapp: TaskQueue, worker: Callable[..., RunningWorker]
+) -> None:
+    """Redis state expires after ``state_ttl``; a copy that waited longer
+    meets no state there, and the durable result decides instead."""
+    long_ago = time.time() - 2 * rapp.settings.state_ttl
+    ended, pending = (f"{rapp.settings.key_prefix}-{n}" for n in ("ended", "pending"))
+    rapp.result_store.mark_final(ended, "SUCCESS", 0, None)
+    for job_id, x in ((ended, 1), (pending, 2)):
+        rapp.publish(Message(id=job_id, task="rules.add", args=(x, 10), sent_at=long_ago))
+    with worker() as w:
+        assert rapp.AsyncResult(pending).get(timeout=30) == 12
+        loop = w.worker.loop
+        assert loop is not None and loop.consumer is not None
+        wait_for(lambda: loop.consumer.offsets.in_flight() == 0, what="both records acked")
+    assert [r[1] for r in runs(rapp, "rules.add")] == [(2, 10)], "the ended job never ran again"
+    assert rapp.state.read(ended) == {}, "no RECEIVED written over the ended job"
