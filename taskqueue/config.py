@@ -74,6 +74,10 @@ class Settings:
     """Process pool: a job whose child dies this many times running it (one
     attempt, counted across workers) is dead-lettered as poison."""
     heartbeat_interval: float = 5.0
+    unknown_task_grace: float = 600.0
+    """Seconds a job of a task this worker does not know is delayed again
+    (through the delay tiers) before it fails with NotRegistered: during a
+    rolling deploy a newer worker that knows it takes it. 0 = fail at once."""
     outage_shutdown_after: float = 600.0
     """Seconds a store the worker needs (state or results) may stay down
     before the worker shuts down (warm), so an orchestrator can replace it;
@@ -225,6 +229,7 @@ _RULES: dict[str, r.Rule] = {
     "max_child_deaths": r.at_least(r.to_int, 1),
     "heartbeat_interval": r.positive(r.to_float),
     "outage_shutdown_after": r.at_least(r.to_float, 0),
+    "unknown_task_grace": r.at_least(r.to_float, 0),
     "health_port": r.between(r.to_int, 0, 65535),
     "malloc_arenas": r.at_least(r.to_int, 0),
     "result_flush_interval": r.positive(r.to_float),

@@ -4,11 +4,13 @@ The loop never runs task code. Each turn it:
 
 1. polls a batch (short timeout while work is in flight, so finished jobs
    are stored promptly);
-2. decodes it; malformed records, unknown tasks and undecodable bodies go
-   to the queue's dead-letter topic with the reason in headers;
+2. decodes it; malformed records and undecodable bodies go to the queue's
+   dead-letter topic with the reason in headers; jobs of unknown tasks go
+   back through the delay tiers for a grace period (``worker.unknown``);
 3. writes RECEIVED for the whole batch in one Redis pipeline; the script's
-   answer tells which jobs already have a final state (redelivered after
-   they finished): those are acked without running again;
+   answer tells which jobs already ended (redelivered after they finished,
+   see ``worker.redelivery`` for jobs older than their state): those are
+   acked without running again, as is a second copy of a job in flight;
 4. hands the rest to the pool; a record that arrives before its eta (a
    publisher's clock ahead, or a record written straight to the queue) is
    sent to a delay tier and acked once Kafka has it (``taskqueue.delays``):
@@ -42,7 +44,7 @@ from ..message import Message
 from ..message_checks import CHORD_HEADER
 from ..middleware import Admission, Stage, VerdictKind
 from ..policies.priority import WeightedQueues
-from ..states import RECEIVED
+from ..states import FAILURE, RECEIVED
 from ..stores.state import SUPERSEDED, StateUpdate
 from ..transport import Consumer, Delivery
 from .events import EventKind
@@ -52,6 +54,7 @@ from .outage import StoreOutage
 from .pool import Pool
 from .redelivery import ended_durably, is_old
 from .snapshot import ActiveJob, LoopSnapshot, RebalanceListener, TopicPartition
+from .unknown import UnknownTasks
 
 if TYPE_CHECKING:
     from ..app import TaskQueue
@@ -91,6 +94,7 @@ class PollLoop:
         # of an attempt (two records of one job, a redelivery while the first
         # runs) is acked without running while its first copy is here.
         self._live: dict[tuple[str, int], Job] = {}
+        self.unknown_tasks = UnknownTasks(app.settings.unknown_task_grace)
         self.stopping = False
         self.cold = False  # cold shutdown: revoke must not wait for running jobs
         self.processed = 0
@@ -306,20 +310,27 @@ class PollLoop:
             )
             self._dead_letter(d, queue_name, reason, str(exc))
             return None
+        job = Job(d, message, received_at=now, generation=self._generation(d))
         if message.task not in self.app.tasks:
-            logger.error(
-                "unknown task %r (job %s) at %s[%d]@%d; dead-lettering",
-                message.task,
-                message.id,
-                d.topic,
-                d.partition,
-                d.offset,
-            )
-            self._dead_letter(
-                d, queue_name, "unknown-task", f"task {message.task!r} is not registered"
-            )
+            self._unknown_task(job, now)
             return None
-        return Job(d, message, received_at=now, generation=self._generation(d))
+        return job
+
+    def _unknown_task(self, job: Job, now: float) -> None:
+        """Delay it again (a newer worker may know the task), or, past the
+        grace period, fail it: stored FAILURE, errbacks, dead letter."""
+        verdict = self.unknown_tasks.decide(job.delivery, job.message.task, now)
+        job.delivery = dataclasses.replace(job.delivery, headers=verdict.headers)
+        if verdict.eta is not None:
+            self._delay(job, verdict.eta)
+            return
+        error = {
+            "exc_type": "NotRegistered",
+            "exc_message": f"task {job.message.task!r} is not registered "
+            f"on any worker that took this job within {self.unknown_tasks.grace:g} s",
+        }
+        outcome = Outcome(FAILURE.value, error=error, dead_reason="unknown-task")
+        self.ledger.finished(job, outcome)
 
     def _admitted(self, jobs: list[Job], now: float) -> list[Job]:
         """Ask the policies about the batch; act on their verdicts, keep the rest."""

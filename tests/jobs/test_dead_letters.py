@@ -55,7 +55,10 @@ class Worker:
 def default_worker(
     subprocess_env: dict[str, str], jobs_app: TaskQueue, tmp_path: Path
 ) -> Iterator[Worker]:
-    worker = Worker(subprocess_env, tmp_path / "worker.log")
+    # The retired provider's jobs fail at once instead of coming back
+    # through the delay tiers for the default ten minutes.
+    env = {**subprocess_env, "TASKQUEUE_UNKNOWN_TASK_GRACE": "0"}
+    worker = Worker(env, tmp_path / "worker.log")
     yield worker
     worker.stop()
 
@@ -95,7 +98,8 @@ def test_from_dlq_lists_with_dry_run_replays_and_is_idempotent(
     assert _dead_ids(jobs_app) == [str(job.pk)], "a dry run replays nothing"
 
     out = _requeue("--from-dlq", "--provider", "retired", "--ids", str(job.pk), "--limit", "5")
-    assert f"{job.pk} providers.retired [default] unknown-task, 0 attempt(s): replayed" in out
+    # One attempt: the worker stored it as FAILURE (NotRegistered).
+    assert f"{job.pk} providers.retired [default] unknown-task, 1 attempt(s): replayed" in out
     assert out.rstrip().endswith("replayed 1"), out
     job.refresh_from_db()
     assert job.state == "PENDING" and job.queued_at is not None and job.error == ""

@@ -36,7 +36,11 @@ def test_poison_envelopes_are_dead_lettered_with_a_reason_amid_good_load(
     topic = fapp.settings.topic("default")
 
     def publish() -> None:
-        handles = [fapp.transport.send(topic, value, key) for key, value in poison.items()]
+        # The unknown task was first seen long ago: past its grace period.
+        handles = [
+            fapp.transport.send(topic, value, key, [("tq-unknown-since", b"0")])
+            for key, value in poison.items()
+        ]
         fapp.transport.wait(handles, 30)
 
     run_scenario(fapp, f"poison envelopes ({len(poison)} shapes)", publish)

@@ -95,7 +95,13 @@ def test_malformed_and_unknown_messages_are_dead_lettered(app: TaskQueue, worker
     producer = Producer({"bootstrap.servers": bootstrap})
     topic = app.settings.topic("default")
     producer.produce(topic, b"\x00not json at all", b"k1")
-    producer.produce(topic, b'{"v":1,"id":"u1","task":"no.such.task","args":[],"kwargs":{}}', b"k2")
+    # First found unknown long ago: past its grace period, so dead-lettered now.
+    producer.produce(
+        topic,
+        b'{"v":1,"id":"u1","task":"no.such.task","args":[],"kwargs":{}}',
+        b"k2",
+        headers=[("tq-unknown-since", b"0")],
+    )
     producer.produce(topic, b'{"v":1,"id":"u2","task":"t.add","args":"oops","kwargs":{}}', b"k3")
     assert producer.flush(10) == 0
     assert app.tasks["t.add"].delay(2, 2).get(timeout=60) == 4  # still working

@@ -48,7 +48,8 @@ def rule_settings(unique_name: str, **overrides: Any) -> dict[str, Any]:
 
 @pytest.fixture
 def rapp(stack: str, unique_name: str, request: pytest.FixtureRequest) -> Iterator[TaskQueue]:
-    common = rule_settings(unique_name)
+    marker = request.node.get_closest_marker("rule_settings")
+    common = rule_settings(unique_name, **(marker.kwargs if marker else {}))
     if stack == "memory":
         app = TaskQueue(
             "rules", broker_url="memory://", redis_url="memory://", mongo_url="memory://", **common

@@ -213,3 +213,44 @@ def test_a_job_older_than_its_state_runs_only_if_its_durable_result_says_it_neve
         wait_for(lambda: loop.consumer.offsets.in_flight() == 0, what="both records acked")
     assert [r[1] for r in runs(rapp, "rules.add")] == [(2, 10)], "the ended job never ran again"
     assert rapp.state.read(ended) == {}, "no RECEIVED written over the ended job"
+
+
+@pytest.mark.rule_settings(unknown_task_grace=10)
+def test_a_job_of_an_unknown_task_waits_for_a_worker_that_knows_it(
+    rapp: TaskQueue, worker: Callable[..., RunningWorker], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A rolling deploy: a newer version sent a task this worker does not
+    know yet. Its job comes back through the delay tiers until it does."""
+    name = f"rules.later.{rapp.settings.key_prefix}"
+    with worker():
+        result = rapp.send_task(name, (4,))
+        wait_for(
+            lambda: f"task {name!r} is not registered here" in caplog.text,
+            what="the job to be delayed, not failed",
+        )
+
+        @rapp.task(name=name)
+        def later(x: int) -> int:  # what the upgraded worker knows
+            return x * 10
+
+        assert result.get(timeout=60) == 40
+
+
+@pytest.mark.rule_settings(unknown_task_grace=10)
+def test_a_job_of_a_task_unknown_past_the_grace_period_fails_and_is_dead_lettered(
+    rapp: TaskQueue, worker: Callable[..., RunningWorker]
+) -> None:
+    job_id = f"{rapp.settings.key_prefix}-unknown"
+    record = Message(id=job_id, task="rules.never", sent_at=time.time())
+    first_seen = repr(time.time() - 11).encode()
+    topic = rapp.settings.topic("default")
+    handle = rapp.transport.send(
+        topic, record.encode(), job_id.encode(), [("tq-unknown-since", first_seen)]
+    )
+    rapp.transport.wait([handle], 30)
+    with worker():
+        wait_for(lambda: state_of(rapp, job_id) == "FAILURE", what="the job to fail")
+        dead = read_topic(rapp, rapp.settings.dead_letter_topic("default"), 1)
+    assert header(dead[0], "tq-dead-reason") == "unknown-task"
+    error = rapp.AsyncResult(job_id).info
+    assert "NotRegistered" in str(error) and "rules.never" in str(error)
