@@ -17,14 +17,29 @@ renewed every third of it by a compare-and-extend). The others poll
 for the lock; when a leader dies its lock expires and one of them takes
 over, so failover takes at most ``beat_lock_ttl`` plus one poll (0.5 s).
 
-No tick fires twice, even when an old leader and a new one overlap (a
-paused process whose lock expired): ticks are aligned to the schedule
+No tick is lost and none fires twice. Ticks are aligned to the schedule
 (interval ticks are multiples of the interval since the epoch, crontab
-ticks are whole minutes), each firing first claims its (entry, tick) once
-(``StateStore.claim_beat_tick``), and the job id is derived from the entry
-name and tick (uuid5), so even a duplicate publish would be the same job.
-The last fired tick is kept in the state store too; after a gap (no
-leader), only the most recent missed tick fires, Celery's behaviour.
+ticks are whole minutes, see :mod:`taskqueue.crontab`) and a tick's job id
+is fixed: uuid5 of the entry name and the tick. Each firing goes through
+three steps in the state store, per entry:
+
+1. ``claim_beat_tick`` records the tick as *pending*, owned by this process
+   for a lease (:attr:`Beat.tick_lease`); nobody else can claim it, nor any
+   later tick of the entry, while the lease runs.
+2. The job is published and Kafka acknowledges it.
+3. ``finish_beat_tick`` marks the tick *done*: it never fires again, and it
+   is the entry's last tick.
+
+A leader that dies, or whose publish fails, between 1 and 3 leaves the
+claim pending. The claim hands that same tick back (before any newer one)
+to its owner when it retries, or to any leader once the lease expired, and
+that leader publishes it again under the same job id: a copy that did reach
+Kafka is the same job, so the retry is safe. After a gap with no pending
+claim, only the most recent missed tick fires, Celery's behaviour.
+
+A :class:`~taskqueue.exceptions.PublishError` never stops beat: the entry
+is retried after a backoff (0.5 s doubling to 30 s) while the others go on;
+a state-store outage backs off the whole loop the same way.
 """
 
 from __future__ import annotations
@@ -39,72 +54,55 @@ import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
-from .exceptions import ConfigurationError
+from .crontab import Crontab, crontab
+from .exceptions import ConfigurationError, PublishError
 
 if TYPE_CHECKING:
     from .app import TaskQueue
+
+__all__ = ["Beat", "CodeSchedule", "Crontab", "Entry", "ScheduleSource", "crontab", "run_beat"]
 
 logger = logging.getLogger("taskqueue.beat")
 
 _NAMESPACE = uuid.UUID("5b0a3c9e-1f8e-4c55-9a36-0d3f7d0e8a11")
 """Namespace of the job ids of beat ticks (uuid5 of entry name and tick)."""
 
-TICK_CLAIM_TTL = 86_400
-"""Seconds a tick's claim is kept: far longer than any two leaders overlap."""
+LEASE_LOCK_TTLS = 3
+"""A pending tick's lease, in beat lock TTLs (plus the publish timeout): an
+old leader whose lock expired while it was paused may still be publishing,
+and a republish while it does would only send a second copy."""
+
+LOOP_INTERVAL = 0.5
+"""Seconds between two passes over the schedule (and lock polls)."""
 
 
-class Crontab:
-    """``crontab("*/15 9-17 * * 1-5")``: minute hour day-of-month month day-of-week (UTC)."""
-
-    _RANGES = ((0, 59), (0, 23), (1, 31), (1, 12), (0, 6))
-
-    def __init__(self, expression: str) -> None:
-        parts = expression.split()
-        if len(parts) != 5:
-            raise ConfigurationError(f"crontab {expression!r}: expected 5 fields")
-        self.expression = expression
-        self.fields = [
-            _parse_field(p, lo, hi, expression)
-            for p, (lo, hi) in zip(parts, self._RANGES, strict=True)
-        ]
-
-    def matches(self, t: float) -> bool:
-        tm = time.gmtime(t)
-        values = (tm.tm_min, tm.tm_hour, tm.tm_mday, tm.tm_mon, (tm.tm_wday + 1) % 7)
-        return all(v in f for v, f in zip(values, self.fields, strict=True))
-
-    def last_tick(self, now: float) -> float:
-        """The latest matching whole minute at or before ``now`` (looks back 366 days)."""
-        t = now - now % 60
-        for _ in range(366 * 24 * 60):
-            if self.matches(t):
-                return t
-            t -= 60
-        return 0.0
-
-    def __repr__(self) -> str:
-        return f"crontab({self.expression!r})"
+def tick_job_id(entry: str, tick: float) -> str:
+    """The job id of one tick of one entry: the same for every leader and retry."""
+    return str(uuid.uuid5(_NAMESPACE, f"{entry}@{tick!r}"))
 
 
-crontab = Crontab
+class Backoff:
+    """Delays after consecutive failures: 0.5 s doubling to 30 s, reset by a success."""
 
+    def __init__(self, first: float = 0.5, cap: float = 30.0) -> None:
+        self.first = first
+        self.cap = cap
+        self.failures = 0
+        self.until = 0.0
+        """``time.monotonic()`` before which the next attempt waits."""
 
-def _parse_field(text: str, lo: int, hi: int, expression: str) -> set[int]:
-    values: set[int] = set()
-    for item in text.split(","):
-        base, _, step_text = item.partition("/")
-        step = int(step_text) if step_text else 1
-        if base == "*":
-            start, end = lo, hi
-        elif "-" in base:
-            a, b = base.split("-", 1)
-            start, end = int(a), int(b)
-        else:
-            start = end = int(base)
-        if not (lo <= start <= end <= hi) or step < 1:
-            raise ConfigurationError(f"crontab {expression!r}: {item!r} out of {lo}-{hi}")
-        values.update(range(start, end + 1, step))
-    return values
+    def failed(self) -> float:
+        delay = min(self.cap, self.first * 2**self.failures)
+        self.failures += 1
+        self.until = time.monotonic() + delay
+        return delay
+
+    def succeeded(self) -> None:
+        self.failures = 0
+        self.until = 0.0
+
+    def waiting(self) -> bool:
+        return time.monotonic() < self.until
 
 
 @dataclass(frozen=True)
@@ -183,8 +181,16 @@ class Beat:
         """Entries every app has (see :mod:`taskqueue.builtins`)."""
         self.name = name or f"{socket.gethostname()}:{os.getpid()}"
         self.token = f"{self.name}:{uuid.uuid4().hex}"
+        """Owner of the lock and of tick claims: unique to this process, even
+        when two processes were given the same name."""
         self.stop = threading.Event()
         self.leader_until = 0.0
+        s = app.settings
+        self.tick_lease = LEASE_LOCK_TTLS * s.beat_lock_ttl + s.publish_timeout
+        """Seconds a pending tick stays this process's before another leader
+        may publish it again."""
+        self._entry_backoff: dict[str, Backoff] = {}
+        self._loop_backoff = Backoff()
 
     def is_leader(self) -> bool:
         return time.monotonic() < self.leader_until
@@ -205,25 +211,62 @@ class Beat:
         return held
 
     def tick(self, now: float | None = None) -> list[str]:
-        """Fire every due entry once; returns the job ids published."""
+        """Fire every due entry once; returns the job ids published.
+
+        An entry whose publish fails is logged and retried after its backoff
+        (its claim stays pending); the others go on. A state-store error
+        propagates: every entry needs the store, :meth:`run` backs off."""
         now = time.time() if now is None else now
-        state = self.app.state
         fired = []
         for entry in self.entries():
-            due = entry.last_tick(now)
-            last = state.beat_last_tick(entry.name)
-            if last is not None and last >= due:
+            backoff = self._entry_backoff.get(entry.name)
+            if backoff is not None and backoff.waiting():
                 continue
-            if not state.claim_beat_tick(entry.name, due, self.name, TICK_CLAIM_TTL):
-                continue  # another leader fired this tick
-            job_id = str(uuid.uuid5(_NAMESPACE, f"{entry.name}@{due!r}"))
-            self.app.send_task(
-                entry.task, entry.args, entry.kwargs, task_id=job_id, **entry.options
-            )
-            state.set_beat_last_tick(entry.name, due)
-            logger.info("beat fired %s tick %r as job %s", entry.name, due, job_id)
-            fired.append(job_id)
+            try:
+                job_id = self._fire_due(entry, now)
+            except Exception as exc:
+                if self.app.state.owns_error(exc):
+                    raise
+                backoff = self._entry_backoff.setdefault(entry.name, Backoff())
+                delay = backoff.failed()
+                # PublishError is the expected one (Kafka down, topic missing);
+                # anything else is one entry's bug and must not stop the others.
+                logger.error(
+                    "beat could not fire %s (task %s): %s; its tick stays pending, retry in %gs",
+                    entry.name,
+                    entry.task,
+                    exc,
+                    delay,
+                    exc_info=not isinstance(exc, PublishError),
+                )
+                continue
+            self._entry_backoff.pop(entry.name, None)
+            if job_id is not None:
+                fired.append(job_id)
         return fired
+
+    def _fire_due(self, entry: Entry, now: float) -> str | None:
+        """Claim, publish, finish one entry's tick; the job id, or None if none was due."""
+        state = self.app.state
+        due = entry.last_tick(now)
+        last = state.beat_last_tick(entry.name)
+        if last is not None and last >= due:
+            return None  # fired already (a pending claim keeps the last tick older)
+        tick = state.claim_beat_tick(entry.name, due, self.token, self.tick_lease)
+        if tick is None:
+            return None  # another leader holds or fired it
+        if tick != due:
+            logger.warning(
+                "beat publishes %s tick %r, left pending by a failed or dead leader, before %r",
+                entry.name,
+                tick,
+                due,
+            )
+        job_id = tick_job_id(entry.name, tick)
+        self.app.send_task(entry.task, entry.args, entry.kwargs, task_id=job_id, **entry.options)
+        state.finish_beat_tick(entry.name, tick)
+        logger.info("beat fired %s tick %r as job %s", entry.name, tick, job_id)
+        return job_id
 
     def entries(self) -> list[Entry]:
         return self.source.entries() + self.builtin
@@ -232,14 +275,38 @@ class Beat:
         renew = self.app.settings.beat_lock_ttl / 3
         next_renew = 0.0
         while not self.stop.is_set():
-            if time.monotonic() >= next_renew or not self.is_leader():
-                self._lead()
-                next_renew = time.monotonic() + renew
-            if self.is_leader():
-                self.tick()
-            self.stop.wait(0.5)
+            if not self._loop_backoff.waiting():
+                try:
+                    if time.monotonic() >= next_renew or not self.is_leader():
+                        self._lead()
+                        next_renew = time.monotonic() + renew
+                    if self.is_leader():
+                        self.tick()
+                    self._loop_backoff.succeeded()
+                except Exception as exc:
+                    # The store, or the schedule's source (a database), failed:
+                    # nothing can fire now, and nothing is lost by waiting.
+                    delay = self._loop_backoff.failed()
+                    if self.app.state.owns_error(exc):
+                        logger.warning(
+                            "beat %s: state store error: %s; retry in %gs", self.name, exc, delay
+                        )
+                    else:
+                        logger.error(
+                            "beat %s: cannot go through the schedule: %s; retry in %gs",
+                            self.name,
+                            exc,
+                            delay,
+                            exc_info=True,
+                        )
+            self.stop.wait(LOOP_INTERVAL)
         if self.is_leader():  # hand over at once instead of after the TTL
-            self.app.state.release_beat_lock(self.token)
+            try:
+                self.app.state.release_beat_lock(self.token)
+            except Exception as exc:
+                if not self.app.state.owns_error(exc):
+                    raise
+                logger.warning("beat %s: lock not released (%s); it expires", self.name, exc)
 
 
 def run_beat(app: TaskQueue, name: str | None = None) -> int:

@@ -322,15 +322,34 @@ class StateStore(ABC):
     def release_beat_lock(self, token: str) -> None:
         """Drop the lock if ``token`` holds it (hand over at once)."""
 
+    # One record per entry holds its last done tick, or a pending claim (tick,
+    # owner, lease expiry, and the last done tick before it). Ticks only move
+    # forward, so a done tick is never claimed again, and a pending one goes
+    # out before any newer tick of its entry.
     @abstractmethod
-    def claim_beat_tick(self, entry: str, tick: float, owner: str, ttl: float) -> bool:
-        """True for the first claim of this entry's tick, False ever after (within ttl)."""
+    def claim_beat_tick(self, entry: str, tick: float, owner: str, lease: float) -> float | None:
+        """Claim a tick of ``entry`` as pending for ``owner``, for ``lease`` seconds
+        (measured on the store's clock); the tick the caller must now publish,
+        then pass to :meth:`finish_beat_tick`:
+
+        - a pending tick (older than ``tick`` or equal) that ``owner`` holds,
+          or whose lease expired: that one, re-leased to ``owner``;
+        - else ``tick``, if it is newer than the last done tick.
+
+        None while another owner's lease runs, or when ``tick`` is done already."""
 
     @abstractmethod
-    def beat_last_tick(self, entry: str) -> float | None: ...
+    def finish_beat_tick(self, entry: str, tick: float) -> None:
+        """Mark ``tick`` done (published) and the entry's last tick; a no-op when a
+        newer tick is recorded already, so a late finisher never moves it back."""
 
     @abstractmethod
-    def set_beat_last_tick(self, entry: str, tick: float) -> None: ...
+    def beat_last_tick(self, entry: str) -> float | None:
+        """The entry's last done tick (a pending claim does not count)."""
+
+    def set_beat_last_tick(self, entry: str, tick: float) -> None:
+        """Record ``tick`` as done (:meth:`finish_beat_tick`'s older name)."""
+        self.finish_beat_tick(entry, tick)
 
     # --- lifecycle -------------------------------------------------------------------------
     def ping(self) -> None:  # noqa: B027 - the in-process store is always there
@@ -342,6 +361,28 @@ class StateStore(ABC):
 
     def close(self) -> None:  # noqa: B027 - a store without connections has nothing to do
         """Release connections (reopened on next use)."""
+
+
+def pending_beat_record(tick: float, until_ms: int, done: float | None, owner: str) -> str:
+    """A beat entry's record while ``tick`` is claimed (CLAIM_BEAT_TICK builds
+    the same string in Redis): ``pending|<tick>|<lease end, ms>|<done>|<owner>``."""
+    return f"pending|{tick!r}|{until_ms}|{'' if done is None else repr(done)}|{owner}"
+
+
+def parse_beat_record(raw: str | None) -> tuple[tuple[float, int, str] | None, float | None]:
+    """((pending tick, lease end in ms, owner) or None, last done tick or None)
+    of a beat entry's record: :func:`pending_beat_record`'s string, or the
+    done tick alone (what beat always stored before); anything else reads
+    as nothing recorded."""
+    if raw is None:
+        return None, None
+    if raw.startswith("pending|"):
+        _, tick, until, done, owner = raw.split("|", 4)
+        return (float(tick), int(until), owner), float(done) if done else None
+    try:
+        return None, float(raw)
+    except ValueError:
+        return None, None
 
 
 def create_state_store(url: str, key_prefix: str, ttl: int) -> StateStore:

@@ -14,8 +14,8 @@
 ``P:chord:<id>``          hash: member index -> result JSON
 ``P:chord:<id>:fired``    string: set once, by the member that completed the chord
 ``P:beat:leader``         string: the leading beat process's token
-``P:beat:last:<entry>``   string: last fired tick of an entry
-``P:beat:tick:<entry>:<tick>``  string: claim of one tick
+``P:beat:last:<entry>``   string: an entry's last done tick, or its pending
+                          claim (``state.pending_beat_record``)
 """
 
 from __future__ import annotations
@@ -56,6 +56,3 @@ class StateKeys:
 
     def beat_last(self, entry: str) -> str:
         return f"{self.prefix}:beat:last:{entry}"
-
-    def beat_tick(self, entry: str, tick: float) -> str:
-        return f"{self.prefix}:beat:tick:{entry}:{tick!r}"

@@ -35,6 +35,8 @@ from .state import (
     WorkerHeartbeat,
     WriteAnswer,
     encode_event,
+    parse_beat_record,
+    pending_beat_record,
 )
 
 T = TypeVar("T")
@@ -295,18 +297,35 @@ class MemoryStateStore(StateStore):
     def release_beat_lock(self, token: str) -> None:
         self._delete_if_owned("beat:leader", token)
 
-    def claim_beat_tick(self, entry: str, tick: float, owner: str, ttl: float) -> bool:
+    # The entry's record is the string the Redis store keeps (see
+    # state_redis_scripts.CLAIM_BEAT_TICK), so both parse and compare alike.
+    def claim_beat_tick(self, entry: str, tick: float, owner: str, lease: float) -> float | None:
         with self._lock:
-            return self._strings.put_nx(f"beat:tick:{entry}:{tick!r}", owner, ttl)
+            key = f"beat:last:{entry}"
+            now_ms = int(self.clock() * 1000)
+            pending, done = parse_beat_record(self._strings.get(key))
+            if pending is not None:
+                pending_tick, until_ms, holder = pending
+                if holder != owner and until_ms > now_ms:
+                    return None
+                tick = pending_tick
+            elif done is not None and done >= tick:
+                return None
+            record = pending_beat_record(tick, now_ms + int(lease * 1000), done, owner)
+            self._strings.put(key, record)
+            return tick
+
+    def finish_beat_tick(self, entry: str, tick: float) -> None:
+        with self._lock:
+            key = f"beat:last:{entry}"
+            pending, done = parse_beat_record(self._strings.get(key))
+            current = pending[0] if pending is not None else done
+            if current is None or current <= tick:
+                self._strings.put(key, repr(tick))
 
     def beat_last_tick(self, entry: str) -> float | None:
         with self._lock:
-            raw = self._strings.get(f"beat:last:{entry}")
-        return None if raw is None else float(raw)
-
-    def set_beat_last_tick(self, entry: str, tick: float) -> None:
-        with self._lock:
-            self._strings.put(f"beat:last:{entry}", repr(tick))
+            return parse_beat_record(self._strings.get(f"beat:last:{entry}"))[1]
 
     def _delete_if_owned(self, name: str, owner: str) -> bool:
         with self._lock:

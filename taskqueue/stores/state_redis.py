@@ -28,6 +28,7 @@ from .state import (
     Subscription,
     WorkerHeartbeat,
     WriteAnswer,
+    parse_beat_record,
 )
 from .state_keys import StateKeys
 
@@ -241,16 +242,18 @@ class RedisStateStore(StateStore):
     def release_beat_lock(self, token: str) -> None:
         self._script(lua.DELETE_IF_OWNED)(keys=[self.keys.beat_leader], args=[token])
 
-    def claim_beat_tick(self, entry: str, tick: float, owner: str, ttl: float) -> bool:
-        key = self.keys.beat_tick(entry, tick)
-        return bool(self.client.set(key, owner, nx=True, ex=max(1, int(ttl))))
+    def claim_beat_tick(self, entry: str, tick: float, owner: str, lease: float) -> float | None:
+        claimed = self._script(lua.CLAIM_BEAT_TICK)(
+            keys=[self.keys.beat_last(entry)], args=[repr(tick), owner, _ms(lease)]
+        )
+        return None if claimed is None else float(claimed)
+
+    def finish_beat_tick(self, entry: str, tick: float) -> None:
+        self._script(lua.FINISH_BEAT_TICK)(keys=[self.keys.beat_last(entry)], args=[repr(tick)])
 
     def beat_last_tick(self, entry: str) -> float | None:
         raw = self.client.get(self.keys.beat_last(entry))
-        return None if raw is None else float(raw)  # type: ignore[arg-type]
-
-    def set_beat_last_tick(self, entry: str, tick: float) -> None:
-        self.client.set(self.keys.beat_last(entry), repr(tick))
+        return parse_beat_record(None if raw is None else _text(raw))[1]
 
     # --- lifecycle -------------------------------------------------------------------------
     def ping(self) -> None:

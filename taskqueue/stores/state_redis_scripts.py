@@ -118,3 +118,43 @@ local out = {}
 for i = 0, size - 1 do out[#out + 1] = redis.call('HGET', KEYS[1], tostring(i)) end
 return out
 """
+
+# A beat entry's record (state.pending_beat_record and parse_beat_record are
+# the Python twins): the last done tick, or
+# 'pending|<tick>|<lease end, ms>|<last done tick or empty>|<owner>'.
+# KEYS[1] the record. ARGV: 1 tick, 2 owner, 3 lease in ms. Returns the tick
+# the caller must publish (a pending one it holds or whose lease expired,
+# else ARGV[1] if newer than the done tick), or false. The lease runs on
+# Redis's clock, so beat processes' clocks do not matter.
+CLAIM_BEAT_TICK = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local tick, done = ARGV[1], ''
+local record = redis.call('GET', KEYS[1])
+if record then
+  local ptick, lease_end, pdone, owner =
+    string.match(record, '^pending|([^|]*)|([^|]*)|([^|]*)|(.*)$')
+  if ptick then
+    if owner ~= ARGV[2] and tonumber(lease_end) > now then return false end
+    tick, done = ptick, pdone
+  elseif tonumber(record) then
+    if tonumber(record) >= tonumber(tick) then return false end
+    done = record
+  end
+end
+local lease_end = string.format('%d', now + tonumber(ARGV[3]))
+redis.call('SET', KEYS[1], 'pending|' .. tick .. '|' .. lease_end .. '|' .. done .. '|' .. ARGV[2])
+return tick
+"""
+
+# KEYS[1] the record, ARGV[1] the published tick: done, unless a newer tick
+# is recorded already (a late finisher never moves the entry back).
+FINISH_BEAT_TICK = """
+local record = redis.call('GET', KEYS[1])
+if record then
+  local current = tonumber(string.match(record, '^pending|([^|]*)|') or record)
+  if current and current > tonumber(ARGV[1]) then return 0 end
+end
+redis.call('SET', KEYS[1], ARGV[1])
+return 1
+"""

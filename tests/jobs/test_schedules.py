@@ -101,6 +101,50 @@ def test_admin_edits_schedules_with_validation(client: Any, staff: Any, alice: A
     assert detail.status_code == 200 and b"last run at" in detail.content.lower()
 
 
+@pytest.mark.django_db
+def test_an_impossible_crontab_is_refused_when_the_schedule_is_saved(
+    client: Any, staff: Any, alice: Any
+) -> None:
+    never = _schedule(alice, name="never", crontab="0 0 31 2 *")
+    with pytest.raises(ValidationError) as refused:
+        never.full_clean()
+    assert any("February has no day 31" in m for m in refused.value.message_dict["crontab"])
+    with pytest.raises(ValidationError):
+        never.save()
+    client.force_login(staff)
+    form = {
+        "name": "never",
+        "provider": "quote",
+        "params": '{"count": 1}',
+        "owner": alice.pk,
+        "priority": "default",
+        "interval_seconds": "",
+        "crontab": "0 0 30,31 2 *",
+        "enabled": "on",
+    }
+    page = client.post("/admin/jobs/periodicschedule/add/", form)
+    assert page.status_code == 200 and b"February has no day 30 or 31" in page.content
+    assert not PeriodicSchedule.objects.exists()
+    leap_day = _schedule(alice, name="leap-day", crontab="0 0 29 2 *")
+    leap_day.full_clean()  # rare, but it fires
+
+
+@pytest.mark.django_db
+def test_a_row_saved_before_the_rule_is_skipped_by_beat_with_the_reason(
+    alice: Any, jobs_app: TaskQueue, caplog: pytest.LogCaptureFixture
+) -> None:
+    ok = _schedule(alice, name="ok", interval_seconds=30)
+    ok.save()
+    old = _schedule(alice, name="old", interval_seconds=30)
+    old.save()
+    # An impossible crontab stored before saving refused it (no save(): no clean()).
+    PeriodicSchedule.objects.filter(pk=old.pk).update(interval_seconds=None, crontab="0 0 31 2 *")
+    with caplog.at_level("ERROR", logger="jobs.schedules"):
+        names = [e.name for e in DatabaseSchedule(jobs_app).entries()]
+    assert names == [ok.beat_name]
+    assert any("February has no day 31" in r.getMessage() for r in caplog.records)
+
+
 @pytest.fixture
 def beats(subprocess_env: dict[str, str], worker: Path, tmp_path: Path) -> Iterator[list[Path]]:
     """Two `manage.py beat` processes on the test's isolated app and database."""

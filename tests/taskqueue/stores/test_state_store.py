@@ -358,14 +358,65 @@ def test_the_beat_lock_is_exclusive_renewed_by_its_holder_and_handed_over(
     assert store.acquire_beat_lock("c", ttl=1)
 
 
-def test_a_beat_tick_is_claimed_once_and_the_last_tick_is_kept(subject: Subject) -> None:
+def test_a_beat_tick_is_claimed_pending_then_done_and_never_claimed_again(
+    subject: Subject,
+) -> None:
     store = subject.store
     assert store.beat_last_tick("e") is None
-    assert store.claim_beat_tick("e", 120.0, "beat-1", ttl=60)
-    assert not store.claim_beat_tick("e", 120.0, "beat-2", ttl=60)
-    assert store.claim_beat_tick("e", 150.0, "beat-2", ttl=60)
-    store.set_beat_last_tick("e", 150.0)
+    assert store.claim_beat_tick("e", 120.0, "beat-1", lease=60) == 120.0
+    assert store.claim_beat_tick("e", 120.0, "beat-2", lease=60) is None  # beat-1's lease
+    assert store.claim_beat_tick("e", 150.0, "beat-2", lease=60) is None  # newer ones wait too
+    assert store.claim_beat_tick("e", 150.0, "beat-1", lease=60) == 120.0  # its owner retries it
+    assert store.beat_last_tick("e") is None, "a pending tick is not the last tick"
+    store.finish_beat_tick("e", 120.0)
+    assert store.beat_last_tick("e") == 120.0
+    for owner in ("beat-1", "beat-2"):
+        assert store.claim_beat_tick("e", 120.0, owner, lease=60) is None  # done: never again
+        assert store.claim_beat_tick("e", 90.0, owner, lease=60) is None  # nor an older one
+    assert store.claim_beat_tick("e", 150.0, "beat-2", lease=60) == 150.0
+    assert store.beat_last_tick("e") == 120.0, "the claim keeps the last done tick"
+    store.finish_beat_tick("e", 120.0)  # a late finisher never moves the entry back
+    assert store.claim_beat_tick("e", 150.0, "beat-1", lease=60) is None  # still beat-2's
+    store.set_beat_last_tick("e", 150.0)  # the older name of finish_beat_tick
     assert store.beat_last_tick("e") == 150.0
+    assert store.beat_last_tick("other") is None
+
+
+def test_a_pending_tick_whose_lease_expired_goes_to_the_next_claimant_before_newer_ones(
+    subject: Subject,
+) -> None:
+    """A leader that died between claim and publish: the next one publishes
+    that tick (same id), then the newer one."""
+    store = subject.store
+    store.finish_beat_tick("e", 60.0)
+    assert store.claim_beat_tick("e", 120.0, "dead", lease=0.5) == 120.0
+    assert store.claim_beat_tick("e", 180.0, "beat-2", lease=60) is None  # lease runs
+    subject.advance(0.6)
+    assert store.claim_beat_tick("e", 180.0, "beat-2", lease=60) == 120.0
+    assert store.claim_beat_tick("e", 180.0, "dead", lease=60) is None, "beat-2's now"
+    assert store.beat_last_tick("e") == 60.0
+    store.finish_beat_tick("e", 120.0)
+    assert store.claim_beat_tick("e", 180.0, "beat-2", lease=60) == 180.0
+
+
+def test_concurrent_claims_of_one_beat_tick_give_it_to_exactly_one_owner(
+    subject: Subject,
+) -> None:
+    store = subject.store
+    start = threading.Barrier(8)
+    won: list[str] = []
+
+    def leader(owner: str) -> None:
+        start.wait()
+        if store.claim_beat_tick("e", 120.0, owner, lease=60) is not None:
+            won.append(owner)
+
+    threads = [threading.Thread(target=leader, args=(f"beat-{i}",)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(won) == 1, won
 
 
 # --- selection ------------------------------------------------------------------
