@@ -306,8 +306,12 @@ class StateStore(ABC):
         self, chord_id: str, index: int, result_json: str, size: int, ttl: float
     ) -> list[str] | None:
         """Record member ``index``'s result (first write wins). The results of
-        all members, in order, to exactly one caller: the one that completed
-        the chord; None to every other."""
+        all members, in order, once every member is recorded (to the member
+        that completed the chord, and to a copy of any member that runs
+        again); None while some are missing. Nothing marks the callback as
+        sent: a member that crashed before its callback was in Kafka sends
+        it when it runs again, and the callback's fixed id makes a second
+        copy the same job."""
 
     # --- beat ---------------------------------------------------------------------------
     @abstractmethod

@@ -12,7 +12,6 @@
 ``P:deaths:<id>:<attempt>``  counter: pool children that died running that attempt
 ``P:idem:<key>``          string: the job id that claimed an idempotency key
 ``P:chord:<id>``          hash: member index -> result JSON
-``P:chord:<id>:fired``    string: set once, by the member that completed the chord
 ``P:beat:leader``         string: the leading beat process's token
 ``P:beat:last:<entry>``   string: an entry's last done tick, or its pending
                           claim (``state.pending_beat_record``)
@@ -50,9 +49,6 @@ class StateKeys:
 
     def chord(self, chord_id: str) -> str:
         return f"{self.prefix}:chord:{chord_id}"
-
-    def chord_fired(self, chord_id: str) -> str:
-        return f"{self.prefix}:chord:{chord_id}:fired"
 
     def beat_last(self, entry: str) -> str:
         return f"{self.prefix}:beat:last:{entry}"

@@ -278,8 +278,6 @@ class MemoryStateStore(StateStore):
             self._chords.put(chord_id, members, ttl)
             if len(members) < size:
                 return None
-            if not self._strings.put_nx(f"chord-fired:{chord_id}", "1", ttl):
-                return None
             return [members[i] for i in range(size)]
 
     # --- beat ---------------------------------------------------------------------------

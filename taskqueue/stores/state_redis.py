@@ -226,7 +226,7 @@ class RedisStateStore(StateStore):
         self, chord_id: str, index: int, result_json: str, size: int, ttl: float
     ) -> list[str] | None:
         out = self._script(lua.CHORD_MEMBER_DONE)(
-            keys=[self.keys.chord(chord_id), self.keys.chord_fired(chord_id)],
+            keys=[self.keys.chord(chord_id)],
             args=[str(index), result_json, str(size), str(int(ttl))],
         )
         return [_text(x) for x in out] if out else None

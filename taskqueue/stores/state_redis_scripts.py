@@ -104,16 +104,15 @@ end
 return 0
 """
 
-# KEYS[1] member results hash, KEYS[2] fired marker. ARGV: index, result
-# JSON, size, ttl. The marker's SET NX makes exactly one member the one that
-# completed the chord, even when members finish at the same instant or a
-# member is redelivered after the chord fired.
+# KEYS[1] member results hash. ARGV: index, result JSON, size, ttl. Returns
+# every member's result, in order, once all are in (else nothing): to the
+# member that completed the chord and to any copy of a member run again,
+# which republishes the callback under its fixed id (the same job).
 CHORD_MEMBER_DONE = """
 redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2])
 redis.call('EXPIRE', KEYS[1], ARGV[4])
 local size = tonumber(ARGV[3])
 if redis.call('HLEN', KEYS[1]) < size then return {} end
-if not redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[4]) then return {} end
 local out = {}
 for i = 0, size - 1 do out[#out + 1] = redis.call('HGET', KEYS[1], tostring(i)) end
 return out

@@ -44,7 +44,7 @@ from ..message import Message
 from ..message_checks import CHORD_HEADER
 from ..middleware import Admission, Stage, VerdictKind
 from ..policies.priority import WeightedQueues
-from ..states import FAILURE, RECEIVED
+from ..states import FAILURE, RECEIVED, REVOKED
 from ..stores.state import SUPERSEDED, StateUpdate
 from ..transport import Consumer, Delivery
 from .events import EventKind
@@ -196,6 +196,8 @@ class PollLoop:
                     job.message.task,
                     previous,
                 )
+                if previous == REVOKED.value:  # revoked before it ever ran
+                    self.ledger.fail_chord(job.message, previous)
                 self.ledger.skipped(job)
                 continue
             key = (job.message.id, job.message.retries)

@@ -28,7 +28,7 @@ from ..canvas import CHORD_HEADER, chord_callback, chord_failed, follow_up
 from ..delays import route
 from ..exceptions import MessageTooLarge, PublishError
 from ..message import Message
-from ..states import FAILURE, RETRY, STARTED, SUCCESS
+from ..states import FAILURE, RETRY, REVOKED, STARTED, SUCCESS
 from ..stores.result_documents import (
     UNSTORABLE_EXC_TYPE,
     attempt_entry,
@@ -174,7 +174,24 @@ class Ledger:
             except (MessageTooLarge, TypeError, ValueError) as exc:
                 topic = self.app.settings.topic(message.queue)
                 out.append(_failed_record(topic, message, str(exc)))
+                if message.id != m.id:  # not a retry: a job that will never exist
+                    self._never_sent(message, exc)
         return out
+
+    def _never_sent(self, message: Message, exc: Exception) -> None:
+        """A follow-up that cannot be sent ends FAILURE, so whoever waits on
+        it (a chain's last result, a chord's callback) gets an answer."""
+        error = {"exc_type": type(exc).__name__, "exc_message": f"never sent: {exc}"}
+        self.state_updates.append(
+            StateUpdate(
+                message.id,
+                FAILURE.value,
+                message.retries,
+                task=message.task,
+                queue=message.queue,
+                payload=error,
+            )
+        )
 
     def _dead_letter(
         self,
@@ -213,16 +230,24 @@ class Ledger:
             # that is skipped unrun, so its chord count must be in already.
             callback = chord_callback(self.app, m, outcome.result)
             return out + ([callback] if callback is not None else [])
+        if outcome.state in (FAILURE, REVOKED):
+            self.fail_chord(m, outcome.state)
         if outcome.state == FAILURE:
-            callback_id = chord_failed(m.headers.get(CHORD_HEADER))
-            if callback_id is not None:
-                error = {"exc_type": "ChordError", "exc_message": f"member {m.id} failed"}
-                self.state_updates.append(StateUpdate(callback_id, FAILURE.value, 0, payload=error))
             return [
                 follow_up(self.app, m, sig, [m.id], f"link_error/{i}")
                 for i, sig in enumerate(m.errbacks)
             ]
         return []
+
+    def fail_chord(self, m: Message, state: str) -> None:
+        """``m`` is a chord member that ended ``state`` (FAILURE or REVOKED):
+        the chord can never complete, so its callback fails, as in Celery."""
+        callback_id = chord_failed(m.headers.get(CHORD_HEADER))
+        if callback_id is None:
+            return
+        ended = "failed" if state == FAILURE else "was revoked"
+        error = {"exc_type": "ChordError", "exc_message": f"member {m.id} {ended}"}
+        self.state_updates.append(StateUpdate(callback_id, FAILURE.value, 0, payload=error))
 
     def _document(self, job: Job, outcome: Outcome) -> dict[str, Any]:
         d = job.delivery

@@ -123,3 +123,24 @@ def test_a_retry_whose_next_attempt_cannot_be_sent_ends_in_failure_never_retry(
     reports.deliver_all()  # the dead letter is in Kafka
     assert settle(ledger) == [job]
     assert app.state.read("flaky")["state"] == FAILURE
+
+
+def test_a_follow_up_that_cannot_be_sent_ends_in_failure(
+    app: TaskQueue, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whoever waits on it (a chain's last result, a chord's callback) gets
+    an answer instead of waiting forever."""
+    reports = HeldReports()
+    monkeypatch.setattr(app.transport, "send", reports.send)
+    blob = "x" * (app.settings.max_message_bytes + 1)
+    link = {"task": "t.next", "args": [], "kwargs": {"blob": blob}, "options": {"task_id": "c"}}
+    message = Message(id="parent", task="t.first", callbacks=(link,))
+    job = Job(Delivery("topic", 0, 1, b"parent", message.encode(), []), message)
+    ledger = Ledger(app, "w1")
+    ledger.finished(job, Outcome(SUCCESS, result=1))
+    for _ in range(3):  # the parent is dead-lettered; its dead letter delivered
+        settle(ledger)
+        reports.deliver_all()
+    child = app.state.read("c")
+    assert child["state"] == FAILURE
+    assert "MessageTooLarge" in child["payload"] and "never sent" in child["payload"]

@@ -30,6 +30,9 @@ pytestmark = [
     # One stack only: the property runs many examples; the shapes it finds
     # are pinned on both stacks in test_envelopes.py.
     pytest.mark.parametrize("stack", [pytest.param("memory", marks=pytest.mark.fast)]),
+    # A job of an unknown task is dead-lettered at once, not delayed for a
+    # newer worker (that grace period has its own tests in test_rules.py).
+    pytest.mark.rule_settings(unknown_task_grace=0),
 ]
 
 EXAMPLES = settings(max_examples=40, deadline=None, derandomize=True, database=None)

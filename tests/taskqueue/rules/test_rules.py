@@ -254,3 +254,18 @@ def test_a_job_of_a_task_unknown_past_the_grace_period_fails_and_is_dead_lettere
     assert header(dead[0], "tq-dead-reason") == "unknown-task"
     error = rapp.AsyncResult(job_id).info
     assert "NotRegistered" in str(error) and "rules.never" in str(error)
+
+
+def test_a_chord_with_a_revoked_member_fails_instead_of_hanging(
+    rapp: TaskQueue, worker: Callable[..., RunningWorker], unique_name: str
+) -> None:
+    add, total = rapp.tasks["rules.add"], rapp.tasks["rules.total"]
+    revoked = f"{unique_name}-revoked-member"
+    header = [add.s(1, 1), add.s(2, 2).clone(task_id=revoked)]
+    assert rapp.AsyncResult(revoked).revoke()  # before it ever runs
+    result = chord(header, total.s()).apply_async()
+    with worker():
+        wait_for(lambda: state_of(rapp, result.id) == "FAILURE", what="the chord to fail")
+    error = rapp.AsyncResult(result.id).info
+    assert "ChordError" in str(error) and f"member {revoked} was revoked" in str(error)
+    assert not runs(rapp, "rules.total"), "the callback never runs"
