@@ -5,10 +5,17 @@ own object, a :class:`Consumer`, which polls batches and acknowledges each
 record individually (``ack`` marks one offset finished; ``commit`` stores
 the highest contiguous finished position per partition). Kafka and memory
 are the two implementations.
+
+Two rules keep commits exact. A position counts as committed only when the
+broker confirms it; a refused one is sent again by the next commit. And a
+record is handed out only if its partition is still this consumer's: one
+fetched in a poll during which its partition was revoked is dropped (its
+new owner reads it), so it can never be committed from here.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -20,6 +27,13 @@ from .offsets import OffsetTracker
 TopicPartition = tuple[str, int]
 Headers = list[tuple[str, bytes]]
 RebalanceCallback = Callable[[list[TopicPartition]], None]
+CommitResult = tuple[TopicPartition, int, str | None]
+"""The broker's answer about one partition's commit: (tp, offset, error or None)."""
+
+CLOSE_COMMIT_ATTEMPTS = 3
+"""Synchronous commits tried at close before the rest is left to redelivery."""
+
+logger = logging.getLogger("taskqueue.transport")
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,15 +168,23 @@ class Transport(ABC):
 class Consumer(ABC):
     """Polls batches; tracks per-record acks and commits contiguous positions."""
 
+    close_commit_backoff = 0.2
+    """Seconds before the second commit attempt at close (doubled after)."""
+
     def __init__(self, max_window: int) -> None:
         self.offsets = OffsetTracker(max_window)
         self._paused: set[TopicPartition] = set()
+        # Commits sent and not yet answered: (tp, offset) -> the partition's
+        # generation when sent, so a late answer cannot mark a later assignment.
+        self._unanswered: dict[tuple[TopicPartition, int], int] = {}
 
     @abstractmethod
     def _fetch(self, max_messages: int, timeout: float) -> list[Delivery]: ...
 
     @abstractmethod
-    def _commit(self, positions: dict[TopicPartition, int], asynchronous: bool) -> None: ...
+    def _commit(self, positions: dict[TopicPartition, int], asynchronous: bool) -> None:
+        """Send the commit and pass the broker's answer to ``_answered``: before
+        returning if synchronous, from a later fetch if asynchronous."""
 
     @abstractmethod
     def _set_paused(self, tps: list[TopicPartition], paused: bool) -> None: ...
@@ -174,10 +196,36 @@ class Consumer(ABC):
     def close(self) -> None: ...
 
     def poll(self, max_messages: int, timeout: float) -> list[Delivery]:
+        epoch = self.offsets.epoch
         batch = self._fetch(max_messages, timeout)
+        if batch:
+            batch = self._still_owned(batch, epoch)
         for d in batch:
             self.offsets.received(d.topic, d.partition, d.offset)
         return batch
+
+    def _still_owned(self, batch: list[Delivery], epoch: int) -> list[Delivery]:
+        """The records whose partition is still assigned and was not revoked
+        while the fetch ran (a fetch may serve a rebalance between taking two
+        chunks of records). Tracking the others would commit offsets of a
+        partition another consumer owns now; that consumer reads them."""
+        assigned = set(self.assignment())
+        generation = self.offsets.generation
+        kept: list[Delivery] = []
+        dropped: dict[TopicPartition, int] = {}
+        for d in batch:
+            tp = d.tp
+            if tp in assigned and generation(tp) <= epoch:
+                kept.append(d)
+            else:
+                dropped[tp] = dropped.get(tp, 0) + 1
+        if dropped:
+            logger.info(
+                "dropped records of partitions revoked during the fetch "
+                "(their new owner reads them): %s",
+                dropped,
+            )
+        return kept
 
     def ack(self, delivery: Delivery, generation: int | None = None) -> None:
         """The record is finished (done, dead-lettered or skipped).
@@ -188,11 +236,60 @@ class Consumer(ABC):
         self.offsets.finished(delivery.topic, delivery.partition, delivery.offset, generation)
 
     def commit(self, asynchronous: bool = True) -> dict[TopicPartition, int]:
+        """Send the committable positions; returns what was sent.
+
+        They count as committed once the broker confirms them (at once if
+        synchronous, during a later poll if not); until then, and after a
+        refusal, the next commit sends them again.
+        """
         positions = self.offsets.committable()
         if positions:
+            generation = self.offsets.generation
+            for tp, offset in positions.items():
+                self._unanswered[(tp, offset)] = generation(tp)
             self._commit(positions, asynchronous)
-            self.offsets.mark_committed(positions)
         return positions
+
+    @property
+    def unanswered_commits(self) -> int:
+        """Partition positions sent in commits the broker has not answered yet."""
+        return len(self._unanswered)
+
+    def _answered(self, results: Iterable[CommitResult]) -> None:
+        """Mark the confirmed positions committed; log the refused ones."""
+        refused: dict[TopicPartition, str] = {}
+        for tp, offset, error in results:
+            generation = self._unanswered.pop((tp, offset), None)
+            if generation is None:
+                continue  # the partition was forgotten, or a duplicate answer
+            if error is None:
+                self.offsets.mark_committed(tp, offset, generation)
+            else:
+                refused[tp] = f"{offset}: {error}"
+        if refused:
+            # Redelivery would be safe too, but retrying keeps it small.
+            logger.warning("offset commit failed, retried with the next commit: %s", refused)
+
+    def commit_before_close(self) -> dict[TopicPartition, int]:
+        """Commit synchronously, retrying a refusal a few times with a short
+        backoff (a rebalance or a coordinator move usually passes within a
+        second); returns the positions still uncommitted after that."""
+        delay = self.close_commit_backoff
+        for attempt in range(CLOSE_COMMIT_ATTEMPTS):
+            if attempt:
+                time.sleep(delay)
+                delay *= 2
+            self.commit(asynchronous=False)
+            left = self.offsets.committable()
+            if not left:
+                return left
+        logger.error(
+            "offsets not committed at close after %d attempts; their records "
+            "will be delivered again: %s",
+            CLOSE_COMMIT_ATTEMPTS,
+            left,
+        )
+        return left
 
     def pause(self, tps: list[TopicPartition]) -> None:
         new = [tp for tp in tps if tp not in self._paused]
@@ -214,6 +311,9 @@ class Consumer(ABC):
         """Drop tracking of partitions this consumer no longer owns."""
         self.offsets.forget(tps)
         self._paused.difference_update(tps)
+        gone = set(tps)
+        for key in [k for k in self._unanswered if k[0] in gone]:
+            del self._unanswered[key]
 
 
 def wait_until(

@@ -8,7 +8,9 @@ Designed for Kafka as it is, not as an AMQP emulation:
   waits once; nothing flushes per record.
 - Consuming fetches batches; acks mark single offsets finished and commits
   store the highest contiguous finished offset per partition (see
-  ``offsets.py``), never the consumer's whole position.
+  ``offsets.py``), never the consumer's whole position. A position counts
+  as committed only when Kafka confirms it (``on_commit`` for asynchronous
+  commits, the returned partitions for synchronous ones).
 - Rebalancing is cooperative-sticky: a rebalance only moves the partitions
   that must move, and the worker gets a chance to finish or release
   in-flight work of revoked partitions before they go.
@@ -29,6 +31,7 @@ from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
 
 from ..exceptions import ConfigurationError, PublishError
 from .base import (
+    CommitResult,
     Consumer,
     Delivery,
     Headers,
@@ -260,12 +263,12 @@ class KafkaTransport(Transport):
         on_assign: RebalanceCallback | None = None,
         on_revoke: RebalanceCallback | None = None,
     ) -> Consumer:
-        config = {
-            **self._consumer_options,
-            "bootstrap.servers": self.bootstrap,
-            "group.id": group_id,
-        }
+        config = self.consumer_config(group_id)
         return KafkaBatchConsumer(config, list(topics), max_window, on_assign, on_revoke)
+
+    def consumer_config(self, group_id: str) -> dict[str, Any]:
+        """librdkafka settings of a consumer in ``group_id``."""
+        return {**self._consumer_options, "bootstrap.servers": self.bootstrap, "group.id": group_id}
 
     def close(self) -> None:
         if self._producer is not None:
@@ -287,7 +290,9 @@ class KafkaBatchConsumer(Consumer):
         super().__init__(max_window)
         self._on_assign = on_assign
         self._on_revoke = on_revoke
-        self._consumer = KafkaConsumer({**config, "error_cb": self._error})
+        self._consumer = KafkaConsumer(
+            {**config, "error_cb": self._error, "on_commit": self._on_commit}
+        )
         self._consumer.subscribe(
             topics, on_assign=self._assigned, on_revoke=self._revoked, on_lost=self._lost
         )
@@ -351,13 +356,21 @@ class KafkaBatchConsumer(Consumer):
         offsets = [KafkaTopicPartition(t, p, o) for (t, p), o in positions.items()]
         try:
             if asynchronous:
+                # Answered through on_commit, which consume() serves later.
                 self._consumer.commit(offsets=offsets, asynchronous=True)
-            else:
-                self._consumer.commit(offsets=offsets, asynchronous=False)
+                return
+            answer = self._consumer.commit(offsets=offsets, asynchronous=False)
         except KafkaException as exc:
-            # E.g. during a rebalance; the positions are re-committed later or
-            # the records redelivered, and redelivery is safe.
-            logger.warning("offset commit failed (%s): %s", positions, exc)
+            # A synchronous commit raises if any partition failed, without
+            # saying which: count them all as refused (the next commit sends
+            # them again; a needless resend is harmless).
+            reason = exc.args[0].str() if exc.args else str(exc)
+            self._answered([(tp, o, reason) for tp, o in positions.items()])
+            return
+        self._answered(_results(answer or [], None))
+
+    def _on_commit(self, err: KafkaError | None, partitions: list[KafkaTopicPartition]) -> None:
+        self._answered(_results(partitions, err))
 
     def _set_paused(self, tps: list[TopicPartition], paused: bool) -> None:
         parts = [KafkaTopicPartition(t, p) for t, p in tps]
@@ -370,5 +383,18 @@ class KafkaBatchConsumer(Consumer):
         return [(p.topic, p.partition) for p in self._consumer.assignment()]
 
     def close(self) -> None:
-        self.commit(asynchronous=False)
+        self.commit_before_close()
         self._consumer.close()  # leaves the group so partitions move at once
+
+
+def _results(partitions: list[KafkaTopicPartition], err: KafkaError | None) -> list[CommitResult]:
+    """Per-partition commit outcomes. A request-level error counts for every
+    partition: Kafka may have stored some of them, but unconfirmed means
+    uncommitted here (a resend of a stored position changes nothing)."""
+    results: list[CommitResult] = []
+    for p in partitions:
+        failure = p.error or err
+        results.append(
+            ((p.topic, p.partition), p.offset, None if failure is None else failure.str())
+        )
+    return results

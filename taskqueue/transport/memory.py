@@ -3,6 +3,12 @@
 It mimics Kafka's model (topics of partitions, offsets, one position per
 consumer group) so code written against it behaves the same on Kafka. It is
 never the proof that a feature works: integration tests use real Kafka.
+
+Faults a test can inject, as Kafka produces them: a refused commit
+(``fail_commits``) and a rebalance that takes partitions away, at once or
+in the middle of a fetch (``MemoryConsumer.revoke``, ``rebalance_in_next_fetch``).
+An asynchronous commit is answered during the next fetch, as Kafka's
+``on_commit`` is served by ``consume()``.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ from collections.abc import Iterable, Mapping, Sequence
 
 from ..exceptions import PublishError
 from .base import (
+    CommitResult,
     Consumer,
     Delivery,
     Headers,
@@ -38,6 +45,23 @@ class MemoryTransport(Transport):
         self.group_positions: dict[str, dict[TopicPartition, int]] = {}
         self.topic_configs: dict[str, dict[str, str]] = {}
         """Topic-level settings given at creation (nothing enforces them here)."""
+        self._refusals = 0
+
+    def fail_commits(self, times: int = 1) -> None:
+        """Refuse the next ``times`` commit requests, of any consumer: nothing
+        is stored and every partition of the request is reported failed, as
+        Kafka does when a request fails (e.g. during a rebalance)."""
+        with self._lock:
+            self._refusals += times
+
+    def _store_commit(self, group: str, positions: dict[TopicPartition, int]) -> str | None:
+        """Store a group's positions, or return why the request was refused."""
+        with self._lock:
+            if self._refusals:
+                self._refusals -= 1
+                return "commit refused (injected by fail_commits)"
+            self.group_positions[group].update(positions)
+            return None
 
     def declare(
         self,
@@ -105,7 +129,7 @@ class MemoryTransport(Transport):
         on_assign: RebalanceCallback | None = None,
         on_revoke: RebalanceCallback | None = None,
     ) -> Consumer:
-        consumer = MemoryConsumer(self, list(topics), group_id, max_window)
+        consumer = MemoryConsumer(self, list(topics), group_id, max_window, on_assign, on_revoke)
         if on_assign:
             on_assign(consumer.assignment())
         return consumer
@@ -121,13 +145,29 @@ class MemoryTransport(Transport):
 
 
 class MemoryConsumer(Consumer):
-    """The only member of its group: owns every partition of its topics."""
+    """The only member of its group: owns every partition of its topics,
+    except those a test revoked."""
 
-    def __init__(self, transport: MemoryTransport, topics: list[str], group: str, max_window: int):
+    close_commit_backoff = 0.0  # a refusal here is injected, not transient
+
+    def __init__(
+        self,
+        transport: MemoryTransport,
+        topics: list[str],
+        group: str,
+        max_window: int,
+        on_assign: RebalanceCallback | None = None,
+        on_revoke: RebalanceCallback | None = None,
+    ):
         super().__init__(max_window)
         self.transport = transport
         self.topics = topics
         self.group = group
+        self._on_assign = on_assign
+        self._on_revoke = on_revoke
+        self._revoked: set[TopicPartition] = set()
+        self._rebalance_in_fetch: tuple[list[TopicPartition], list[TopicPartition]] | None = None
+        self._answers: list[CommitResult] = []  # of asynchronous commits
         committed = transport.group_positions.setdefault(group, {})
         self._next: dict[TopicPartition, int] = {
             tp: committed.get(tp, 0) for tp in self.assignment()
@@ -135,14 +175,59 @@ class MemoryConsumer(Consumer):
 
     def assignment(self) -> list[TopicPartition]:
         parts = self.transport.topics
-        return [(t, i) for t in self.topics for i in range(len(parts.get(t, [])))]
+        return [
+            (t, i)
+            for t in self.topics
+            for i in range(len(parts.get(t, [])))
+            if (t, i) not in self._revoked
+        ]
+
+    def revoke(self, tps: list[TopicPartition]) -> None:
+        """A rebalance takes these partitions away, as Kafka's would: the
+        app's ``on_revoke`` runs first (it may commit), then their tracking
+        is dropped and they are no longer fetched."""
+        tps = [tp for tp in tps if tp in self._next]
+        if not tps:
+            return
+        if self._on_revoke:
+            self._on_revoke(tps)
+        self.forget(tps)
+        for tp in tps:
+            del self._next[tp]
+        self._revoked.update(tps)
+
+    def rebalance_in_next_fetch(
+        self, revoke: list[TopicPartition], assign: list[TopicPartition] | None = None
+    ) -> None:
+        """Revoke ``revoke`` (then assign ``assign``) inside the next fetch,
+        after it took its records: the poll that straddles a rebalance, as
+        Kafka serves rebalances inside consume()."""
+        self._rebalance_in_fetch = (list(revoke), list(assign or []))
+
+    def assign(self, tps: list[TopicPartition]) -> None:
+        """Give revoked partitions back: fetching resumes at the group's position."""
+        tps = [tp for tp in tps if tp in self._revoked]
+        if not tps:
+            return
+        committed = self.transport.group_positions[self.group]
+        for tp in tps:
+            self._revoked.discard(tp)
+            self._next[tp] = committed.get(tp, 0)
+        if self._on_assign:
+            self._on_assign(tps)
 
     def _fetch(self, max_messages: int, timeout: float) -> list[Delivery]:
+        answers, self._answers = self._answers, []
+        self._answered(answers)
         with self.transport._lock:
             batch = self._take(max_messages)
             if not batch and timeout > 0:
                 self.transport._lock.wait(timeout)
                 batch = self._take(max_messages)
+        if self._rebalance_in_fetch is not None:
+            (revoked, assigned), self._rebalance_in_fetch = self._rebalance_in_fetch, None
+            self.revoke(revoked)
+            self.assign(assigned)
         return batch
 
     def _take(self, max_messages: int) -> list[Delivery]:
@@ -159,10 +244,15 @@ class MemoryConsumer(Consumer):
         return batch
 
     def _commit(self, positions: dict[TopicPartition, int], asynchronous: bool) -> None:
-        self.transport.group_positions[self.group].update(positions)
+        error = self.transport._store_commit(self.group, positions)
+        answers = [(tp, offset, error) for tp, offset in positions.items()]
+        if asynchronous:
+            self._answers.extend(answers)
+        else:
+            self._answered(answers)
 
     def _set_paused(self, tps: list[TopicPartition], paused: bool) -> None:
         """Pausing only skips the partition in ``_take``; nothing else to do."""
 
     def close(self) -> None:
-        self.commit(asynchronous=False)
+        self.commit_before_close()

@@ -10,6 +10,10 @@ again, which the worker recognises by their stored final state.
 The window (offsets received and not yet committable) is bounded per
 partition: one stuck job holds back its partition's commit point, and the
 bound caps how much a restart may have to re-read behind it.
+
+A position counts as committed only once Kafka has confirmed it: a commit
+that fails leaves ``commit_position`` where it was, so the next commit sends
+it again.
 """
 
 from __future__ import annotations
@@ -65,6 +69,8 @@ class PartitionOffsets:
         return self._position
 
     def mark_committed(self, position: int) -> None:
+        """Kafka confirmed ``position`` (possibly older than the current one:
+        then the current one is still to commit)."""
         self._committed = position
 
 
@@ -74,12 +80,22 @@ class OffsetTracker:
     def __init__(self, max_window: int) -> None:
         self.max_window = max_window
         self._partitions: dict[tuple[str, int], PartitionOffsets] = {}
-        # Bumped when a partition is forgotten (revoked or lost): an ack
-        # from before cannot touch the tracking of a later assignment.
+        # A partition's generation changes when it is forgotten (revoked or
+        # lost): an ack or a commit confirmation from before cannot touch the
+        # tracking of a later assignment. Generations are drawn from one
+        # counter of forgets, so "forgotten since then" is a comparison with
+        # the ``epoch`` read then, without copying every generation.
         self._generations: dict[tuple[str, int], int] = {}
+        self._forgets = 0
 
     def generation(self, tp: tuple[str, int]) -> int:
         return self._generations.get(tp, 0)
+
+    @property
+    def epoch(self) -> int:
+        """Forgets so far: a partition whose generation is above the epoch
+        read at some moment has been forgotten since that moment."""
+        return self._forgets
 
     def received(self, topic: str, partition: int, offset: int) -> None:
         key = (topic, partition)
@@ -118,13 +134,20 @@ class OffsetTracker:
                 out[key] = position
         return out
 
-    def mark_committed(self, positions: dict[tuple[str, int], int]) -> None:
-        for key, position in positions.items():
-            tracker = self._partitions.get(key)
-            if tracker is not None:
-                tracker.mark_committed(position)
+    def mark_committed(self, tp: tuple[str, int], position: int, generation: int) -> None:
+        """Kafka confirmed ``position`` of ``tp``, requested under ``generation``.
+
+        A confirmation from an earlier assignment of the partition is ignored:
+        the later assignment started from whatever the group had stored.
+        """
+        if generation != self._generations.get(tp, 0):
+            return
+        tracker = self._partitions.get(tp)
+        if tracker is not None:
+            tracker.mark_committed(position)
 
     def forget(self, keys: list[tuple[str, int]]) -> None:
+        self._forgets += 1
         for key in keys:
             self._partitions.pop(key, None)
-            self._generations[key] = self._generations.get(key, 0) + 1
+            self._generations[key] = self._forgets

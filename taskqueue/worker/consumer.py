@@ -601,7 +601,12 @@ class PollLoop:
         self.wait_acks(deadline)
         consumer = self.consumer
         if consumer is not None:
-            consumer.commit(asynchronous=False)
+            # Once more if refused (a commit mid-rebalance may be): the new
+            # owner would only re-read these records, but need not.
+            for _ in range(2):
+                consumer.commit(asynchronous=False)
+                if not any(tp in revoked for tp in consumer.offsets.committable()):
+                    break
         for job in self.jobs:
             if job.delivery.tp in revoked:
                 job.released = True
