@@ -10,7 +10,7 @@ import pytest
 
 from taskqueue import Message, TaskQueue, chord
 from taskqueue.beat import Beat
-from taskqueue.delays import tier_topics
+from taskqueue.delays import EARLY_TOLERANCE, tier_topics
 
 from .conftest import RunningWorker, read_topic, state_of, wait_for
 from .tasks import GATES, runs
@@ -64,7 +64,9 @@ def test_delays_hop_through_the_tiers_and_never_run_early(
         result = rapp.tasks["rules.add"].apply_async((4, 5), countdown=1.5)
         assert result.get(timeout=30) == 9
     [run] = runs(rapp, "rules.add")
-    assert run[3] >= sent + 1.5, "ran before its countdown"
+    # Never before its countdown, but for the documented tolerance: a record
+    # that close to its due time runs instead of hopping once more.
+    assert run[3] >= sent + 1.5 - EARLY_TOLERANCE, "ran before its countdown"
     # 1.5 s: the largest tier not above it (1 s), then the 0.2 s tier.
     one, fifth = (
         t for t in tier_topics(rapp.settings) if t.endswith("delay.1s") or t.endswith("200ms")
