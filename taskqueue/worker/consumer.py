@@ -230,10 +230,19 @@ class PollLoop:
         now, ttl = time.time(), self.app.settings.state_ttl
         ended = {}
         for job in jobs:
-            if is_old(job.message, ttl, now):
+            if not is_old(job.message, ttl, now):
+                continue
+            try:
                 state = ended_durably(results, job.message)
-                if state is not None:
-                    ended[job] = state
+            except Exception as exc:
+                if results.owns_error(exc):
+                    raise  # the store is down: the loop holds and asks again
+                # A stored document this check cannot read says nothing
+                # for sure: the job runs, as it would without the check.
+                logger.warning("job %s: durable result unreadable: %s", job.message.id, exc)
+                continue
+            if state is not None:
+                ended[job] = state
         return ended
 
     # --- store outages ------------------------------------------------------------

@@ -26,6 +26,20 @@ from .tasks_app import register
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def memory_app(name: str, unique_name: str, **settings: object) -> TaskQueue:
+    """An app on the in-memory transport and stores, with the test's own names."""
+    return TaskQueue(
+        name,
+        broker_url="memory://",
+        redis_url="memory://",
+        mongo_url="memory://",
+        key_prefix=unique_name,
+        topic_prefix=f"{unique_name}.",
+        result_database=unique_name,
+        **settings,
+    )
+
+
 @pytest.fixture
 def tq_env(
     unique_name: str, kafka_bootstrap: str, redis_url: str, mongo_url: str

@@ -20,6 +20,8 @@ from taskqueue.policies.revoke import PRUNE_ABOVE, Revocations
 from taskqueue.stores.state import RevocationNotice
 from taskqueue.worker.threads import TaskThreads
 
+from .conftest import memory_app
+
 pytestmark = pytest.mark.fast
 
 WAIT = 20.0
@@ -28,14 +30,9 @@ WAIT = 20.0
 
 @pytest.fixture
 def mapp(unique_name: str) -> Iterator[TaskQueue]:
-    app = TaskQueue(
+    app = memory_app(
         "bounds",
-        broker_url="memory://",
-        redis_url="memory://",
-        mongo_url="memory://",
-        key_prefix=unique_name,
-        topic_prefix=f"{unique_name}.",
-        result_database=unique_name,
+        unique_name,
         partitions=1,
         delay_tiers="60",
         consume_batch_size=50,

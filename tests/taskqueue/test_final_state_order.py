@@ -21,6 +21,8 @@ from taskqueue.transport import Delivery, PublishHandle
 from taskqueue.worker.execute import Outcome
 from taskqueue.worker.jobs import Job, Ledger
 
+from .conftest import memory_app
+
 pytestmark = pytest.mark.fast
 
 
@@ -49,16 +51,7 @@ class HeldReports:
 
 @pytest.fixture
 def app(unique_name: str) -> Iterator[TaskQueue]:
-    app = TaskQueue(
-        "order",
-        broker_url="memory://",
-        redis_url="memory://",
-        mongo_url="memory://",
-        key_prefix=unique_name,
-        topic_prefix=f"{unique_name}.",
-        result_database=unique_name,
-        follow_up_publish_retries=0,
-    )
+    app = memory_app("order", unique_name, follow_up_publish_retries=0)
     yield app
     app.close()
 
