@@ -1,14 +1,18 @@
-"""Consumer lag of a worker's group: high watermark minus committed offset.
+"""Consumer lag of a worker's groups: high watermark minus committed offset.
 
-Asked through a consumer of its own (same group id, never subscribed, so it
-never joins the group or triggers a rebalance): the worker's consumer
-belongs to the poll loop's thread, and lag is only needed when someone asks.
+Asked through consumers of its own, one per group (same group id, never
+subscribed, so they never join the group or trigger a rebalance): the
+worker's consumers belong to the poll loop's thread, and lag is only needed
+when someone asks. Each queue has its own group (see
+``taskqueue.worker.main.consumer_groups``), so a topic's committed offsets
+are read in that topic's group.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,44 +29,62 @@ class PartitionLag:
 
 
 class LagProbe:
-    def __init__(self, bootstrap: str, group_id: str, timeout: float = 1.0) -> None:
+    def __init__(self, bootstrap: str, groups: Mapping[str, str], timeout: float = 1.0) -> None:
+        """``groups`` maps each topic to the group whose commits count."""
         self.bootstrap = bootstrap
-        self.group_id = group_id
+        self.groups = dict(groups)
         self.timeout = timeout
-        self._consumer: Any = None
+        self._consumers: dict[str, Any] = {}
         self._lock = threading.Lock()
 
+    def _consumer(self, group: str) -> Any:
+        from confluent_kafka import Consumer
+
+        consumer = self._consumers.get(group)
+        if consumer is None:
+            consumer = self._consumers[group] = Consumer(
+                {
+                    "bootstrap.servers": self.bootstrap,
+                    "group.id": group,
+                    "enable.auto.commit": False,
+                    "client.id": "taskqueue-control-lag",
+                }
+            )
+        return consumer
+
+    def _committed(self, partitions: list[tuple[str, int]]) -> dict[tuple[str, int], int]:
+        from confluent_kafka import TopicPartition
+
+        by_group: dict[str, list[tuple[str, int]]] = {}
+        for tp in partitions:
+            by_group.setdefault(self.groups.get(tp[0], ""), []).append(tp)
+        committed: dict[tuple[str, int], int] = {}
+        for group, tps in by_group.items():
+            if not group:
+                continue  # not a topic of this worker: nothing committed here
+            try:
+                answer = self._consumer(group).committed(
+                    [TopicPartition(t, p) for t, p in tps], timeout=self.timeout
+                )
+            except Exception as exc:
+                logger.warning("committed offsets of %s unavailable: %s", group, exc)
+                continue
+            committed.update({(tp.topic, tp.partition): tp.offset for tp in answer})
+        return committed
+
     def measure(self, partitions: list[tuple[str, int]]) -> list[PartitionLag]:
-        from confluent_kafka import Consumer, TopicPartition
+        from confluent_kafka import TopicPartition
 
         if not partitions:
             return []
         with self._lock:
-            if self._consumer is None:
-                self._consumer = Consumer(
-                    {
-                        "bootstrap.servers": self.bootstrap,
-                        "group.id": self.group_id,
-                        "enable.auto.commit": False,
-                        "client.id": "taskqueue-control-lag",
-                    }
-                )
-            consumer = self._consumer
-            tps = [TopicPartition(t, p) for t, p in partitions]
-            try:
-                committed = {
-                    (tp.topic, tp.partition): tp.offset
-                    for tp in consumer.committed(tps, timeout=self.timeout)
-                }
-            except Exception as exc:
-                logger.warning("committed offsets of %s unavailable: %s", self.group_id, exc)
-                committed = {}
+            committed = self._committed(partitions)
             out = []
             for topic, partition in partitions:
                 done = committed.get((topic, partition), -1)
                 done = done if done is not None and done >= 0 else -1
                 try:
-                    low, high = consumer.get_watermark_offsets(
+                    low, high = self._consumer(self.groups[topic]).get_watermark_offsets(
                         TopicPartition(topic, partition), timeout=self.timeout, cached=False
                     )
                 except Exception:
@@ -73,6 +95,6 @@ class LagProbe:
 
     def close(self) -> None:
         with self._lock:
-            if self._consumer is not None:
-                self._consumer.close()
-                self._consumer = None
+            consumers, self._consumers = self._consumers, {}
+        for consumer in consumers.values():
+            consumer.close()

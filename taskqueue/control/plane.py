@@ -124,7 +124,7 @@ class ControlPlane:
             from .lag import LagProbe
 
             if s.broker_url.startswith("kafka://"):
-                self._lag = LagProbe(kafka_bootstrap(s), self.worker.group_id)
+                self._lag = LagProbe(kafka_bootstrap(s), self.worker.groups)
             service = WorkerService(self.app, self.view, self.inflight, self._lag)
             self._server, self.address = serve(service, s.control_host, s.control_port)
             logger.info("control plane: gRPC on %s", self.address)

@@ -146,6 +146,30 @@ class Transport(ABC):
     ) -> Consumer:
         """A consumer in ``group_id`` subscribed to ``topics``."""
 
+    def grouped_consumer(
+        self,
+        groups: Mapping[str, str],
+        max_window: int,
+        on_assign: RebalanceCallback | None = None,
+        on_revoke: RebalanceCallback | None = None,
+    ) -> Consumer:
+        """A consumer of every topic in ``groups`` (topic -> group id), each
+        topic consumed in its own group: one member consumer per group, seen
+        as one (:mod:`.grouped`)."""
+        by_group: dict[str, list[str]] = {}
+        for topic, group in groups.items():
+            by_group.setdefault(group, []).append(topic)
+        if len(by_group) == 1:
+            [(group, topics)] = by_group.items()
+            return self.consumer(topics, group, max_window, on_assign, on_revoke)
+        from .grouped import GroupedConsumer
+
+        members: dict[str, Consumer] = {}
+        for group, topics in by_group.items():
+            member = self.consumer(topics, group, max_window, on_assign, on_revoke)
+            members.update(dict.fromkeys(topics, member))
+        return GroupedConsumer(members, max_window)
+
     @abstractmethod
     def list_topics(self, prefix: str) -> list[str]:
         """Names of the existing topics that start with ``prefix``, sorted."""

@@ -26,8 +26,24 @@ from .pool import Pool, ProcessPool, ThreadPool
 
 if TYPE_CHECKING:
     from ..app import TaskQueue
+    from ..config import Settings
 
 logger = logging.getLogger("taskqueue.worker")
+
+
+def consumer_groups(settings: Settings, queues: list[str], group_id: str = "") -> dict[str, str]:
+    """Topic -> consumer group, for a worker serving ``queues``.
+
+    Each queue has its own group, joined by every worker that serves it
+    whatever else it serves: were the group named after the whole queue
+    list, workers started with ``-Q high`` and ``-Q high,default`` would sit
+    in two groups that each get every ``high`` job, and a new queue list
+    would replay the topics' whole retention. ``group_id`` (the setting, or
+    the Worker argument) puts every queue in that one group instead.
+    """
+    return {
+        settings.topic(q): group_id or f"{settings.topic_prefix}workers.{q}" for q in queues
+    }
 
 
 class Worker:
@@ -54,9 +70,8 @@ class Worker:
         self.app_spec = app_spec
         self.name = name or f"{socket.gethostname()}:{os.getpid()}"
         self.declare = declare
-        self.group_id = (
-            group_id or s.group_id or f"{s.topic_prefix}workers.{'+'.join(sorted(self.queues))}"
-        )
+        self.groups = consumer_groups(s, self.queues, group_id or s.group_id)
+        """Topic -> the consumer group this worker consumes it in."""
         self._signals = 0
         self._signal_name = ""
         self._cold = False
@@ -98,7 +113,6 @@ class Worker:
         s = self.app.settings
         limit_malloc_arenas(s.malloc_arenas)  # before the worker's threads start
         set_up_expiry(self.app)  # a TTL index where the result store has them
-        topics = [s.topic(q) for q in self.queues]
         if self.declare:
             created = self.app.declare_topics(self.queues)
             if created:
@@ -120,8 +134,8 @@ class Worker:
             health = HealthServer(
                 self.name, lambda: loop.snapshot, s.control_host, s.health_port
             ).start()
-        loop.consumer = self.app.transport.consumer(
-            topics, self.group_id, s.max_in_flight_per_partition, loop.on_assign, loop.on_revoke
+        loop.consumer = self.app.transport.grouped_consumer(
+            self.groups, s.max_in_flight_per_partition, loop.on_assign, loop.on_revoke
         )
         # Delay tiers: countdown/eta/retry records wait in Kafka, forwarded
         # by these consumers when due (taskqueue.delays).
@@ -134,10 +148,9 @@ class Worker:
         )
         heartbeat.start()
         logger.info(
-            "worker %s consuming %s as group %s (%s pool, concurrency %d)",
+            "worker %s consuming %s (%s pool, concurrency %d)",
             self.name,
-            topics,
-            self.group_id,
+            ", ".join(f"{topic} in group {group}" for topic, group in self.groups.items()),
             pool.kind,
             self.concurrency,
         )

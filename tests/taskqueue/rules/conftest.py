@@ -76,10 +76,21 @@ def rapp(stack: str, unique_name: str, request: pytest.FixtureRequest) -> Iterat
 class RunningWorker:
     """A worker in a thread of this process, stopped warm on exit."""
 
-    def __init__(self, app: TaskQueue, group: str | None = None, concurrency: int = 2) -> None:
+    def __init__(
+        self,
+        app: TaskQueue,
+        group: str | None = None,
+        concurrency: int = 2,
+        queues: list[str] | None = None,
+        name: str | None = None,
+    ) -> None:
         self.app = app
         self.worker = Worker(
-            app, concurrency=concurrency, name=f"w-{group or 'main'}", group_id=group
+            app,
+            queues=queues,
+            concurrency=concurrency,
+            name=name or f"w-{group or 'main'}",
+            group_id=group,
         )
         self._ready = threading.Event()
         self._thread = threading.Thread(

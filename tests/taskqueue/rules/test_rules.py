@@ -105,6 +105,23 @@ def test_a_chord_callback_runs_once_with_every_member_result(
     assert [r[1] for r in runs(rapp, "rules.total")] == [((2, 4, 6),)]
 
 
+@pytest.mark.parametrize("stack", ["real"])  # the memory twin has one member per group
+@pytest.mark.rule_settings(partitions=2)
+def test_workers_with_different_queue_lists_share_a_queues_jobs_once(
+    rapp: TaskQueue, worker: Callable[..., RunningWorker]
+) -> None:
+    rapp.declare_topics(["high"])
+    add = rapp.tasks["rules.add"]
+    with (
+        worker(queues=["high"], name="w-high"),
+        worker(queues=["high", "default"], name="w-both"),
+    ):
+        results = [add.apply_async((i, 0), queue="high") for i in range(20)]
+        assert [r.get(timeout=30) for r in results] == list(range(20))
+        time.sleep(1.0)  # a second group, as before, would run each job again by now
+    assert sorted(r[1][0] for r in runs(rapp, "rules.add")) == list(range(20))
+
+
 def test_one_beat_leads_and_each_tick_fires_once(rapp: TaskQueue) -> None:
     rapp.beat_schedule = {"every": {"task": "rules.add", "schedule": 60.0, "args": (1, 2)}}
     a, b = Beat(rapp, name="a"), Beat(rapp, name="b")
