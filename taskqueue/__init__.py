@@ -9,10 +9,16 @@ def add(x, y):
     return x + y
 
 add.delay(2, 3).get(timeout=10)   # a worker: python -m taskqueue worker -A shop
+
+Celery's import paths have twins here (``from taskqueue import Celery, chain``,
+``taskqueue.canvas``, ``taskqueue.result``, ``taskqueue.exceptions``,
+``taskqueue.schedules``, ``taskqueue.utils.log``): docs/taskqueue.md,
+"Differences from Celery".
 """
 
+from . import states
 from .app import TaskQueue, load_app
-from .canvas import GroupResult, Signature, chain, chord, group
+from .canvas import Signature, chain, chord, chunks, group, signature, xmap, xstarmap
 from .config import Settings
 from .exceptions import (
     ConfigurationError,
@@ -29,13 +35,23 @@ from .exceptions import (
 )
 from .message import Message
 from .middleware import Middleware
-from .result import AsyncResult
+from .result import AsyncResult, GroupResult, ResultSet
 from .states import READY_STATES, State
 from .task import EagerResult, Request, Task
+
+Celery = TaskQueue
+"""Celery's name of the application class."""
 
 __all__ = [
     "READY_STATES",
     "AsyncResult",
+    "Celery",
+    "ResultSet",
+    "chunks",
+    "signature",
+    "states",
+    "xmap",
+    "xstarmap",
     "ConfigurationError",
     "DecodeError",
     "EagerResult",

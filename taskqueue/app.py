@@ -15,7 +15,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Any, overload
+from typing import TYPE_CHECKING, Any, overload
 
 from .config import Settings
 from .deadletter import DeadLetters, topic_configs
@@ -25,13 +25,16 @@ from .message import Message, new_id
 from .middleware import Middleware, MiddlewareChain
 from .policies import default_policies
 from .policies.ratelimit import RateLimiter, parse_rate
-from .policies.revoke import Control, Revocations
+from .policies.revoke import Control, Revocations, remember_due
 from .replication import Shortfall, check_topics, replication_factor
 from .result import AsyncResult, ResultWaiter
 from .stores.results import ResultStore, create_result_store
 from .stores.state import StateStore, create_state_store
 from .task import Task
 from .transport import PublishHandle, Transport, create_transport
+
+if TYPE_CHECKING:
+    from .canvas import Signature
 
 logger = logging.getLogger("taskqueue.app")
 
@@ -77,8 +80,10 @@ class TaskQueue:
         """Periodic tasks for ``python -m taskqueue beat`` (see taskqueue.beat)."""
         self._bulk = threading.local()
         from .builtins import register_builtins
+        from .canvas import register_canvas_tasks
 
         register_builtins(self)
+        register_canvas_tasks(self)
 
     def __repr__(self) -> str:
         return f"<TaskQueue {self.main} broker={self.settings.broker_url}>"
@@ -240,6 +245,8 @@ class TaskQueue:
         # A future eta goes through the delay tiers (taskqueue.delays), never
         # to the queue directly: no worker has to hold it in memory.
         topic, headers = route(s, s.topic(message.queue), message.eta, message.kafka_headers())
+        if topic != s.topic(message.queue):
+            remember_due(self, message)  # a revoke must outlive a far eta
         handle = self.transport.send(topic, data, key, headers)
         pending: list[tuple[Message, PublishHandle]] | None = getattr(self._bulk, "pending", None)
         if pending is not None:
@@ -283,6 +290,19 @@ class TaskQueue:
 
     def AsyncResult(self, id: str) -> AsyncResult:  # noqa: N802 - Celery's name
         return AsyncResult(id, self)
+
+    def signature(
+        self,
+        varies: Any,
+        args: Sequence[Any] = (),
+        kwargs: dict[str, Any] | None = None,
+        **options: Any,
+    ) -> Signature:
+        """Celery's ``app.signature("tasks.add", args=(2, 2), countdown=10)``,
+        or a signature's dict form, bound to this app."""
+        from .canvas import signature
+
+        return signature(varies, args, kwargs, app=self, **options)
 
     # --- topology -----------------------------------------------------------
     def queues(self) -> list[str]:

@@ -59,6 +59,7 @@ from .exceptions import ConfigurationError, PublishError
 
 if TYPE_CHECKING:
     from .app import TaskQueue
+    from .worker.metrics import BeatMetrics
 
 __all__ = ["Beat", "CodeSchedule", "Crontab", "Entry", "ScheduleSource", "crontab", "run_beat"]
 
@@ -191,6 +192,8 @@ class Beat:
         may publish it again."""
         self._entry_backoff: dict[str, Backoff] = {}
         self._loop_backoff = Backoff()
+        self.metrics: BeatMetrics | None = None
+        """Set by :func:`run_beat` when it serves ``beat_metrics_port``."""
 
     def is_leader(self) -> bool:
         return time.monotonic() < self.leader_until
@@ -243,6 +246,8 @@ class Beat:
             self._entry_backoff.pop(entry.name, None)
             if job_id is not None:
                 fired.append(job_id)
+                if self.metrics is not None:
+                    self.metrics.published(entry.name)
         return fired
 
     def _fire_due(self, entry: Entry, now: float) -> str | None:
@@ -311,9 +316,16 @@ class Beat:
 
 def run_beat(app: TaskQueue, name: str | None = None) -> int:
     beat = Beat(app, name=name)
+    s = app.settings
+    if s.beat_metrics_port:
+        from .worker.metrics import BeatMetrics
+
+        beat.metrics = BeatMetrics(beat).serve(s.control_host, s.beat_metrics_port)
     signal.signal(signal.SIGTERM, lambda *_: beat.stop.set())
     signal.signal(signal.SIGINT, lambda *_: beat.stop.set())
     print(f"taskqueue beat {beat.name}: {len(beat.entries())} entries", flush=True)
     print("ready", flush=True)
     beat.run()
+    if beat.metrics is not None:
+        beat.metrics.stop()
     return 0

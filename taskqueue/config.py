@@ -83,6 +83,11 @@ class Settings:
     before the worker shuts down (warm), so an orchestrator can replace it;
     until then it holds its partitions and waits. 0 = wait forever."""
     health_port: int = 0
+    metrics_port: int = 9808
+    """Port of the worker's Prometheus ``/metrics`` (on ``control_host``,
+    :mod:`taskqueue.worker.metrics`); 0 = none."""
+    beat_metrics_port: int = 9809
+    """Port of beat's Prometheus ``/metrics`` (on ``control_host``); 0 = none."""
     malloc_arenas: int = 2
     """glibc malloc arenas of a worker process (``taskqueue.worker.malloc``);
     0 = glibc's default (8 per core). Bounds the worker's memory creep."""
@@ -231,6 +236,8 @@ _RULES: dict[str, r.Rule] = {
     "outage_shutdown_after": r.at_least(r.to_float, 0),
     "unknown_task_grace": r.at_least(r.to_float, 0),
     "health_port": r.between(r.to_int, 0, 65535),
+    "metrics_port": r.between(r.to_int, 0, 65535),
+    "beat_metrics_port": r.between(r.to_int, 0, 65535),
     "malloc_arenas": r.at_least(r.to_int, 0),
     "result_flush_interval": r.positive(r.to_float),
     "result_flush_size": r.at_least(r.to_int, 1),

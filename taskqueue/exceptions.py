@@ -84,3 +84,13 @@ class HardTimeLimit(BaseException):  # noqa: N818 - not an error the task should
     """Injected into a body at its ``time_limit``: a BaseException, so a task's
     ``except Exception`` cannot swallow it. The executor reports it as
     :class:`TimeLimitExceeded`."""
+
+
+# --- Celery's names for the same concepts (``from taskqueue.exceptions import ...``
+# works where ``from celery.exceptions import ...`` did) --------------------------
+
+MaxRetriesExceededError = MaxRetriesExceeded
+"""Celery's name of :class:`MaxRetriesExceeded`."""
+
+TaskError = TaskQueueError
+"""Celery's base of task errors; ours is :class:`TaskQueueError`."""

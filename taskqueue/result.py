@@ -5,6 +5,10 @@ process (:class:`ResultWaiter`), started on the first ``get()``: submitting cost
 nothing when nobody waits, and a thousand waiting threads cost one
 connection. The stored hash is read after registering interest, so an event
 published between the read and the wait cannot be missed.
+
+:class:`ResultSet` and :class:`GroupResult` read many results together, as
+Celery's do; ``GroupResult.save()`` keeps a group's member ids in the state
+store so another process can ``GroupResult.restore(id, app)`` it.
 """
 
 from __future__ import annotations
@@ -13,11 +17,12 @@ import json
 import logging
 import threading
 import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Union
 
 from .exceptions import TaskFailed, TaskRevokedError, TimeoutError
-from .states import PENDING, READY_STATES, State
-from .stores.state import StateStoreUnavailable, event_job_id
+from .states import PENDING, READY_STATES, SUCCESS, State
+from .stores.state import StateStoreUnavailable, StateUpdate, event_job_id
 
 if TYPE_CHECKING:
     from .app import TaskQueue
@@ -115,6 +120,11 @@ class AsyncResult:
         # A job this process just published has no stored result to find
         # in Mongo; skipping that lookup keeps .get() on the Redis fast path.
         self._just_sent = just_sent
+        self.parent: AsyncResult | ResultSet | None = None
+        """The previous step's result, when a canvas built this one (Celery's
+        ``parent``); known in the process that built it, not stored."""
+        self._children: list[AsyncResult | ResultSet] | None = None
+        self._links: tuple[dict[str, Any], ...] = ()
 
     def __repr__(self) -> str:
         return f"<AsyncResult {self.id}>"
@@ -175,6 +185,32 @@ class AsyncResult:
     @property
     def retries(self) -> int:
         return int(self._meta().get("attempt", 0))
+
+    @property
+    def children(self) -> list[AsyncResult | ResultSet] | None:
+        """What runs after this job: the next step of a canvas built here,
+        else, once the job succeeded, its ``link=`` callbacks (their ids are
+        the worker's deterministic follow-up ids). None when nothing is known."""
+        if self._children is not None:
+            return self._children
+        if not self._links or not self.successful():
+            return None
+        from .canvas import follow_up_id_for
+
+        attempt = self.retries
+        return [
+            AsyncResult(
+                (sig.get("options") or {}).get("task_id")
+                or follow_up_id_for(self.id, attempt, f"link/{i}"),
+                self.app,
+                sig.get("task"),
+            )
+            for i, sig in enumerate(self._links)
+        ]
+
+    @children.setter
+    def children(self, value: list[AsyncResult | ResultSet] | None) -> None:
+        self._children = value
 
     def ready(self) -> bool:
         return self.state in READY_STATES
@@ -242,3 +278,133 @@ class AsyncResult:
         self.app.state.forget(self.id)
         if self.app.settings.results_enabled:
             self.app.result_store.forget(self.id)
+
+
+AnyResult = Union[AsyncResult, "ResultSet", Any]
+"""A member of a :class:`ResultSet`: an AsyncResult, an EagerResult or a nested set."""
+
+
+class ResultSet:
+    """Several results read together (Celery's ``ResultSet``)."""
+
+    def __init__(self, results: Iterable[AnyResult], app: TaskQueue | None = None) -> None:
+        self.results: list[Any] = list(results)  # AsyncResult, EagerResult or a nested set
+        self._app = app
+        self.parent: AsyncResult | ResultSet | None = None
+
+    @property
+    def app(self) -> TaskQueue:
+        app = self._app or next((r.app for r in self.results if hasattr(r, "app")), None)
+        if app is None:
+            raise RuntimeError("this result set has no app: pass app=")
+        return app
+
+    def __len__(self) -> int:
+        return len(self.results)
+
+    def __iter__(self) -> Iterator[AnyResult]:
+        return iter(self.results)
+
+    def __getitem__(self, index: int) -> AnyResult:
+        return self.results[index]
+
+    def add(self, result: AnyResult) -> None:
+        if result not in self.results:
+            self.results.append(result)
+
+    def ready(self) -> bool:
+        return all(r.ready() for r in self.results)
+
+    def successful(self) -> bool:
+        return all(r.successful() for r in self.results)
+
+    def failed(self) -> bool:
+        return any(r.failed() for r in self.results)
+
+    def waiting(self) -> bool:
+        return not self.ready()
+
+    def completed_count(self) -> int:
+        return sum(1 for r in self.results if r.successful())
+
+    def get(self, timeout: float | None = None, propagate: bool = True) -> list[Any]:
+        """Every member's result, in order (``timeout`` applies to the whole set)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        out = []
+        for r in self.results:
+            left = None if deadline is None else max(deadline - time.monotonic(), 0.0)
+            out.append(r.get(timeout=left, propagate=propagate))
+        return out
+
+    join = get
+
+    def revoke(self, terminate: bool = False, reason: str = "") -> None:
+        for r in self.results:
+            r.revoke(terminate=terminate, reason=reason)
+
+    def forget(self) -> None:
+        for r in self.results:
+            r.forget()
+
+
+GROUP_RECORD = "taskqueue.group"
+"""The ``task`` field of a saved group's state-store record (``GroupResult.save``)."""
+
+
+class GroupResult(ResultSet):
+    """Results of a group's members, in order, under the group's id."""
+
+    def __init__(
+        self,
+        id: str,  # noqa: A002 - Celery's name
+        results: Iterable[AnyResult] = (),
+        parent: AsyncResult | ResultSet | None = None,
+        app: TaskQueue | None = None,
+    ) -> None:
+        super().__init__(results, app)
+        self.id = id
+        self.parent = parent
+
+    def __repr__(self) -> str:
+        return f"<GroupResult {self.id} ({len(self.results)})>"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, GroupResult) and other.id == self.id
+
+    def __hash__(self) -> int:
+        return hash(self.id)
+
+    def save(self) -> GroupResult:
+        """Store the member ids under the group id in the state store (for
+        ``state_ttl``), so any process can :meth:`restore` this result."""
+        ids = [_saved_member(r) for r in self.results]
+        self.app.state.write(
+            StateUpdate(self.id, SUCCESS.value, 0, task=GROUP_RECORD, payload={"results": ids})
+        )
+        return self
+
+    @classmethod
+    def restore(cls, id: str, app: TaskQueue) -> GroupResult | None:  # noqa: A002
+        """The group result :meth:`save` stored, or None if there is none."""
+        meta = app.state.read(id)
+        if meta.get("task") != GROUP_RECORD or not meta.get("payload"):
+            return None
+        ids = json.loads(meta["payload"])["results"]
+        return cls(id, [_restored_member(app, m) for m in ids], app=app)
+
+    def delete(self) -> None:
+        """Remove what :meth:`save` stored."""
+        self.app.state.forget(self.id)
+
+
+def _saved_member(result: Any) -> Any:
+    if isinstance(result, GroupResult):
+        return {"group": result.id, "results": [_saved_member(r) for r in result.results]}
+    return result.id
+
+
+def _restored_member(app: TaskQueue, saved: Any) -> AnyResult:
+    if isinstance(saved, dict):
+        members = [_restored_member(app, m) for m in saved["results"]]
+        return GroupResult(saved["group"], members, app=app)
+    return AsyncResult(saved, app)

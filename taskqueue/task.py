@@ -24,7 +24,7 @@ from .states import FAILURE, PROGRESS, STARTED, SUCCESS, State
 
 if TYPE_CHECKING:
     from .app import TaskQueue
-    from .canvas import Signature
+    from .canvas import Chunks, Signature
     from .result import AsyncResult
 
 
@@ -204,9 +204,9 @@ class Task:
             origin=self.app.hostname,
         )
         if idempotency_key is None:
-            return self.app.publish(message)
+            return _with_links(self.app.publish(message), message)
         try:
-            return self.app.publish(message)
+            return _with_links(self.app.publish(message), message)
         except Exception:
             from .policies import idempotency
 
@@ -324,9 +324,39 @@ class Task:
         """Immutable signature: as a callback it ignores the parent's result."""
         return self.signature(args, kwargs, immutable=True)
 
+    subtask = signature
+
+    def map(self, it: Sequence[Any]) -> Signature:
+        """One job calling this task with each item: ``~add.map([1, 2])``."""
+        from .canvas import xmap
+
+        return xmap(self.s(), it)
+
+    def starmap(self, it: Sequence[Sequence[Any]]) -> Signature:
+        """One job calling ``task(*item)`` for each item."""
+        from .canvas import xstarmap
+
+        return xstarmap(self.s(), it)
+
+    def chunks(self, it: Sequence[Sequence[Any]], n: int) -> Chunks:
+        """The items as jobs of ``n`` calls each (``task(*item)``); a group."""
+        from .canvas import Chunks
+
+        return Chunks(self.s(), it, n)
+
+
+def _with_links(result: AsyncResult, message: Message) -> AsyncResult:
+    """Remember the ``link=`` callbacks: ``result.children`` finds them later."""
+    result._links = message.callbacks
+    return result
+
 
 class EagerResult:
     """Result of :meth:`Task.apply`: already final, nothing stored."""
+
+    parent: Any = None
+    """The previous step's result in an eagerly applied canvas."""
+    children: list[Any] | None = None
 
     def __init__(self, id: str, state: State, value: Any, traceback: str | None = None) -> None:  # noqa: A002
         self.id = id

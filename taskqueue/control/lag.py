@@ -1,22 +1,21 @@
-"""Consumer lag of a worker's groups: high watermark minus committed offset.
+"""Consumer lag of a worker's partitions, as the control plane reports it.
 
-Asked through consumers of its own, one per group (same group id, never
-subscribed, so they never join the group or trigger a rebalance): the
-worker's consumers belong to the poll loop's thread, and lag is only needed
-when someone asks. Each queue has its own group (see
+Read through the transport (:meth:`Transport.consumer_offsets`), which asks
+with clients of its own, one per group, never subscribed: the worker's
+consumers belong to the poll loop's thread, and lag is only needed when
+someone asks. Each queue has its own group (see
 ``taskqueue.worker.main.consumer_groups``), so a topic's committed offsets
-are read in that topic's group.
+are read in that topic's group. The metrics endpoint reads the same method.
 """
 
 from __future__ import annotations
 
-import logging
-import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
-logger = logging.getLogger("taskqueue.control")
+if TYPE_CHECKING:
+    from ..transport import Transport
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,72 +28,22 @@ class PartitionLag:
 
 
 class LagProbe:
-    def __init__(self, bootstrap: str, groups: Mapping[str, str], timeout: float = 1.0) -> None:
+    def __init__(self, transport: Transport, groups: Mapping[str, str], timeout: float = 1.0):
         """``groups`` maps each topic to the group whose commits count."""
-        self.bootstrap = bootstrap
+        self.transport = transport
         self.groups = dict(groups)
         self.timeout = timeout
-        self._consumers: dict[str, Any] = {}
-        self._lock = threading.Lock()
-
-    def _consumer(self, group: str) -> Any:
-        from confluent_kafka import Consumer
-
-        consumer = self._consumers.get(group)
-        if consumer is None:
-            consumer = self._consumers[group] = Consumer(
-                {
-                    "bootstrap.servers": self.bootstrap,
-                    "group.id": group,
-                    "enable.auto.commit": False,
-                    "client.id": "taskqueue-control-lag",
-                }
-            )
-        return consumer
-
-    def _committed(self, partitions: list[tuple[str, int]]) -> dict[tuple[str, int], int]:
-        from confluent_kafka import TopicPartition
-
-        by_group: dict[str, list[tuple[str, int]]] = {}
-        for tp in partitions:
-            by_group.setdefault(self.groups.get(tp[0], ""), []).append(tp)
-        committed: dict[tuple[str, int], int] = {}
-        for group, tps in by_group.items():
-            if not group:
-                continue  # not a topic of this worker: nothing committed here
-            try:
-                answer = self._consumer(group).committed(
-                    [TopicPartition(t, p) for t, p in tps], timeout=self.timeout
-                )
-            except Exception as exc:
-                logger.warning("committed offsets of %s unavailable: %s", group, exc)
-                continue
-            committed.update({(tp.topic, tp.partition): tp.offset for tp in answer})
-        return committed
 
     def measure(self, partitions: list[tuple[str, int]]) -> list[PartitionLag]:
-        from confluent_kafka import TopicPartition
-
-        if not partitions:
-            return []
-        with self._lock:
-            committed = self._committed(partitions)
-            out = []
-            for topic, partition in partitions:
-                done = committed.get((topic, partition), -1)
-                done = done if done is not None and done >= 0 else -1
-                try:
-                    low, high = self._consumer(self.groups[topic]).get_watermark_offsets(
-                        TopicPartition(topic, partition), timeout=self.timeout, cached=False
-                    )
-                except Exception:
-                    low, high = -1, -1
-                lag = -1 if high < 0 else high - (done if done >= 0 else max(low, 0))
-                out.append(PartitionLag(topic, partition, done, high, lag))
-            return out
+        offsets = self.transport.consumer_offsets(self.groups, partitions, self.timeout)
+        out = []
+        for topic, partition in partitions:
+            o = offsets.get((topic, partition))
+            if o is None:
+                out.append(PartitionLag(topic, partition, -1, -1, -1))
+            else:
+                out.append(PartitionLag(topic, partition, o.committed, o.high, o.lag))
+        return out
 
     def close(self) -> None:
-        with self._lock:
-            consumers, self._consumers = self._consumers, {}
-        for consumer in consumers.values():
-            consumer.close()
+        """Nothing of its own to release: the transport owns its readers."""

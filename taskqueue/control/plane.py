@@ -14,7 +14,6 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
-from ..config import kafka_bootstrap
 from ..stores.state import WorkerHeartbeat
 from ..worker.snapshot import LoopSnapshot
 from .inflight import InFlight, InFlightMiddleware
@@ -123,8 +122,7 @@ class ControlPlane:
             from .grpc_server import WorkerService, serve
             from .lag import LagProbe
 
-            if s.broker_url.startswith("kafka://"):
-                self._lag = LagProbe(kafka_bootstrap(s), self.worker.groups)
+            self._lag = LagProbe(self.app.transport, self.worker.groups)
             service = WorkerService(self.app, self.view, self.inflight, self._lag)
             self._server, self.address = serve(service, s.control_host, s.control_port)
             logger.info("control plane: gRPC on %s", self.address)

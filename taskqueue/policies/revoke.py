@@ -11,6 +11,15 @@ do three things, all idempotent:
    after they were made (``StateStore.add_revocation``);
 3. publish it on the store's revocation feed (same call).
 
+A revocation outlives its job. A job sent with an eta further ahead than
+half of ``revoke_ttl`` or ``state_ttl`` has its due time noted in the state
+store when it is published (:func:`remember_due`; the worker does the same
+for a far retry). A revoke then keeps the REVOKED state and the revocation
+until that time plus :data:`DUE_MARGIN`, so a job revoked now and due in a
+week is refused when it arrives. Jobs due sooner cost nothing extra. Behind
+that, the redelivery check of old jobs reads the durable result
+(``worker.redelivery``), which holds the REVOKED outcome too.
+
 Each worker keeps the set in memory (loaded when it subscribes, so nothing
 published while it was away is missed) and checks it right before a body
 starts, free of any round trip: a job revoked while it waits in the pool's
@@ -42,8 +51,17 @@ from ..stores.state import APPLIED, RevocationNotice, StateUpdate
 
 if TYPE_CHECKING:
     from ..app import TaskQueue
+    from ..message import Message
 
 logger = logging.getLogger("taskqueue.revoke")
+
+DUE_MARGIN = 3600.0
+"""Seconds a revocation outlives its job's due time: a late tier hop, clocks
+apart, a backlog in front of the job."""
+
+NOTE_DUE_AFTER = 0.5
+"""A job due later than this share of the shorter of ``revoke_ttl`` and
+``state_ttl`` has its due time noted at publish."""
 
 PRUNE_ABOVE = 1024
 """The worker's copy drops expired ids once it holds more than this (and
@@ -65,11 +83,12 @@ class Revocations:
     # --- publishing ---------------------------------------------------------
     def revoke(self, job_id: str, terminate: bool = False, reason: str = "") -> bool:
         """Revoke ``job_id``; True if it is revoked now or was before (not if it finished)."""
-        revoked, detail = mark_revoked(self.app, job_id, reason or "revoked")
+        ttl = revocation_ttl(self.app, job_id)
+        revoked, detail = mark_revoked(self.app, job_id, reason or "revoked", keep_for=ttl)
         if not revoked:
             logger.info("job %s not revoked: %s", job_id, detail)
             return False
-        self.app.state.add_revocation(job_id, terminate, self.app.settings.revoke_ttl)
+        self.app.state.add_revocation(job_id, terminate, ttl)
         logger.warning("job %s revoked (%s, terminate=%s)", job_id, detail, terminate)
         return True
 
@@ -126,7 +145,7 @@ class Revocations:
     def _apply(self, notice: RevocationNotice) -> None:
         with self._lock:
             now = self.clock()
-            self._ids[notice.job_id] = now + self.app.settings.revoke_ttl
+            self._ids[notice.job_id] = now + (notice.ttl or self.app.settings.revoke_ttl)
             if len(self._ids) > self._prune_above:
                 # Expired ids would otherwise stay until the feed reconnects:
                 # a long-lived worker would keep every revocation ever made.
@@ -160,11 +179,35 @@ def revoke(app: TaskQueue, job_id: str, terminate: bool, reason: str = "") -> Re
     return Revocation(revoked, terminated, detail)
 
 
-def close_job(app: TaskQueue, job_id: str, state: str, error: dict[str, str]) -> tuple[bool, str]:
+def remember_due(app: TaskQueue, message: Message) -> None:
+    """Note ``message``'s due time if a revoke made before it must outlive
+    ``revoke_ttl`` or ``state_ttl`` (see the module's docstring)."""
+    if message.eta is None:
+        return
+    s = app.settings
+    ahead = message.eta - time.time()
+    if ahead > min(s.revoke_ttl, s.state_ttl) * NOTE_DUE_AFTER:
+        app.state.remember_due(message.id, message.eta, ahead + DUE_MARGIN)
+
+
+def revocation_ttl(app: TaskQueue, job_id: str) -> float:
+    """How long a revocation of ``job_id`` made now must last: ``revoke_ttl``,
+    or until its noted due time plus :data:`DUE_MARGIN` if that is later."""
+    ttl = float(app.settings.revoke_ttl)
+    due = app.state.due_of(job_id)
+    if due is not None:
+        ttl = max(ttl, due - time.time() + DUE_MARGIN)
+    return ttl
+
+
+def close_job(
+    app: TaskQueue, job_id: str, state: str, error: dict[str, str], keep_for: float = 0.0
+) -> tuple[bool, str]:
     """Store a final ``state`` for a job that will not run (unless final already).
 
     Every worker then acks its record unrun, and a late run cannot store over
-    it. Returns (closed in this state, now or before; detail).
+    it. ``keep_for`` keeps that state at least so many seconds (a job due
+    after ``state_ttl``). Returns (closed in this state, now or before; detail).
     """
     store = app.state
     current = store.read(job_id)
@@ -177,6 +220,8 @@ def close_job(app: TaskQueue, job_id: str, state: str, error: dict[str, str]) ->
     code, previous = store.write(StateUpdate(job_id, state, attempt, payload=error))[:2]
     if code != APPLIED:
         return previous == state, f"already {previous}"
+    if keep_for > app.settings.state_ttl:
+        store.keep_state(job_id, keep_for)
     if app.settings.results_enabled:
         try:
             app.result_store.mark_final(job_id, state, attempt, error)
@@ -185,9 +230,11 @@ def close_job(app: TaskQueue, job_id: str, state: str, error: dict[str, str]) ->
     return True, f"stored {state}"
 
 
-def mark_revoked(app: TaskQueue, job_id: str, reason: str) -> tuple[bool, str]:
+def mark_revoked(
+    app: TaskQueue, job_id: str, reason: str, keep_for: float = 0.0
+) -> tuple[bool, str]:
     """Store a final REVOKED (see :func:`close_job`)."""
-    return close_job(app, job_id, REVOKED.value, revoked_error(reason))
+    return close_job(app, job_id, REVOKED.value, revoked_error(reason), keep_for)
 
 
 REVOKED_ERROR = {"exc_type": "Revoked", "exc_message": "revoked before it started"}

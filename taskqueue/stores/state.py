@@ -101,15 +101,20 @@ class RevocationNotice:
 
     job_id: str
     terminate: bool = False
+    ttl: float = 0.0
+    """Seconds the revocation lasts (0: ``revoke_ttl``, as notices of older versions)."""
 
     def encode(self) -> bytes:
-        return json.dumps({"id": self.job_id, "terminate": self.terminate}).encode()
+        return json.dumps(
+            {"id": self.job_id, "terminate": self.terminate, "ttl": self.ttl}
+        ).encode()
 
     @classmethod
     def decode(cls, raw: bytes | str) -> RevocationNotice | None:
         try:
             event = json.loads(raw)
-            return cls(str(event["id"]), bool(event.get("terminate")))
+            ttl = float(event.get("ttl") or 0.0)
+            return cls(str(event["id"]), bool(event.get("terminate")), ttl if ttl > 0 else 0.0)
         except (ValueError, KeyError, TypeError):
             return None
 
@@ -260,7 +265,21 @@ class StateStore(ABC):
     # --- revocations ------------------------------------------------------------
     @abstractmethod
     def add_revocation(self, job_id: str, terminate: bool, ttl: float) -> None:
-        """Remember ``job_id`` as revoked for ``ttl`` seconds and tell every follower."""
+        """Remember ``job_id`` as revoked for ``ttl`` seconds and tell every
+        follower. A shorter revocation made later never shortens this one."""
+
+    @abstractmethod
+    def remember_due(self, job_id: str, due: float, ttl: float) -> None:
+        """Note that ``job_id`` is due at ``due`` (epoch), for ``ttl`` seconds:
+        a revoke made before then must outlive it (see ``policies.revoke``)."""
+
+    @abstractmethod
+    def due_of(self, job_id: str) -> float | None:
+        """When ``job_id`` is due, if :meth:`remember_due` noted it."""
+
+    @abstractmethod
+    def keep_state(self, job_id: str, ttl: float) -> None:
+        """Keep ``job_id``'s state at least ``ttl`` more seconds (never shortens it)."""
 
     @abstractmethod
     def active_revocations(self) -> dict[str, float]:

@@ -2,6 +2,8 @@
 
 ``P:job:<id>``            hash: state, attempt, task, queue, payload (JSON),
                           traceback, worker, updated_at; TTL ``state_ttl``
+``P:due:<id>``            string: when a far-delayed job is due (epoch), kept until
+                          then, so a revoke made before can outlive it
 ``P:events``              channel: one JSON event per applied job-state change
 ``P:worker:<name>``       heartbeat hash of a live worker, short TTL
 ``P:workers``             set of worker names (pruned when their hash expired)
@@ -34,6 +36,9 @@ class StateKeys:
 
     def job(self, job_id: str) -> str:
         return f"{self.prefix}:job:{job_id}"
+
+    def due(self, job_id: str) -> str:
+        return f"{self.prefix}:due:{job_id}"
 
     def worker(self, name: str) -> str:
         return f"{self.prefix}:worker:{name}"

@@ -77,6 +77,12 @@ class _Expiring(Generic[T]):
         if slot is not None:
             self._data[key] = (slot[0], self._clock() + ttl)
 
+    def extend(self, key: str, ttl: float) -> None:
+        """Expire ``key`` in ``ttl`` seconds unless it would live longer anyway."""
+        slot = self._data.get(key)
+        if slot is not None and slot[1] is not None:
+            self._data[key] = (slot[0], max(slot[1], self._clock() + ttl))
+
     def keys(self) -> list[str]:
         return list(self._data)
 
@@ -201,9 +207,22 @@ class MemoryStateStore(StateStore):
     def add_revocation(self, job_id: str, terminate: bool, ttl: float) -> None:
         with self._lock:
             now = self.clock()
-            self._revoked[job_id] = now + ttl
+            self._revoked[job_id] = max(now + ttl, self._revoked.get(job_id, 0.0))
             self._revoked = {k: t for k, t in self._revoked.items() if t > now}
-            self._revocations.publish(RevocationNotice(job_id, terminate))
+            self._revocations.publish(RevocationNotice(job_id, terminate, ttl))
+
+    def remember_due(self, job_id: str, due: float, ttl: float) -> None:
+        with self._lock:
+            self._strings.put(f"due:{job_id}", repr(due), max(1, int(ttl)))
+
+    def due_of(self, job_id: str) -> float | None:
+        with self._lock:
+            value = self._strings.get(f"due:{job_id}")
+        return None if value is None else float(value)
+
+    def keep_state(self, job_id: str, ttl: float) -> None:
+        with self._lock:
+            self._jobs.extend(job_id, max(1, int(ttl)))
 
     def active_revocations(self) -> dict[str, float]:
         with self._lock:

@@ -161,11 +161,24 @@ class RedisStateStore(StateStore):
         now = time.time()
         key = self.keys.revoked
         pipe = self.client.pipeline(transaction=False)
-        pipe.zadd(key, {job_id: now + ttl})
+        pipe.zadd(key, {job_id: now + ttl}, gt=True)  # a shorter revoke keeps the longer
         pipe.zremrangebyscore(key, "-inf", now)
-        pipe.expire(key, max(1, int(ttl)))
-        pipe.publish(self.keys.revocations, RevocationNotice(job_id, terminate).encode())
+        # The set lives as long as its longest entry: set when it has no
+        # expiry (new), raised when this one is longer, never lowered.
+        pipe.expire(key, max(1, int(ttl)), nx=True)
+        pipe.expire(key, max(1, int(ttl)), gt=True)
+        pipe.publish(self.keys.revocations, RevocationNotice(job_id, terminate, ttl).encode())
         pipe.execute()
+
+    def remember_due(self, job_id: str, due: float, ttl: float) -> None:
+        self.client.set(self.keys.due(job_id), repr(due), ex=max(1, int(ttl)))
+
+    def due_of(self, job_id: str) -> float | None:
+        value = self.client.get(self.keys.due(job_id))
+        return None if value is None else float(value)  # type: ignore[arg-type]
+
+    def keep_state(self, job_id: str, ttl: float) -> None:
+        self.client.expire(self.keys.job(job_id), max(1, int(ttl)), gt=True)
 
     def active_revocations(self) -> dict[str, float]:
         entries = self.client.zrangebyscore(self.keys.revoked, time.time(), "+inf", withscores=True)

@@ -107,6 +107,22 @@ class PublishHandle:
             raise PublishError(f"publish to topic {self.topic} failed: {self.error}")
 
 
+@dataclass(frozen=True, slots=True)
+class PartitionOffsets:
+    """A partition's watermarks and its consumer group's committed position."""
+
+    committed: int
+    """-1: the group committed nothing yet."""
+    low: int
+    high: int
+
+    @property
+    def lag(self) -> int:
+        """Records waiting: from the committed position (or, with none, the
+        low watermark, where ``auto.offset.reset=earliest`` starts) to the end."""
+        return max(0, self.high - (self.committed if self.committed >= 0 else self.low))
+
+
 class Transport(ABC):
     """Broker connection for one app. Created lazily, shared by threads."""
 
@@ -169,6 +185,26 @@ class Transport(ABC):
             member = self.consumer(topics, group, max_window, on_assign, on_revoke)
             members.update(dict.fromkeys(topics, member))
         return GroupedConsumer(members, max_window)
+
+    @abstractmethod
+    def consumer_offsets(
+        self, groups: Mapping[str, str], partitions: Sequence[TopicPartition], timeout: float = 1.0
+    ) -> dict[TopicPartition, PartitionOffsets]:
+        """Each partition's watermarks and the position committed by the group
+        that consumes its topic (``groups`` maps topic to group).
+
+        Partitions whose offsets could not be read in ``timeout`` seconds, or
+        whose topic is not in ``groups``, are left out. Safe from any thread:
+        it never touches a consumer of the poll loop and never joins a group
+        (so it never causes a rebalance).
+        """
+
+    def consumer_lag(
+        self, groups: Mapping[str, str], partitions: Sequence[TopicPartition], timeout: float = 1.0
+    ) -> dict[TopicPartition, int]:
+        """Records waiting in each partition (see :meth:`consumer_offsets`)."""
+        offsets = self.consumer_offsets(groups, partitions, timeout)
+        return {tp: o.lag for tp, o in offsets.items()}
 
     @abstractmethod
     def list_topics(self, prefix: str) -> list[str]:

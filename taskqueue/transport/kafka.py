@@ -35,6 +35,7 @@ from .base import (
     Consumer,
     Delivery,
     Headers,
+    PartitionOffsets,
     PublishHandle,
     RebalanceCallback,
     TopicPartition,
@@ -103,6 +104,10 @@ class KafkaTransport(Transport):
         self._consumer_options = {**_CONSUMER_DEFAULTS, **(consumer_options or {})}
         self._producer: Producer | None = None
         self._lock = threading.Lock()
+        # Consumer lag is read through clients of their own, one per group,
+        # never subscribed (see consumer_lag); created on first use.
+        self._lag_readers: dict[str, KafkaConsumer] = {}
+        self._lag_lock = threading.Lock()
 
     @property
     def producer(self) -> Producer:
@@ -266,11 +271,43 @@ class KafkaTransport(Transport):
         config = self.consumer_config(group_id)
         return KafkaBatchConsumer(config, list(topics), max_window, on_assign, on_revoke)
 
+    def consumer_offsets(
+        self, groups: Mapping[str, str], partitions: Sequence[TopicPartition], timeout: float = 1.0
+    ) -> dict[TopicPartition, PartitionOffsets]:
+        by_group: dict[str, list[KafkaTopicPartition]] = {}
+        for topic, partition in partitions:
+            if topic in groups:
+                by_group.setdefault(groups[topic], []).append(KafkaTopicPartition(topic, partition))
+        out: dict[TopicPartition, PartitionOffsets] = {}
+        with self._lag_lock:
+            for group, tps in by_group.items():
+                reader = self._lag_readers.get(group)
+                if reader is None:
+                    # The group's own settings (security included), with
+                    # nothing that could move its offsets.
+                    config = {**self.consumer_config(group), "enable.auto.commit": False}
+                    reader = self._lag_readers[group] = KafkaConsumer(config)
+                try:
+                    committed = reader.committed(tps, timeout=timeout)
+                    for tp in committed:
+                        if tp.error is not None:
+                            continue
+                        low, high = reader.get_watermark_offsets(tp, timeout=timeout, cached=False)
+                        position = tp.offset if tp.offset >= 0 else -1
+                        out[(tp.topic, tp.partition)] = PartitionOffsets(position, low, high)
+                except KafkaException as exc:
+                    logger.warning("offsets of group %s unavailable: %s", group, exc)
+        return out
+
     def consumer_config(self, group_id: str) -> dict[str, Any]:
         """librdkafka settings of a consumer in ``group_id``."""
         return {**self._consumer_options, "bootstrap.servers": self.bootstrap, "group.id": group_id}
 
     def close(self) -> None:
+        with self._lag_lock:
+            readers, self._lag_readers = self._lag_readers, {}
+        for reader in readers.values():
+            reader.close()
         if self._producer is not None:
             remaining = self._producer.flush(10)
             if remaining:

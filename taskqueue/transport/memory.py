@@ -23,6 +23,7 @@ from .base import (
     Consumer,
     Delivery,
     Headers,
+    PartitionOffsets,
     PublishHandle,
     RebalanceCallback,
     TopicPartition,
@@ -133,6 +134,19 @@ class MemoryTransport(Transport):
         if on_assign:
             on_assign(consumer.assignment())
         return consumer
+
+    def consumer_offsets(
+        self, groups: Mapping[str, str], partitions: Sequence[TopicPartition], timeout: float = 1.0
+    ) -> dict[TopicPartition, PartitionOffsets]:
+        out = {}
+        with self._lock:
+            for topic, partition in partitions:
+                parts = self.topics.get(topic)
+                if topic not in groups or parts is None or partition >= len(parts):
+                    continue
+                committed = self.group_positions.get(groups[topic], {}).get((topic, partition), -1)
+                out[(topic, partition)] = PartitionOffsets(committed, 0, len(parts[partition]))
+        return out
 
     def list_topics(self, prefix: str) -> list[str]:
         with self._lock:

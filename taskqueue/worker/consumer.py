@@ -385,6 +385,7 @@ class PollLoop:
     def _dead_letter(self, d: Delivery, queue_name: str, reason: str, detail: str) -> None:
         topic = self.app.settings.dead_letter_topic(queue_name)
         out = Outgoing(topic, d.value or b"", d.key, dead_letter_headers(d, reason, detail))
+        self.ledger.metrics.dead_lettered(d.topic, _PLACEHOLDER.task)  # task unknown here
         self.ledger.skipped(Job(d, _PLACEHOLDER, generation=self._generation(d)), [out])
 
     def _generation(self, d: Delivery) -> int:

@@ -18,6 +18,7 @@ A worker killed before the offset commit only makes the copy skip.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -28,11 +29,13 @@ from ..canvas import CHORD_HEADER, chord_callback, chord_failed, follow_up
 from ..delays import route
 from ..exceptions import MessageTooLarge, PublishError
 from ..message import Message
+from ..policies.revoke import remember_due
 from ..states import FAILURE, RETRY, REVOKED, STARTED, SUCCESS
 from ..stores.result_documents import (
     UNSTORABLE_EXC_TYPE,
     attempt_entry,
     outcome_document,
+    revoked_error,
     unstorable,
 )
 from ..stores.results import WriteReport
@@ -40,6 +43,7 @@ from ..stores.state import StateUpdate
 from ..transport import Delivery, PublishHandle
 from .caps import capped
 from .execute import Outcome
+from .metrics import JobMetrics
 from .outage import StoreOutage
 
 if TYPE_CHECKING:
@@ -113,6 +117,7 @@ class Ledger:
             None
         )
         self._next_flush = 0.0
+        self.metrics = JobMetrics()  # no-op unless the worker serves metrics
 
     # --- recording -------------------------------------------------------------
     def started(self, job: Job) -> None:
@@ -120,10 +125,11 @@ class Ledger:
         self.state_updates.append(
             StateUpdate(m.id, STARTED.value, m.retries, worker=self.worker_name)
         )
+        self.metrics.started(job)
 
     def finished(self, job: Job, outcome: Outcome) -> None:
         m = job.message
-        outcome = capped(outcome, self.app.settings)
+        outcome = self._unless_revoked(m, capped(outcome, self.app.settings))
         payload = outcome.result if outcome.state == SUCCESS else outcome.error
         update = self._final_state(m, outcome.state, payload, outcome.traceback)
         pending = _Pending(job, final=update)
@@ -142,6 +148,23 @@ class Ledger:
             self._waiting_mongo.append(pending)
         else:
             self._waiting_kafka.append(pending)
+        self.metrics.finished(job, outcome)
+
+    def _unless_revoked(self, m: Message, outcome: Outcome) -> Outcome:
+        """A job revoked while its body ran (without terminate) ends REVOKED,
+        as the revoke already stored: none of its follow-ups is sent, and
+        its chord fails as revoked. A revoke that arrives after this point
+        finds the job final and changes nothing."""
+        revocations = self.app.running_revocations
+        if outcome.state == REVOKED or revocations is None or not revocations.is_revoked(m.id):
+            return outcome
+        return dataclasses.replace(
+            outcome,
+            state=REVOKED.value,
+            result=None,
+            error=revoked_error("revoked while running"),
+            countdown=None,
+        )
 
     def skipped(self, job: Job, out: list[Outgoing] | None = None) -> None:
         """A job that needs no run (final already, dead-lettered): ack when sent."""
@@ -205,6 +228,7 @@ class Ledger:
             job.delivery, reason, error, traceback=traceback, attempts=m.retries + 1
         )
         topic = self.app.settings.dead_letter_topic(m.queue)
+        self.metrics.dead_lettered(job.delivery.topic, m.task)
         return Outgoing(topic, job.data, job.delivery.key, headers, dead_letter=True)
 
     def _envelope(self, message: Message) -> Outgoing:
@@ -220,7 +244,9 @@ class Ledger:
 
     def _follow_ups(self, m: Message, outcome: Outcome) -> list[Message]:
         if outcome.state == RETRY:
-            return [m.retry(outcome.countdown)]
+            retry = m.retry(outcome.countdown)
+            remember_due(self.app, retry)  # a revoke must outlive a far retry
+            return [retry]
         if outcome.state == SUCCESS:
             out = [
                 follow_up(self.app, m, sig, [outcome.result], f"link/{i}")

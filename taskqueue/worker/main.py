@@ -22,6 +22,7 @@ from ..stores.state import WorkerHeartbeat
 from .consumer import PollLoop
 from .events import new_event_queue
 from .malloc import limit_malloc_arenas
+from .metrics import serve_worker_metrics
 from .pool import Pool, ProcessPool, ThreadPool
 
 if TYPE_CHECKING:
@@ -41,9 +42,7 @@ def consumer_groups(settings: Settings, queues: list[str], group_id: str = "") -
     would replay the topics' whole retention. ``group_id`` (the setting, or
     the Worker argument) puts every queue in that one group instead.
     """
-    return {
-        settings.topic(q): group_id or f"{settings.topic_prefix}workers.{q}" for q in queues
-    }
+    return {settings.topic(q): group_id or f"{settings.topic_prefix}workers.{q}" for q in queues}
 
 
 class Worker:
@@ -134,6 +133,7 @@ class Worker:
             health = HealthServer(
                 self.name, lambda: loop.snapshot, s.control_host, s.health_port
             ).start()
+        metrics = serve_worker_metrics(self, loop)  # on metrics_port; a no-op when 0
         loop.consumer = self.app.transport.grouped_consumer(
             self.groups, s.max_in_flight_per_partition, loop.on_assign, loop.on_revoke
         )
@@ -159,6 +159,7 @@ class Worker:
         try:
             while not self._stop.is_set():
                 loop.turn()
+                metrics.sample(loop)
                 if loop.outage.too_long:
                     logger.critical(
                         "%s for more than %.0f s (outage_shutdown_after): shutting down "
@@ -178,6 +179,7 @@ class Worker:
                 control.stop()
             if health is not None:
                 health.stop()
+            metrics.stop()
             try:
                 self.app.state.remove_worker(self.name)
             except Exception:  # best effort: the heartbeat key expires anyway

@@ -288,3 +288,46 @@ def test_a_chord_with_a_revoked_member_fails_instead_of_hanging(
     error = rapp.AsyncResult(result.id).info
     assert "ChordError" in str(error) and f"member {revoked} was revoked" in str(error)
     assert not runs(rapp, "rules.total"), "the callback never runs"
+
+
+@pytest.mark.rule_settings(results_enabled=False, state_ttl=2, revoke_ttl=2)
+def test_a_revoke_outlives_a_job_due_after_the_revocation_and_state_would_expire(
+    rapp: TaskQueue, worker: Callable[..., RunningWorker]
+) -> None:
+    # No result store: the durable fallback cannot hide a revocation that expired.
+    add = rapp.tasks["rules.add"]
+    late = add.apply_async((40, 2), countdown=5)
+    assert late.revoke()
+    with worker():
+        read_topic(rapp, rapp.settings.topic("default"), 1)  # it left the delay tiers
+        # Queued behind it on the one partition: once this has run, so has the check.
+        assert add.delay(1, 1).get(timeout=30) == 2
+    assert [r[1] for r in runs(rapp, "rules.add")] == [(1, 1)]
+    assert state_of(rapp, late.id) == "REVOKED"
+
+
+def test_a_job_revoked_while_running_sends_no_follow_ups_and_fails_its_chord(
+    rapp: TaskQueue, worker: Callable[..., RunningWorker], unique_name: str
+) -> None:
+    add, hold, total = rapp.tasks["rules.add"], rapp.tasks["rules.hold"], rapp.tasks["rules.total"]
+    linked, member = f"{unique_name}-linked", f"{unique_name}-member"
+    with worker():
+        job = hold.apply_async((linked,), link=add.si(5, 5))
+        held = hold.s(member).clone(task_id=member)
+        result = chord([add.s(1, 1), held], total.s()).apply_async()
+        wait_for(lambda: len(runs(rapp, "rules.hold")) == 2, what="both bodies to start")
+        assert job.revoke()  # no terminate: the bodies go on
+        assert rapp.AsyncResult(member).revoke()
+        # The worker learns of revokes through the feed; a body that ends
+        # before the notice arrives counts as finished (documented).
+        copy = rapp.running_revocations
+        assert copy is not None
+        wait_for(lambda: copy.is_revoked(job.id) and copy.is_revoked(member), what="the notices")
+        GATES[linked].set()
+        GATES[member].set()
+        wait_for(lambda: state_of(rapp, result.id) == "FAILURE", what="the chord to fail")
+        assert add.delay(2, 2).get(timeout=30) == 4  # after the link had its chance to run
+    assert state_of(rapp, job.id) == "REVOKED"
+    assert sorted(r[1] for r in runs(rapp, "rules.add")) == [(1, 1), (2, 2)], "no link ran"
+    assert not runs(rapp, "rules.total")
+    assert "was revoked" in str(rapp.AsyncResult(result.id).info)

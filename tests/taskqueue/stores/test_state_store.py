@@ -44,6 +44,8 @@ class FakeClock:
 class Subject:
     store: StateStore
     advance: Callable[[float], None]
+    with_ttl: Callable[[int], StateStore]
+    """Another store on the same data and clock whose job states live ``ttl`` s."""
 
 
 @pytest.fixture(params=[pytest.param("memory", marks=pytest.mark.fast), "redis"])
@@ -54,16 +56,29 @@ def subject(request: pytest.FixtureRequest, unique_name: str) -> Iterator[Subjec
         def advance(seconds: float) -> None:
             clock.now += seconds
 
-        yield Subject(MemoryStateStore("memory://", unique_name, 60, clock=clock), advance)
+        memory = MemoryStateStore("memory://", unique_name, 60, clock=clock)
+
+        def memory_with_ttl(ttl: int) -> StateStore:
+            memory.ttl = ttl  # one store: the memory store's data is its own
+            return memory
+
+        yield Subject(memory, advance, memory_with_ttl)
         return
     import time
 
     redis_url = request.getfixturevalue("redis_url")
     store = create_state_store(redis_url, unique_name, 60)
+    others: list[StateStore] = []
+
+    def redis_with_ttl(ttl: int) -> StateStore:
+        others.append(create_state_store(redis_url, unique_name, ttl))
+        return others[-1]
+
     try:
-        yield Subject(store, time.sleep)
+        yield Subject(store, time.sleep, redis_with_ttl)
     finally:
-        store.close()
+        for each in [store, *others]:
+            each.close()
 
 
 def started(job: str, attempt: int = 0) -> StateUpdate:
@@ -250,11 +265,40 @@ def test_revocations_are_active_until_they_expire_and_are_fed(subject: Subject) 
     with store.subscribe_revocations() as feed:
         store.add_revocation("j1", terminate=True, ttl=1)
         store.add_revocation("j2", terminate=False, ttl=60)
-        assert feed.get(timeout=5) == RevocationNotice("j1", True)
-        assert feed.get(timeout=5) == RevocationNotice("j2", False)
+        assert feed.get(timeout=5) == RevocationNotice("j1", True, 1)
+        assert feed.get(timeout=5) == RevocationNotice("j2", False, 60)
     assert set(store.active_revocations()) == {"j1", "j2"}
     subject.advance(1.5)
     assert set(store.active_revocations()) == {"j2"}
+
+
+def test_a_shorter_revocation_never_shortens_a_longer_one(subject: Subject) -> None:
+    store = subject.store
+    store.add_revocation("long", terminate=False, ttl=60)
+    store.add_revocation("long", terminate=False, ttl=1)  # revoked again, briefly
+    store.add_revocation("brief", terminate=False, ttl=1)  # nor does another id's
+    subject.advance(1.5)
+    assert set(store.active_revocations()) == {"long"}
+
+
+def test_a_due_time_is_noted_for_its_ttl(subject: Subject) -> None:
+    store = subject.store
+    store.remember_due("j", 1_900_000_000.25, ttl=1)
+    assert store.due_of("j") == 1_900_000_000.25
+    assert store.due_of("other") is None
+    subject.advance(1.5)
+    assert store.due_of("j") is None
+
+
+def test_a_kept_state_outlives_the_state_ttl_and_is_never_shortened(subject: Subject) -> None:
+    store = subject.with_ttl(1)
+    store.write(StateUpdate("kept", "REVOKED", 0, payload={"exc_type": "Revoked"}))
+    store.write(StateUpdate("plain", "REVOKED", 0, payload={"exc_type": "Revoked"}))
+    store.keep_state("kept", 60)
+    store.keep_state("kept", 1)  # a shorter keep changes nothing
+    subject.advance(1.5)
+    assert store.read("kept")["state"] == "REVOKED"
+    assert store.read("plain") == {}
 
 
 # --- rate limits ------------------------------------------------------------------------

@@ -1,0 +1,1 @@
+"""Helpers under the import paths Celery users know (``celery.utils.log``)."""
