@@ -2,8 +2,9 @@
 graphql-transport-ws consumer (progress.consumer).
 
 Websockets are not covered by CSRF protection, so a cross-site page could
-open one with the visitor's session cookie: AllowedHostsOriginValidator
-refuses handshakes whose Origin is not one of ALLOWED_HOSTS.
+open one with the visitor's session cookie. progress.handshake sorts the
+handshakes: a browser's (it sends Origin) must come from one of ALLOWED_HOSTS
+and may use its session; any other is authenticated by an API token only.
 """
 
 import os
@@ -15,17 +16,14 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 # Django must be set up before the consumers (and their models) are imported.
 django_http = get_asgi_application()
 
-from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
+from progress.handshake import BrowserOrTokenGate  # noqa: E402
 from progress.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         "http": django_http,
-        "websocket": AllowedHostsOriginValidator(
-            AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
-        ),
+        "websocket": BrowserOrTokenGate(URLRouter(websocket_urlpatterns)),
     }
 )

@@ -10,6 +10,7 @@ with a :class:`ConfigurationError` naming the variable and the value.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -23,6 +24,13 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 DEV_SECRET_KEY = "dev-insecure-key-change-me-for-anything-but-local-use"
 """Used only when DEBUG is on and no SECRET_KEY is given."""
+
+LOCAL_OPERATORS = "127.0.0.1,::1"
+"""Who may read /status and /metrics by address when DEBUG is on (the local
+stack's Prometheus scrapes from loopback)."""
+
+HSTS_SECONDS = 31_536_000
+"""One year: what browsers' preload lists and ``check --deploy`` expect."""
 
 
 class ConfigurationError(ValueError):
@@ -79,17 +87,36 @@ class Environment:
     kafka_brokers: int = 1
     """KAFKA_BROKERS: nodes of the local stack's Kafka (3 runs a real cluster)."""
     providers: ProviderSettings = field(default_factory=ProviderSettings)
+    operators_allowed_ips: tuple[str, ...] = ()
+    """OPERATORS_ALLOWED_IPS: addresses or networks that may read /status and
+    /metrics without logging in (the direct peer's address, never a header)."""
+    secure_proxy_ssl_header: tuple[str, str] | None = None
+    """SECURE_PROXY_SSL_HEADER, e.g. ``X-Forwarded-Proto: https``: set it only
+    behind a proxy that always sets (or strips) that header."""
+    ssl_redirect: bool = False
+    """SECURE_SSL_REDIRECT: redirect plain HTTP to HTTPS (default: on when DEBUG is off)."""
+    hsts_seconds: int = 0
+    """SECURE_HSTS_SECONDS (default: a year when DEBUG is off, 0 when on)."""
+    graphql_introspection: bool = True
+    """GRAPHQL_INTROSPECTION: answer ``__schema``/``__type`` (default: only when DEBUG is on)."""
+
+    @classmethod
+    def for_site(cls, env: Mapping[str, str] | None = None) -> Environment:
+        """The environment the Django site runs with: :meth:`from_env` plus the
+        settings that only the site needs (the local stack's tools read
+        :meth:`from_env` and need no secret key)."""
+        read = cls.from_env(env)
+        if not read.secret_key:
+            raise ConfigurationError("SECRET_KEY is not set; it is required when DEBUG is off")
+        return read
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Environment:
         env = os.environ if env is None else env
         ports = ServicePorts.from_env(env)
-        debug = _bool(env, "DEBUG", default=True)
-        secret_key = env.get("SECRET_KEY", "")
-        if not secret_key:
-            if not debug:
-                raise ConfigurationError("SECRET_KEY is not set; it is required when DEBUG is off")
-            secret_key = DEV_SECRET_KEY
+        # Off unless asked for: a forgotten variable must not ship a debug site.
+        debug = _bool(env, "DEBUG", default=False)
+        secret_key = env.get("SECRET_KEY", "") or (DEV_SECRET_KEY if debug else "")
         stack_home = Path(env.get("STACK_HOME", str(PROJECT_ROOT / ".stack")))
         kafka_brokers = _count(env, "KAFKA_BROKERS", default=1)
         # The local stack's cluster nodes listen on KAFKA_PORT + 2(i-1).
@@ -128,6 +155,15 @@ class Environment:
             ports=ports,
             kafka_brokers=kafka_brokers,
             providers=_providers(env),
+            operators_allowed_ips=_networks(
+                env, "OPERATORS_ALLOWED_IPS", LOCAL_OPERATORS if debug else ""
+            ),
+            secure_proxy_ssl_header=_proxy_header(env, "SECURE_PROXY_SSL_HEADER"),
+            ssl_redirect=_bool(env, "SECURE_SSL_REDIRECT", default=not debug),
+            hsts_seconds=_count(
+                env, "SECURE_HSTS_SECONDS", default=0 if debug else HSTS_SECONDS, minimum=0
+            ),
+            graphql_introspection=_bool(env, "GRAPHQL_INTROSPECTION", default=debug),
         )
 
 
@@ -163,13 +199,37 @@ def _port(env: Mapping[str, str], name: str) -> int:
     return port
 
 
-def _count(env: Mapping[str, str], name: str, *, default: int) -> int:
+def _count(env: Mapping[str, str], name: str, *, default: int, minimum: int = 1) -> int:
     raw = env.get(name, "").strip()
     if not raw:
         return default
-    if not raw.isdigit() or int(raw) < 1:
-        raise ConfigurationError(f"{name}={raw!r} must be a whole number of 1 or more")
+    if not raw.isdigit() or int(raw) < minimum:
+        raise ConfigurationError(f"{name}={raw!r} must be a whole number of {minimum} or more")
     return int(raw)
+
+
+def _networks(env: Mapping[str, str], name: str, default: str) -> tuple[str, ...]:
+    raw = env.get(name, default)
+    networks = tuple(n.strip() for n in raw.split(",") if n.strip())
+    for network in networks:
+        try:
+            ipaddress.ip_network(network, strict=False)
+        except ValueError:
+            raise ConfigurationError(
+                f"{name}={raw!r}: {network!r} is not an IP address or network (10.0.0.0/8)"
+            ) from None
+    return networks
+
+
+def _proxy_header(env: Mapping[str, str], name: str) -> tuple[str, str] | None:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return None
+    header, sep, value = raw.partition(":")
+    if not sep or not header.strip() or not value.strip():
+        raise ConfigurationError(f"{name}={raw!r} must be 'Header-Name: value'")
+    # Django reads request headers from META: X-Forwarded-Proto is HTTP_X_FORWARDED_PROTO.
+    return "HTTP_" + header.strip().upper().replace("-", "_"), value.strip()
 
 
 def _url(env: Mapping[str, str], name: str, default: str, *, schemes: tuple[str, ...]) -> str:

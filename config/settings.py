@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from typing import Any
 
 import dj_database_url
 
 from config.environment import PROJECT_ROOT, Environment
 
-ENV = Environment.from_env()
+ENV = Environment.for_site()
 """The environment as read once at start-up; views and checks use it too."""
 
 BASE_DIR = PROJECT_ROOT
@@ -28,6 +29,7 @@ INSTALLED_APPS = [
     "django_prometheus",
     "channels",
     "graphene_django",
+    "axes",
     "taskqueue.contrib.django",
     "jobs",
     "providers",
@@ -36,6 +38,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    "jobs.api.metrics.GraphQLMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Serves the built UI and admin assets from the same process (no separate
     # file server), with far-future caching for content-hashed files.
@@ -48,6 +51,15 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
+    # Last, as django-axes asks: it turns a lockout into the 429 that says
+    # when to retry (config.throttling.lockout_response).
+    "axes.middleware.AxesMiddleware",
+]
+
+AUTHENTICATION_BACKENDS = [
+    # First: refuses a locked-out username+address before any password check.
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -122,7 +134,14 @@ CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
         "CONFIG": {"hosts": [ENV.redis_url]},
-    }
+    },
+    # "Credentials ended, close the socket" (progress.credentials): Redis
+    # pub/sub, one subscription per group and process; its per-event-loop
+    # connections also suit test code that runs a loop per test.
+    "credentials": {
+        "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+        "CONFIG": {"hosts": [ENV.redis_url]},
+    },
 }
 
 # The services the project talks to, as read from the environment.
@@ -157,6 +176,39 @@ GRAPHENE = {"SCHEMA": "config.schema.schema", "ATOMIC_MUTATIONS": False}
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/"
+# Login throttling (django-axes): every path that checks a password goes
+# through authenticate(), so /accounts/login/, /admin/login/ and the GraphQL
+# login mutation share one count. Keyed by username *and* address, so a
+# stranger cannot lock a person out from elsewhere.
+AXES_FAILURE_LIMIT = 5
+AXES_COOLOFF_TIME = timedelta(minutes=15)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_HTTP_RESPONSE_CODE = 429
+AXES_LOCKOUT_CALLABLE = "config.throttling.lockout_response"
+
+# Production defaults, on whenever DEBUG is off (docs/security.md).
+SESSION_COOKIE_SECURE = not DEBUG
+CSRF_COOKIE_SECURE = not DEBUG
+SECURE_SSL_REDIRECT = ENV.ssl_redirect
+# Probes and Prometheus speak plain HTTP inside the cluster.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^metrics$"]
+SECURE_HSTS_SECONDS = ENV.hsts_seconds
+SECURE_HSTS_INCLUDE_SUBDOMAINS = ENV.hsts_seconds > 0
+SECURE_PROXY_SSL_HEADER = ENV.secure_proxy_ssl_header
+SILENCED_SYSTEM_CHECKS = [
+    # HSTS preload is a one-way commitment to the browsers' list: the
+    # deployer opts in, it is no default.
+    "security.W021",
+]
+OPERATORS_ALLOWED_IPS = ENV.operators_allowed_ips
+"""Addresses/networks that read /status, /metrics and /healthz details without
+logging in as staff (config.operators)."""
+HEALTHZ_CACHE_SECONDS = 5.0
+"""/healthz answers from a cache this fresh, so probes cannot hammer the services."""
+GRAPHQL_INTROSPECTION = ENV.graphql_introspection
+"""Answer __schema/__type queries (on with DEBUG; GRAPHQL_INTROSPECTION=true to force)."""
+
 JOBS_STUCK_AFTER = 60.0
 """Seconds after which a PENDING job Kafka never acknowledged counts as stuck."""
 

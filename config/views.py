@@ -3,20 +3,46 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import ensure_csrf_cookie
 
-from config.health import check_all
+from config.health import ServiceHealth, check_all
+from config.operators import is_operator, operators_only
+
+
+def cached_health() -> list[ServiceHealth]:
+    """The services' round trips, at most ``HEALTHZ_CACHE_SECONDS`` old: a probe
+    (or anyone on the internet) asking often costs the services nothing more.
+    Keyed by the addresses, so a changed configuration is checked afresh."""
+    env = settings.ENV
+    key = "healthz:" + "|".join(
+        (env.kafka_bootstrap_servers, env.redis_url, env.rabbitmq_url, env.mongo_url)
+    )
+    services = cache.get(key)
+    if services is None:
+        services = check_all(env)
+        cache.set(key, services, settings.HEALTHZ_CACHE_SECONDS)
+    return services
 
 
 def healthz(request: HttpRequest) -> JsonResponse:
-    """Each dependency's round trip; 503 when any of them fails (for probes)."""
-    services = check_all(settings.ENV)
+    """Each dependency's round trip; 503 when any of them fails (for probes).
+
+    Everyone sees which service is down; only operators (config.operators)
+    see the addresses and the errors, which name internal hosts.
+    """
+    services = cached_health()
+    detailed = is_operator(request)
     body = {
         "ok": all(s.ok for s in services),
-        "services": [{"name": s.name, "address": s.address, "error": s.error} for s in services],
+        "services": [
+            {"name": s.name, "ok": s.ok}
+            | ({"address": s.address, "error": s.error} if detailed else {})
+            for s in services
+        ],
     }
     return JsonResponse(body, status=200 if body["ok"] else 503)
 
@@ -41,6 +67,7 @@ def ui(request: HttpRequest, **route: str) -> HttpResponse:
         )
 
 
+@operators_only
 def status(request: HttpRequest) -> HttpResponse:
     return render(
         request,

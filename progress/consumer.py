@@ -11,10 +11,13 @@ maps it, except that a selection touching a field whose resolver is marked
 is resolved in a worker thread: the ORM refuses to run on the event loop,
 and Mongo would stall every socket.
 
-Authentication: the session cookie (Channels' AuthMiddlewareStack), or
-``connectionParams: {authorization: "Bearer <token>"}`` in ``connection_init``.
-A bad token closes with 4403; an anonymous connection is acknowledged and
-each operation then fails like an anonymous query does (UNAUTHENTICATED).
+Authentication (progress.handshake decides which applies): a browser's
+session cookie, or ``connectionParams: {authorization: "Bearer <token>"}`` in
+``connection_init``. A bad token closes with 4403; a handshake without Origin
+and without a token closes with 4401; an anonymous browser connection is
+acknowledged and each operation then fails like an anonymous query does
+(UNAUTHENTICATED). When the session, token or account ends, the socket is
+closed with 4401 (progress.credentials).
 """
 
 from __future__ import annotations
@@ -42,9 +45,14 @@ from graphql import (
 from graphql.execution.subscribe import create_source_event_stream
 
 from jobs.api.blocking import needs_thread
-from jobs.api.limits import MAX_QUERY_CHARS, VALIDATION_RULES
+from jobs.api.error_ids import client_error
+from jobs.api.limits import MAX_QUERY_CHARS
+from jobs.api.metrics import subscription_opened
+from jobs.api.operation_rules import validation_rules
 from jobs.jobview import JobView
 from jobs.models import ApiToken
+from progress import credentials
+from progress.handshake import CREDENTIALS, TOKEN
 from progress.mailbox import Overflow
 from progress.protocol import SUBPROTOCOL, Close, Message, ProtocolError, encode
 from progress.protocol import parse as parse_message
@@ -92,7 +100,7 @@ def _frame_cache(root: Any) -> dict[tuple[Any, ...], str] | None:
 def _payload(result: ExecutionResult) -> str:
     payload: dict[str, Any] = {"data": result.data}
     if result.errors:
-        payload["errors"] = [e.formatted for e in result.errors]
+        payload["errors"] = [client_error(e) for e in result.errors]
     return json.dumps(payload, separators=(",", ":"), default=str)
 
 
@@ -107,20 +115,38 @@ def _bearer(payload: dict[str, Any] | None) -> str | None:
     return token.strip() if scheme.lower() == "bearer" else ""
 
 
+def _still_valid(scope: dict[str, Any], user: Any, token: str | None) -> bool:
+    """Whether the credentials still hold after the socket joined their
+    groups (an end that came before the join was not delivered to it)."""
+    if token is not None:
+        return ApiToken.objects.filter(
+            digest=credentials.token_digest(token), user__is_active=True
+        ).exists()
+    from django.contrib.auth import SESSION_KEY
+
+    session = scope.get("session")
+    if session is None or not session.session_key:
+        return type(user).objects.filter(pk=user.pk, is_active=True).exists()
+    fresh = session.__class__(session.session_key)
+    return str(fresh.get(SESSION_KEY)) == str(user.pk) and user.is_active
+
+
 class GraphQLWSConsumer(AsyncWebsocketConsumer):
-    # Events come from the hub (progress.hub), not the channel layer: no
-    # per-connection layer channel to poll.
-    channel_layer_alias = None  # type: ignore[assignment]
+    # Events come from the hub (progress.hub); the channel layer carries only
+    # "credentials ended" messages (progress.credentials).
+    channel_layer_alias = credentials.LAYER
 
     async def connect(self) -> None:
         self.acked = False
         self.init_received = False
         self.user: Any = self.scope.get("user")
+        self.token_only = self.scope.get(CREDENTIALS) == TOKEN
+        self.credential_groups: list[str] = []
         self.operations: dict[str, asyncio.Task[None]] = {}
         self.init_timer: asyncio.Task[None] | None = None
         if SUBPROTOCOL not in self.scope.get("subprotocols", []):
             await self.accept()
-            await self.close(Close.SUBPROTOCOL_NOT_ACCEPTABLE, "Subprotocol not acceptable")
+            await self.close(int(Close.SUBPROTOCOL_NOT_ACCEPTABLE), "Subprotocol not acceptable")
             return
         await self.accept(SUBPROTOCOL)
         self.init_timer = asyncio.get_running_loop().create_task(self._init_deadline())
@@ -128,11 +154,13 @@ class GraphQLWSConsumer(AsyncWebsocketConsumer):
     async def _init_deadline(self) -> None:
         await asyncio.sleep(getattr(settings, "GRAPHQL_WS_INIT_TIMEOUT", INIT_TIMEOUT))
         if not self.init_received:
-            await self.close(Close.INIT_TIMEOUT, "Connection initialisation timeout")
+            await self.close(int(Close.INIT_TIMEOUT), "Connection initialisation timeout")
 
     async def disconnect(self, code: int) -> None:
         if self.init_timer is not None:
             self.init_timer.cancel()
+        for group in getattr(self, "credential_groups", ()):
+            await self.channel_layer.group_discard(group, self.channel_name)
         for task in list(getattr(self, "operations", {}).values()):
             task.cancel()
 
@@ -141,7 +169,8 @@ class GraphQLWSConsumer(AsyncWebsocketConsumer):
             await self.handle(parse_message(text_data))
         except ProtocolError as exc:
             logger.info("closing websocket %s: %s", exc.code.value, exc.reason)
-            await self.close(exc.code, exc.reason)
+            # int(): daphne (autobahn) refuses an IntEnum as a close code.
+            await self.close(int(exc.code), exc.reason)
 
     async def handle(self, message: Message) -> None:
         kind = message.type
@@ -165,13 +194,40 @@ class GraphQLWSConsumer(AsyncWebsocketConsumer):
         if self.init_timer is not None:
             self.init_timer.cancel()
         token = _bearer(payload)
+        if token is None and self.token_only:
+            raise ProtocolError(
+                Close.UNAUTHORIZED,
+                "Unauthorized: without a browser Origin, send connectionParams "
+                '{authorization: "Bearer <token>"}',
+            )
         if token is not None:
+            # Watch the token before checking it: a deletion in between is
+            # then either seen by the check or delivered to the group.
+            await self.watch(credentials.token_group(credentials.token_digest(token)))
             user = await database_sync_to_async(ApiToken.authenticate)(token) if token else None
             if user is None:
                 raise ProtocolError(Close.FORBIDDEN, "Forbidden: the API token is invalid")
             self.user = user
+        elif self.user is not None and self.user.is_authenticated:
+            session = self.scope.get("session")
+            if session is not None and session.session_key:
+                await self.watch(credentials.session_group(session.session_key))
+        if self.user is not None and self.user.is_authenticated:
+            await self.watch(credentials.user_group(self.user.pk))
+            if not await database_sync_to_async(_still_valid)(self.scope, self.user, token):
+                raise ProtocolError(Close.UNAUTHORIZED, "Unauthorized: credentials ended")
         self.acked = True
         await self.send(text_data=encode("connection_ack"))
+
+    async def watch(self, group: str) -> None:
+        await self.channel_layer.group_add(group, self.channel_name)
+        self.credential_groups.append(group)
+
+    async def credentials_ended(self, event: dict[str, Any]) -> None:
+        """``credentials.ended`` from progress.credentials: log out, token
+        revoked, account deactivated. 4401 tells graphql-ws not to reconnect."""
+        logger.info("closing websocket of user %s: %s", getattr(self.user, "pk", None), event)
+        await self.close(int(Close.UNAUTHORIZED), f"Unauthorized: {event.get('reason', 'ended')}")
 
     def on_subscribe(self, message: Message) -> None:
         op_id = message.id
@@ -217,7 +273,7 @@ class GraphQLWSConsumer(AsyncWebsocketConsumer):
             await self.send_errors(op_id, [exc])
             return
         graphql_schema = schema.graphql_schema
-        errors = validate(graphql_schema, document, VALIDATION_RULES)
+        errors = validate(graphql_schema, document, validation_rules())
         operation = get_operation_ast(document, name)
         if not errors and operation is None:
             errors = [GraphQLError("no operation with that name in the document")]
@@ -240,6 +296,7 @@ class GraphQLWSConsumer(AsyncWebsocketConsumer):
                 return
             threaded = needs_thread(graphql_schema, document)
             shape = (query, json.dumps(variables, sort_keys=True), name)
+            closed = subscription_opened(operation)  # graphql_subscriptions_open
             try:
                 async for root in stream:
                     # One hub event is one shared root object for every
@@ -265,6 +322,7 @@ class GraphQLWSConsumer(AsyncWebsocketConsumer):
                         text_data=f'{{"type":"next","id":{json.dumps(op_id)},"payload":{text}}}'
                     )
             finally:
+                closed()
                 aclose = getattr(stream, "aclose", None)
                 if aclose is not None:
                     await aclose()
@@ -276,4 +334,4 @@ class GraphQLWSConsumer(AsyncWebsocketConsumer):
         )
 
     async def send_errors(self, op_id: str, errors: list[GraphQLError]) -> None:
-        await self.send(text_data=encode("error", op_id, [e.formatted for e in errors]))
+        await self.send(text_data=encode("error", op_id, [client_error(e) for e in errors]))

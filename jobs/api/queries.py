@@ -9,11 +9,11 @@ from typing import Any
 
 import graphene
 from django.db.models import Q, QuerySet
-from graphql import GraphQLError
 
 from jobs.api import pagination
 from jobs.api.access import from_job_error, get_job, require_user, visible_jobs
 from jobs.api.blocking import blocking
+from jobs.api.error_ids import unavailable
 from jobs.api.stats import MAX_MINUTES, stats
 from jobs.api.types import (
     JobConnection,
@@ -153,9 +153,7 @@ class Query(graphene.ObjectType):
         try:
             heartbeats = get_app().state_backend.workers()
         except Exception as exc:
-            raise GraphQLError(
-                f"worker heartbeats unavailable: {exc}", extensions={"code": "UNAVAILABLE"}
-            ) from None
+            raise unavailable("worker heartbeats", exc) from None
         from jobs.workers import worker_status
 
         try:

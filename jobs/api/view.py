@@ -2,21 +2,33 @@
 
 CSRF stays on (no ``csrf_exempt``): browser sessions must send the token;
 bearer-token requests are exempted by :mod:`jobs.auth` before this runs.
+GraphiQL is served only with DEBUG on; the validation rules (introspection,
+one login per operation) and the error texts clients see are decided per
+request (:mod:`jobs.api.operation_rules`, :mod:`jobs.api.error_ids`).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.http import HttpRequest, JsonResponse
 from graphene_django.views import GraphQLView, HttpError
 from graphql import ExecutionResult, GraphQLError
 
-from jobs.api.limits import MAX_BODY_BYTES, MAX_QUERY_CHARS, VALIDATION_RULES
+from jobs.api.error_ids import client_error
+from jobs.api.limits import MAX_BODY_BYTES, MAX_QUERY_CHARS
+from jobs.api.operation_rules import validation_rules
 
 
 class JobsGraphQLView(GraphQLView):
-    validation_rules = VALIDATION_RULES
+    @classmethod
+    def can_display_graphiql(cls, request: HttpRequest, data: Any) -> bool:
+        return settings.DEBUG and super().can_display_graphiql(request, data)
+
+    @staticmethod
+    def format_error(error: Exception) -> dict[str, Any]:
+        return client_error(error)
 
     def parse_body(self, request: HttpRequest) -> Any:
         length = int(request.headers.get("Content-Length") or 0)
@@ -47,6 +59,8 @@ class JobsGraphQLView(GraphQLView):
                 extensions={"code": "TOO_LARGE"},
             )
             return ExecutionResult(data=None, errors=[error])
+        # One view instance per request: the rules as configured right now.
+        self.validation_rules = validation_rules()
         return super().execute_graphql_request(
             request, data, query, variables, operation_name, show_graphiql
         )

@@ -54,7 +54,7 @@ def test_home_page_lists_services(client: Client) -> None:
 )
 def test_bad_settings_fail_fast_naming_the_variable(env: dict, message: str) -> None:
     with pytest.raises(ConfigurationError, match=re.escape(message)):
-        Environment.from_env(env)
+        Environment.for_site(env)
 
 
 def test_ports_move_the_default_urls_with_them() -> None:

@@ -6,7 +6,9 @@
     deploy/local/stack logs [SERVICE] [-n N] [-f]
 
 Services: kafka, redis, rabbitmq, postgres, mongo (all when none is named;
-mongo brings postgres, its storage, along).
+mongo brings postgres, its storage, along), and prometheus, which only
+starts when named (`up prometheus`; `scripts/run` does) and scrapes the web
+server and the workers (its config: STACK_HOME/data/prometheus/prometheus.yml).
 Kafka runs one KRaft node, or a cluster with `--kafka-brokers N` or
 KAFKA_BROKERS=N (nodes kafka-1..kafka-N, each broker and controller, on
 KAFKA_PORT + 2(i-1) and KAFKA_CONTROLLER_PORT + 2(i-1): 9092/9093,
@@ -16,7 +18,9 @@ State lives in STACK_HOME (default .stack/ in the repository, git-ignored);
 downloads and builds in STACK_CACHE (default STACK_HOME/cache).
 Ports: KAFKA_PORT (9092), KAFKA_CONTROLLER_PORT (9093), REDIS_PORT (6379),
 RABBITMQ_PORT (5672), RABBITMQ_DIST_PORT (25672), RABBITMQ_EPMD_PORT (4369),
-MONGO_PORT (27017), POSTGRES_PORT (5432).
+MONGO_PORT (27017), POSTGRES_PORT (5432), PROMETHEUS_PORT (9090); Prometheus
+scrapes HTTP_PORT (8000), TASKQUEUE_METRICS_PORT (9808) and
+TASKQUEUE_BEAT_METRICS_PORT (9809).
 """
 
 from __future__ import annotations
@@ -35,11 +39,18 @@ from config.environment import ConfigurationError, Environment  # noqa: E402
 from .kafka import Kafka, kafka_nodes, running_cluster_size  # noqa: E402
 from .mongo import Mongo  # noqa: E402
 from .postgres import Postgres  # noqa: E402
+from .prometheus import Prometheus  # noqa: E402
 from .rabbitmq import RabbitMQ  # noqa: E402
 from .redis import Redis  # noqa: E402
 from .service import Layout, Service, StackError, say  # noqa: E402
 
-ORDER = ("kafka", "redis", "rabbitmq", "postgres", "mongo")
+ORDER = ("kafka", "redis", "rabbitmq", "postgres", "mongo", "prometheus")
+
+OPTIONAL = ("prometheus",)
+"""Started only when named: nothing needs them, and they cost memory."""
+
+RULES = ROOT / "deploy" / "monitoring" / "rules"
+"""The project's alert rules, which the local Prometheus loads when present."""
 
 NEEDS = {"mongo": ("postgres",)}
 """Services another one cannot run without (FerretDB stores in PostgreSQL)."""
@@ -69,6 +80,24 @@ def build_services(env: Environment, kafka_brokers: int | None = None) -> dict[s
         "rabbitmq": RabbitMQ(layout, ports.rabbitmq, ports.rabbitmq_dist, epmd_port),
         "postgres": (postgres := Postgres(layout, ports.postgres)),
         "mongo": Mongo(layout, ports.mongo, postgres.url),
+        "prometheus": Prometheus(
+            layout,
+            int(os.environ.get("PROMETHEUS_PORT", "9090")),
+            scrape_targets(),
+            [RULES / "*.yaml"] if RULES.is_dir() else [],
+        ),
+    }
+
+
+def scrape_targets() -> dict[str, list[str]]:
+    """What the local Prometheus scrapes: the ports `scripts/run` uses."""
+    web = os.environ.get("HTTP_PORT", "8000")
+    worker = os.environ.get("TASKQUEUE_METRICS_PORT", "9808")
+    beat = os.environ.get("TASKQUEUE_BEAT_METRICS_PORT", "9809")
+    return {
+        "taskqueue-web": [f"127.0.0.1:{web}"],
+        "taskqueue-workers": [f"127.0.0.1:{worker}"],
+        "taskqueue-beat": [f"127.0.0.1:{beat}"],
     }
 
 
@@ -81,7 +110,9 @@ def select(services: dict[str, Service], names: list[str]) -> list[Service]:
     unknown = [n for n in names if n not in services and n not in ORDER]
     if unknown:
         raise StackError(f"unknown service {', '.join(unknown)}; choose from {', '.join(ORDER)}")
-    wanted = set(names or ORDER)
+    wanted = set(names or [kind for kind in ORDER if kind not in OPTIONAL])
+    if not names:  # down, status and logs of "everything" include an optional one that runs
+        wanted.update(kind for kind in OPTIONAL if services[kind].pid() is not None)
     wanted.update(need for name in list(wanted) for need in NEEDS.get(name, ()))
     return [
         service
