@@ -26,6 +26,7 @@ from .middleware import Middleware, MiddlewareChain
 from .policies import default_policies
 from .policies.ratelimit import RateLimiter, parse_rate
 from .policies.revoke import Control, Revocations, remember_due
+from .publish_outcome import publish_failed, report_sent_before_error
 from .replication import Shortfall, check_topics, replication_factor
 from .result import AsyncResult, ResultWaiter
 from .stores.results import ResultStore, create_result_store
@@ -259,12 +260,7 @@ class TaskQueue:
         try:
             self.transport.wait([h for _, h in items], self.settings.publish_timeout + 5)
         except PublishError as exc:
-            failed = [m.id for m, h in items if not h.done or h.error]
-            raise PublishError(
-                f"{exc} ({len(failed)} of {len(items)} job(s) NOT accepted, first id {failed[0]}); "
-                f"is Kafka up at {self.settings.broker_url} and does the topic exist "
-                "(`python -m taskqueue topics create -A <module>`)?"
-            ) from exc
+            raise publish_failed(self, items, exc) from exc
         if self.middleware:
             for message, _ in items:
                 self.middleware.after_publish(message)
@@ -272,17 +268,39 @@ class TaskQueue:
     @contextlib.contextmanager
     def bulk(self) -> Iterator[list[tuple[Message, PublishHandle]]]:
         """Publish many and wait once: every ``apply_async`` inside returns at
-        once; leaving the block waits for all acks and raises if any failed."""
+        once; leaving the block waits for all acks and raises if any failed.
+
+        If the block's body raises, the jobs it published before are still
+        sent: they are waited for, and a note on the body's exception says
+        what became of them."""
         if getattr(self._bulk, "pending", None) is not None:
             yield self._bulk.pending  # nested: the outer block waits
             return
         pending: list[tuple[Message, PublishHandle]] = []
         self._bulk.pending = pending
+        acknowledged: list[Callable[[], object]] = []
+        self._bulk.acknowledged = acknowledged
         try:
             yield pending
-        finally:
-            self._bulk.pending = None
+        except BaseException as exc:
+            self._bulk.pending = self._bulk.acknowledged = None
+            if report_sent_before_error(self, pending, exc):
+                for then in acknowledged:
+                    then()
+            raise
+        self._bulk.pending = self._bulk.acknowledged = None
         self._wait(pending)
+        for then in acknowledged:
+            then()
+
+    def after_acknowledged(self, then: Callable[[], object]) -> None:
+        """Run ``then`` once the jobs published so far are acknowledged: now,
+        or, inside ``bulk()``, when the block's wait succeeds (never if it fails)."""
+        waiting: list[Callable[[], object]] | None = getattr(self._bulk, "acknowledged", None)
+        if waiting is None:
+            then()
+        else:
+            waiting.append(then)
 
     def dead_letters(self, queue: str | None = None) -> DeadLetters:
         """List, replay or purge the dead-letter topic of ``queue`` (default queue)."""

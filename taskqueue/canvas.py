@@ -813,6 +813,24 @@ def chord_callback(app: TaskQueue, message: Message, result: Any) -> Message | N
     return follow_up(app, message, info["callback"], [results], "chord")
 
 
+def chords_waiting_on(message: Message) -> list[dict[str, Any]]:
+    """The chords (their ``tq_chord`` info) that ``message`` counts in, itself
+    or through the steps its success leads to (a chain member of a header)."""
+    found: list[dict[str, Any]] = []
+    info = message.headers.get(CHORD_HEADER)
+    if isinstance(info, dict):
+        found.append(info)
+    stack = list(message.callbacks)
+    while stack:
+        sig = stack.pop()
+        options = sig.get("options") or {}
+        info = (options.get("headers") or {}).get(CHORD_HEADER)
+        if isinstance(info, dict):
+            found.append(info)
+        stack.extend(as_signatures(options.get("link")))
+    return found
+
+
 def chord_failed(info: Any) -> str | None:
     """The callback id of a chord whose member failed (to store it FAILURE)."""
     if not isinstance(info, dict):

@@ -25,7 +25,18 @@ class MessageTooLarge(TaskQueueError):
 
 
 class PublishError(TaskQueueError):
-    """The broker did not acknowledge a message (the job was NOT accepted)."""
+    """Kafka did not confirm a publish. The job may still have been stored
+    (``outcome_unknown``: a lost acknowledgement looks the same as a lost
+    record); sending it again with the same ``task_id`` is safe, since a job
+    id runs once. ``job_ids`` names the jobs concerned, when known."""
+
+    job_ids: list[str]
+    outcome_unknown: bool
+
+    def __init__(self, *args: object) -> None:
+        super().__init__(*args)
+        self.job_ids = []
+        self.outcome_unknown = True
 
 
 class NotRegistered(TaskQueueError, KeyError):

@@ -180,6 +180,7 @@ class Task:
         if idempotency_key is not None:
             from .policies import idempotency
 
+            job_id = task_id or idempotency.job_id_for(idempotency_key)
             existing = idempotency.claim(self.app, idempotency_key, job_id)
             if existing is not None:
                 from .result import AsyncResult
@@ -205,13 +206,18 @@ class Task:
         )
         if idempotency_key is None:
             return _with_links(self.app.publish(message), message)
-        try:
-            return _with_links(self.app.publish(message), message)
-        except Exception:
-            from .policies import idempotency
+        from .policies import idempotency
 
-            idempotency.release(self.app, idempotency_key, job_id)
+        key = idempotency_key
+        try:
+            result = _with_links(self.app.publish(message), message)
+        except Exception:
+            idempotency.release(self.app, key, job_id)
             raise
+        # Bound to the job only once Kafka acknowledged it (in bulk(): when
+        # the block's wait succeeds).
+        self.app.after_acknowledged(lambda: idempotency.confirm(self.app, key, job_id))
+        return result
 
     def apply(
         self,

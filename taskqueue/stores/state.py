@@ -319,6 +319,11 @@ class StateStore(ABC):
     def release_idempotency(self, key: str, job_id: str) -> bool:
         """Free ``key`` if ``job_id`` still holds it; whether it did."""
 
+    @abstractmethod
+    def replace_idempotency(self, key: str, holder: str, job_id: str, ttl: float) -> bool:
+        """If ``holder`` still holds ``key``, make ``job_id`` hold it for
+        ``ttl`` seconds; whether it did (a pending claim confirmed)."""
+
     # --- chords ---------------------------------------------------------------------
     @abstractmethod
     def chord_member_done(

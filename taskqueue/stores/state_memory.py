@@ -285,6 +285,14 @@ class MemoryStateStore(StateStore):
     def release_idempotency(self, key: str, job_id: str) -> bool:
         return self._delete_if_owned(f"idem:{key}", job_id)
 
+    def replace_idempotency(self, key: str, holder: str, job_id: str, ttl: float) -> bool:
+        with self._lock:
+            name = f"idem:{key}"
+            if self._strings.get(name) != holder:
+                return False
+            self._strings.put(name, job_id, max(1, int(ttl)))
+            return True
+
     # --- chords ---------------------------------------------------------------------
     def chord_member_done(
         self, chord_id: str, index: int, result_json: str, size: int, ttl: float

@@ -234,6 +234,11 @@ class RedisStateStore(StateStore):
             self._script(lua.DELETE_IF_OWNED)(keys=[self.keys.idempotency(key)], args=[job_id])
         )
 
+    def replace_idempotency(self, key: str, holder: str, job_id: str, ttl: float) -> bool:
+        script = self._script(lua.REPLACE_IF_OWNED)
+        name = self.keys.idempotency(key)
+        return bool(script(keys=[name], args=[holder, job_id, str(max(1, int(ttl)))]))
+
     # --- chords ---------------------------------------------------------------------
     def chord_member_done(
         self, chord_id: str, index: int, result_json: str, size: int, ttl: float

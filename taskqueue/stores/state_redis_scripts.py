@@ -96,6 +96,16 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0
 """
 
+# Replace a claim's value and TTL only while it holds ARGV[1].
+# ARGV[2]: the new value; ARGV[3]: its TTL in seconds.
+REPLACE_IF_OWNED = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
+  return 1
+end
+return 0
+"""
+
 # Extend a lock only while we hold it. ARGV[2]: new TTL in milliseconds.
 EXTEND_IF_OWNED = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then

@@ -47,6 +47,14 @@ class MemoryTransport(Transport):
         self.topic_configs: dict[str, dict[str, str]] = {}
         """Topic-level settings given at creation (nothing enforces them here)."""
         self._refusals = 0
+        self._lost_acks = 0
+
+    def lose_acks(self, times: int = 1) -> None:
+        """Store the next ``times`` records sent but never confirm them, as
+        when Kafka's acknowledgement (not the record) is lost: waiting for
+        them fails, though consumers read them."""
+        with self._lock:
+            self._lost_acks += times
 
     def fail_commits(self, times: int = 1) -> None:
         """Refuse the next ``times`` commit requests, of any consumer: nothing
@@ -114,8 +122,11 @@ class MemoryTransport(Transport):
             index = zlib.crc32(key) % len(parts) if key else 0
             log = parts[index]
             log.append(Delivery(topic, index, len(log), key, value, list(headers or [])))
-            handle.resolve(None, index, len(log) - 1)
             self._lock.notify_all()
+            if self._lost_acks:
+                self._lost_acks -= 1
+                return handle  # stored, never confirmed: the outcome looks unknown
+            handle.resolve(None, index, len(log) - 1)
         return handle
 
     def wait(self, handles: Iterable[PublishHandle], timeout: float) -> None:

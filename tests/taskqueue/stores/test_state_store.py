@@ -478,3 +478,12 @@ def test_memory_urls_share_one_store_per_url_and_prefix() -> None:
     assert a is b and a is not other
     a.write(started("j"))
     assert b.read("j")["state"] == "STARTED" and other.read("j") == {}
+
+
+def test_a_claim_is_replaced_only_by_its_holder(subject: Subject) -> None:
+    store = subject.store
+    assert store.claim_idempotency("order-2", "pending:job-a", ttl=1) is None
+    assert store.replace_idempotency("order-2", "pending:job-b", "job-b", ttl=60) is False
+    assert store.replace_idempotency("order-2", "pending:job-a", "job-a", ttl=60) is True
+    subject.advance(1.5)  # past the pending claim's TTL: the replacement has its own
+    assert store.claim_idempotency("order-2", "pending:job-c", ttl=60) == "job-a"
