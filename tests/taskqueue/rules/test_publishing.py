@@ -98,10 +98,9 @@ def test_jobs_published_before_a_bulk_body_raised_are_sent_and_reported(
     rapp: TaskQueue, worker: Callable[..., RunningWorker]
 ) -> None:
     add = rapp.tasks["rules.add"]
-    with pytest.raises(ValueError, match="the caller's own error") as raised:
-        with rapp.bulk():
-            sent = add.delay(20, 22)
-            raise ValueError("the caller's own error")
+    with pytest.raises(ValueError, match="the caller's own error") as raised, rapp.bulk():
+        sent = add.delay(20, 22)
+        raise ValueError("the caller's own error")
     notes = " ".join(getattr(raised.value, "__notes__", []))
     assert "1 job(s) published in the bulk() block before this error were sent" in notes
     assert sent.id in notes
