@@ -47,6 +47,9 @@ def _parser() -> argparse.ArgumentParser:
     create.add_argument(
         "-Q", "--queues", default=None, help="comma-separated queues (default: all known)"
     )
+    from .kafka_topics import add_parser as add_strimzi_parser  # topics strimzi
+
+    add_strimzi_parser(topics_sub, with_app)
 
     workers = sub.add_parser("workers", help="list live workers (from their Redis heartbeats)")
     with_app(workers)
@@ -155,6 +158,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "worker":
             return _worker(app, args)
         if args.command == "topics":
+            if args.topics_command == "strimzi":
+                from .kafka_topics import print_strimzi_topics
+
+                return print_strimzi_topics(app, args)
             return _topics_create(app, args)
         if args.command == "results":
             return _results_purge(app, args)
