@@ -74,6 +74,10 @@ class Settings:
     """Process pool: a job whose child dies this many times running it (one
     attempt, counted across workers) is dead-lettered as poison."""
     heartbeat_interval: float = 5.0
+    owner_lease: float = 15.0
+    """Seconds a worker owns a job it received, renewed by its heartbeat: a
+    copy of the job that reaches another worker meanwhile (across a
+    rebalance) waits instead of running twice. 0 turns leases off."""
     unknown_task_grace: float = 600.0
     """Seconds a job of a task this worker does not know is delayed again
     (through the delay tiers) before it fails with NotRegistered: during a
@@ -235,6 +239,7 @@ _RULES: dict[str, r.Rule] = {
     "heartbeat_interval": r.positive(r.to_float),
     "outage_shutdown_after": r.at_least(r.to_float, 0),
     "unknown_task_grace": r.at_least(r.to_float, 0),
+    "owner_lease": r.at_least(r.to_float, 0),
     "health_port": r.between(r.to_int, 0, 65535),
     "metrics_port": r.between(r.to_int, 0, 65535),
     "beat_metrics_port": r.between(r.to_int, 0, 65535),

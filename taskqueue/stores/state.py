@@ -35,6 +35,9 @@ SUPERSEDED = 1
 OUTRANKED = 2
 """Rejected: same attempt, stored state ranks higher, or the same state again
 (only PROGRESS repeats)."""
+LEASED = 3
+"""Rejected RECEIVED: another worker owns this attempt and its owner lease
+is alive (it is running it, or about to): this copy must wait."""
 
 WriteAnswer = tuple[int, str, str]
 """Per update: (code, previous state, previous attempt); '' when nothing was stored."""
@@ -201,17 +204,32 @@ class StateStore(ABC):
     # --- job state ------------------------------------------------------------
     @abstractmethod
     def write_batch(
-        self, updates: Sequence[StateUpdate], publish: bool = True
+        self, updates: Sequence[StateUpdate], publish: bool = True, lease: float = 0.0
     ) -> list[WriteAnswer]:
         """Apply many updates in order, atomically each, in one round trip.
 
         Each is checked against what is stored (including earlier updates of
         the same batch); applied ones refresh the record's TTL and, with
-        ``publish``, emit one event each."""
+        ``publish``, emit one event each.
+
+        With ``lease`` (seconds), a RECEIVED update is the worker in its
+        ``worker`` field taking the attempt: it becomes the record's owner for
+        that long (renewed by :meth:`renew_leases`), unless another owner's
+        lease on the same attempt is alive, which answers LEASED. The clock
+        is the store's own, so workers' clocks do not matter."""
 
     def write(self, update: StateUpdate, publish: bool = True) -> WriteAnswer:
         """Apply one update now (a task's progress); see :meth:`write_batch`."""
         return self.write_batch([update], publish)[0]
+
+    @abstractmethod
+    def renew_leases(self, job_ids: Sequence[str], owner: str, lease: float) -> None:
+        """Extend ``owner``'s leases on these jobs to ``lease`` seconds from now
+        (jobs another worker owns now are left alone)."""
+
+    @abstractmethod
+    def release_leases(self, job_ids: Sequence[str], owner: str) -> None:
+        """End ``owner``'s leases on these jobs: it will not run them."""
 
     @abstractmethod
     def read(self, job_id: str) -> dict[str, str]:

@@ -24,6 +24,7 @@ from typing import Generic, TypeVar
 from ..states import PRECEDENCE, State
 from .state import (
     APPLIED,
+    LEASED,
     OUTRANKED,
     SUPERSEDED,
     AsyncEventStream,
@@ -135,16 +136,26 @@ class MemoryStateStore(StateStore):
 
     # --- job state ------------------------------------------------------------
     def write_batch(
-        self, updates: Sequence[StateUpdate], publish: bool = True
+        self, updates: Sequence[StateUpdate], publish: bool = True, lease: float = 0.0
     ) -> list[WriteAnswer]:
         out: list[WriteAnswer] = []
         with self._lock:
-            now = repr(self.clock())
+            clock = self.clock()
+            now = repr(clock)
             for u in updates:
                 current = self._jobs.get(u.job_id)
                 prev_state = current.get("state", "") if current else ""
                 prev_attempt = current.get("attempt", "") if current else ""
                 code = _decide(prev_state, prev_attempt, u) if current else APPLIED
+                taking = lease > 0 and u.state == State.RECEIVED.value and bool(u.worker)
+                if current and taking and _leased_to_another(current, u, clock):
+                    code = LEASED
+                if taking and code in (APPLIED, OUTRANKED):
+                    # This worker runs the attempt now (see the Redis script).
+                    record = dict(current or {})
+                    record.update(owner=u.worker, lease=repr(clock + lease))
+                    self._jobs.put(u.job_id, record, self.ttl)
+                    current = record
                 if code == APPLIED:
                     record = dict(current or {})
                     record.update(state=u.state, attempt=str(u.attempt), updated_at=now)
@@ -163,6 +174,19 @@ class MemoryStateStore(StateStore):
                         self._events.publish(encode_event(u, now))
                 out.append((code, prev_state, prev_attempt))
         return out
+
+    def renew_leases(self, job_ids: Sequence[str], owner: str, lease: float) -> None:
+        self._set_leases(job_ids, owner, self.clock() + max(lease, 0.001))
+
+    def release_leases(self, job_ids: Sequence[str], owner: str) -> None:
+        self._set_leases(job_ids, owner, 0.0)
+
+    def _set_leases(self, job_ids: Sequence[str], owner: str, until: float) -> None:
+        with self._lock:
+            for job_id in job_ids:
+                record = self._jobs.get(job_id)
+                if record is not None and record.get("owner") == owner:
+                    record["lease"] = repr(until)
 
     def read(self, job_id: str) -> dict[str, str]:
         with self._lock:
@@ -358,6 +382,20 @@ class MemoryStateStore(StateStore):
                 return False
             self._strings.pop(name)
             return True
+
+
+def _leased_to_another(record: dict[str, str], u: StateUpdate, now: float) -> bool:
+    """Another worker owns ``u``'s attempt and its lease is alive (not for a
+    final or newer record: the precedence rule answers those)."""
+    if _decide(record.get("state", ""), record.get("attempt", ""), u) == SUPERSEDED:
+        return False
+    owner = record.get("owner")
+    return (
+        u.attempt == int(record.get("attempt") or 0)
+        and bool(owner)
+        and owner != u.worker
+        and float(record.get("lease") or 0) > now
+    )
 
 
 def _decide(prev_state: str, prev_attempt: str, u: StateUpdate) -> int:

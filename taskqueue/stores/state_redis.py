@@ -82,16 +82,32 @@ class RedisStateStore(StateStore):
 
     # --- job state ------------------------------------------------------------
     def write_batch(
-        self, updates: Sequence[StateUpdate], publish: bool = True
+        self, updates: Sequence[StateUpdate], publish: bool = True, lease: float = 0.0
     ) -> list[WriteAnswer]:
         if not updates:
             return []
         batch = json.dumps([_entry(u) for u in updates], separators=(",", ":"))
         result = self._script(lua.SET_STATES)(
             keys=[self.keys.job(u.job_id) for u in updates],
-            args=[self.events_channel if publish else "", self.ttl, repr(time.time()), batch],
+            args=[
+                self.events_channel if publish else "",
+                self.ttl,
+                repr(time.time()),
+                batch,
+                repr(lease),
+            ],
         )
         return [(int(code), _text(prev), _text(attempt)) for code, prev, attempt in result]
+
+    def renew_leases(self, job_ids: Sequence[str], owner: str, lease: float) -> None:
+        if job_ids:
+            keys = [self.keys.job(i) for i in job_ids]
+            self._script(lua.SET_LEASES)(keys=keys, args=[owner, repr(max(lease, 0.001))])
+
+    def release_leases(self, job_ids: Sequence[str], owner: str) -> None:
+        if job_ids:
+            keys = [self.keys.job(i) for i in job_ids]
+            self._script(lua.SET_LEASES)(keys=keys, args=[owner, "0"])
 
     def read(self, job_id: str) -> dict[str, str]:
         return self.read_many([job_id])[0]

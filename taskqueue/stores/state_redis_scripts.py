@@ -7,7 +7,7 @@ workers, clients and beat processes never race on the same record.
 from __future__ import annotations
 
 from ..states import PRECEDENCE, State
-from .state import APPLIED, OUTRANKED, SUPERSEDED
+from .state import APPLIED, LEASED, OUTRANKED, SUPERSEDED
 
 _RANKS = "{" + ",".join(f"{s.value}={r}" for s, r in PRECEDENCE.items()) + "}"
 _FINAL_RANK = PRECEDENCE[State.SUCCESS]
@@ -22,16 +22,23 @@ SET_STATES = f"""
 local ranks = {_RANKS}
 local names = {{[3]='task', [4]='queue', [5]='worker', [6]='payload', [7]='traceback'}}
 local updates = cjson.decode(ARGV[4])
+local lease = tonumber(ARGV[5]) or 0
+local now = 0
+if lease > 0 then
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) + tonumber(t[2]) / 1e6
+end
 local out = {{}}
 for i, u in ipairs(updates) do
   local key, state, attempt = KEYS[i], u[1], tonumber(u[2])
-  local cur = redis.pcall('HMGET', key, 'state', 'attempt')
+  local cur = redis.pcall('HMGET', key, 'state', 'attempt', 'owner', 'lease')
   if cur.err then
     -- Not a hash (WRONGTYPE): not a record this store wrote, and no state
     -- to keep. Replaced, so one foreign key cannot fail a whole batch.
     redis.call('DEL', key)
-    cur = {{false, false}}
+    cur = {{false, false, false, false}}
   end
+  local taking = lease > 0 and state == 'RECEIVED' and u[5] ~= ''
   local code = {APPLIED}
   if cur[1] then
     local crank = ranks[cur[1]] or 3
@@ -47,6 +54,17 @@ for i, u in ipairs(updates) do
       -- duplicate STARTED/RECEIVED would be published twice otherwise.
       code = {OUTRANKED}
     end
+    -- Another worker owns this very attempt and is alive: the copy waits.
+    if code ~= {SUPERSEDED} and taking and attempt == cattempt and cur[3]
+        and cur[3] ~= u[5] and (tonumber(cur[4]) or 0) > now then
+      code = {LEASED}
+    end
+  end
+  if taking and (code == {APPLIED} or code == {OUTRANKED}) then
+    -- This worker runs the attempt now (a copy after the owner's lease
+    -- ended takes it over, though its state stays the higher one).
+    redis.call('HSET', key, 'owner', u[5], 'lease', tostring(now + lease))
+    redis.call('EXPIRE', key, ARGV[2])
   end
   if code == {APPLIED} then
     local f = {{'state', state, 'attempt', u[2], 'updated_at', ARGV[3]}}
@@ -66,6 +84,22 @@ for i, u in ipairs(updates) do
   out[i] = {{code, cur[1] or '', cur[2] or ''}}
 end
 return out
+"""
+
+# KEYS: job hashes. ARGV[1] owner, ARGV[2] lease seconds (0: end the lease).
+# Only the owner's own leases change; time is Redis's own clock.
+SET_LEASES = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1e6
+local lease = tonumber(ARGV[2])
+for _, key in ipairs(KEYS) do
+  if redis.call('HGET', key, 'owner') == ARGV[1] then
+    local until_ = 0
+    if lease > 0 then until_ = now + lease end
+    redis.call('HSET', key, 'lease', tostring(until_))
+  end
+end
+return 0
 """
 
 # KEYS[1] bucket hash, KEYS[2] overrides hash. ARGV[1] task, ARGV[2] declared

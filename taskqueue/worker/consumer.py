@@ -45,7 +45,7 @@ from ..message_checks import CHORD_HEADER
 from ..middleware import Admission, Stage, VerdictKind
 from ..policies.priority import WeightedQueues
 from ..states import FAILURE, RECEIVED, REVOKED
-from ..stores.state import SUPERSEDED, StateUpdate
+from ..stores.state import LEASED, SUPERSEDED, StateUpdate
 from ..transport import Consumer, Delivery
 from .events import EventKind
 from .execute import Outcome
@@ -176,7 +176,8 @@ class PollLoop:
             )
             for j in jobs
         ]
-        answers = self.app.state_backend.write_batch(updates)
+        lease = self.app.settings.owner_lease
+        answers = self.app.state_backend.write_batch(updates, lease=lease)
         self._registering = []
         for job, state in ended.items():
             logger.info(
@@ -199,6 +200,21 @@ class PollLoop:
                 if previous == REVOKED.value:  # revoked before it ever ran
                     self.ledger.fail_chord(job.message, previous)
                 self.ledger.skipped(job)
+                continue
+            if code == LEASED:
+                # Its owner (another worker, alive) runs this attempt: the
+                # copy crossed a rebalance. It comes back when the lease
+                # would lapse, to be acked unrun once the job ended, or run
+                # if its owner died meanwhile and the lease lapsed.
+                wait = self._lease_left(job.message.id, lease)
+                logger.info(
+                    "job %s (%s) attempt %d is owned by another live worker; the copy waits %.1f s",
+                    job.message.id,
+                    job.message.task,
+                    job.message.retries,
+                    wait,
+                )
+                self._delay(job, time.time() + wait)
                 continue
             key = (job.message.id, job.message.retries)
             if key in self._live:
@@ -592,6 +608,7 @@ class PollLoop:
         self._registering = list(filter(kept, self._registering))
         self._parked = list(filter(kept, self._parked))
         # Their new owner runs them: a copy seen here later is not a duplicate.
+        dropped = [j for j in self._live.values() if not kept(j)]
         self._live = {k: j for k, j in self._live.items() if kept(j)}
         deadline = time.monotonic() + min(self.app.settings.shutdown_grace, 15.0)
         for job in list(self.jobs):
@@ -627,7 +644,43 @@ class PollLoop:
                     job.delivery.topic,
                     job.delivery.partition,
                 )
+        self._release_leases([j for j in dropped if not self._running(j)])
         self._tell(False, tps)
+
+    def _lease_left(self, job_id: str, lease: float) -> float:
+        """Seconds until another owner's lease on ``job_id`` lapses, unless
+        renewed (a little more, never above ``lease``): a copy comes back
+        then rather than a whole lease later, so the job of a worker that
+        died waits no longer than needed. The lease is on the store's clock,
+        so this is an estimate; the store decides when the copy is back."""
+        try:
+            until = float(self.app.state.read(job_id).get("lease") or 0)
+        except Exception as exc:
+            if not self.app.state.owns_error(exc):
+                raise
+            return lease
+        return min(lease, max(LEASE_RECHECK_MIN, until - time.time() + LEASE_RECHECK_MIN))
+
+    def _running(self, job: Job) -> bool:
+        return job in self.jobs and not (job.future is not None and job.future.cancelled())
+
+    def release_unstarted_leases(self) -> None:
+        """At shutdown: end the leases of jobs registered here that will not
+        run here, so their next owner need not wait for the leases to lapse."""
+        self._release_leases([j for j in self._live.values() if not self._running(j)])
+
+    def _release_leases(self, jobs: list[Job]) -> None:
+        """Jobs registered here that will not run here: end their owner
+        leases, so the partition's next owner runs them at once (best effort:
+        a lease also lapses by itself)."""
+        if not jobs or not self.app.settings.owner_lease:
+            return
+        try:
+            self.app.state.release_leases([j.message.id for j in jobs], self.name)
+        except Exception as exc:
+            if not self.app.state.owns_error(exc):
+                raise
+            logger.warning("owner leases not released (%s); they lapse by themselves", exc)
 
     def wait_acks(self, deadline: float) -> None:
         while self.ledger.busy and not self.outage.active and time.monotonic() < deadline:
@@ -644,6 +697,9 @@ class _Unrecorded:
     reported: Outcome | None = None
     """The outcome once middleware's ``on_outcome`` has seen (or replaced) it."""
 
+
+LEASE_RECHECK_MIN = 0.2
+"""Seconds a copy waiting on another owner's lease waits at least."""
 
 _PLACEHOLDER = Message(id="-", task="-")
 """Envelope of a record that could not be decoded (its job is only acked)."""

@@ -28,6 +28,7 @@ from .pool import Pool, ProcessPool, ThreadPool
 if TYPE_CHECKING:
     from ..app import TaskQueue
     from ..config import Settings
+    from .snapshot import LoopSnapshot
 
 logger = logging.getLogger("taskqueue.worker")
 
@@ -211,6 +212,7 @@ class Worker:
             )
         loop.settle_safely(force_flush=True)
         loop.wait_acks(time.monotonic() + 10)
+        loop.release_unstarted_leases()
         pool.shutdown(wait=not cold, cancel=True)
         consumer.close()  # commits synchronously, then leaves the group
         logger.info("worker %s stopped after %d job(s)", self.name, loop.processed)
@@ -244,3 +246,15 @@ class Worker:
                 )
             except Exception as exc:
                 logger.warning("heartbeat to the state store failed: %s", exc)
+            self._renew_leases(snapshot)
+
+    def _renew_leases(self, snapshot: LoopSnapshot | None) -> None:
+        """Keep this worker's owner leases alive while it holds their jobs
+        (``owner_lease``; a copy elsewhere waits while they are)."""
+        lease = self.app.settings.owner_lease
+        if not lease or snapshot is None or not snapshot.active:
+            return
+        try:
+            self.app.state.renew_leases([j.id for j in snapshot.active], self.name, lease)
+        except Exception as exc:
+            logger.warning("owner leases not renewed: %s", exc)

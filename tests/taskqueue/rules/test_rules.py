@@ -11,6 +11,7 @@ import pytest
 from taskqueue import Message, TaskQueue, chord
 from taskqueue.beat import Beat
 from taskqueue.delays import EARLY_TOLERANCE, tier_topics
+from taskqueue.stores.state import StateUpdate
 
 from .conftest import RunningWorker, read_topic, state_of, wait_for
 from .tasks import GATES, runs
@@ -331,3 +332,37 @@ def test_a_job_revoked_while_running_sends_no_follow_ups_and_fails_its_chord(
     assert sorted(r[1] for r in runs(rapp, "rules.add")) == [(1, 1), (2, 2)], "no link ran"
     assert not runs(rapp, "rules.total")
     assert "was revoked" in str(rapp.AsyncResult(result.id).info)
+
+
+@pytest.mark.rule_settings(owner_lease=1.5)
+def test_a_copy_reaching_another_worker_while_its_job_runs_waits_and_never_runs_twice(
+    rapp: TaskQueue, worker: Callable[..., RunningWorker], unique_name: str
+) -> None:
+    hold = rapp.tasks["rules.hold"]
+    gate = f"{unique_name}-leased"
+    with worker(name="w-owner"):
+        job = hold.delay(gate)
+        wait_for(lambda: runs(rapp, "rules.hold"), what="the first run")
+        # A second group reads every record again: the copy a rebalance
+        # hands to a new owner while the first run goes on.
+        with worker(group=f"{unique_name}-other", name="w-other"):
+            time.sleep(3.0)  # two lease lengths: renewed by the owner, so the copy waits
+            assert len(runs(rapp, "rules.hold")) == 1
+            GATES[gate].set()
+            assert job.get(timeout=30) == gate
+            time.sleep(2.5)  # the waiting copy comes back, finds the job ended
+    assert len(runs(rapp, "rules.hold")) == 1
+
+
+@pytest.mark.rule_settings(owner_lease=1)
+def test_a_copy_runs_once_its_dead_owners_lease_lapses(
+    rapp: TaskQueue, worker: Callable[..., RunningWorker]
+) -> None:
+    add = rapp.tasks["rules.add"]
+    # A worker took the job and died: its lease is never renewed.
+    taken = StateUpdate("orphan", "RECEIVED", 0, task="rules.add", worker="w-dead")
+    rapp.state.write_batch([taken], lease=1)
+    result = add.apply_async((8, 8), task_id="orphan")
+    with worker():
+        assert result.get(timeout=30) == 16
+    assert [r[1] for r in runs(rapp, "rules.add")] == [(8, 8)]

@@ -18,6 +18,7 @@ import pytest
 
 from taskqueue.stores.state import (
     APPLIED,
+    LEASED,
     OUTRANKED,
     SUPERSEDED,
     RevocationNotice,
@@ -487,3 +488,47 @@ def test_a_claim_is_replaced_only_by_its_holder(subject: Subject) -> None:
     assert store.replace_idempotency("order-2", "pending:job-a", "job-a", ttl=60) is True
     subject.advance(1.5)  # past the pending claim's TTL: the replacement has its own
     assert store.claim_idempotency("order-2", "pending:job-c", ttl=60) == "job-a"
+
+
+# --- owner leases ------------------------------------------------------------------
+def received(job: str, worker: str, attempt: int = 0) -> StateUpdate:
+    return StateUpdate(job, "RECEIVED", attempt, task="t.x", worker=worker)
+
+
+def test_a_live_owner_lease_makes_another_workers_copy_wait(subject: Subject) -> None:
+    store = subject.store
+    assert store.write_batch([received("j", "w1")], lease=1)[0][0] == APPLIED
+    store.write(StateUpdate("j", "STARTED", 0, worker="w1"))
+    assert store.write_batch([received("j", "w2")], lease=1)[0][0] == LEASED
+    assert store.write_batch([received("j", "w1")], lease=1)[0][0] == OUTRANKED  # its own
+    assert store.write(received("j", "w2"))[0] == OUTRANKED  # no lease asked: no check
+    assert store.write_batch([received("j", "w2", attempt=1)], lease=1)[0][0] == APPLIED
+
+
+def test_a_lapsed_lease_lets_another_worker_take_the_attempt_over(subject: Subject) -> None:
+    store = subject.store
+    store.write_batch([received("j", "w1")], lease=1)
+    store.write(StateUpdate("j", "STARTED", 0, worker="w1"))
+    subject.advance(1.5)  # w1 died: nothing renewed its lease
+    assert store.write_batch([received("j", "w2")], lease=1)[0][0] == OUTRANKED
+    assert store.read("j")["owner"] == "w2"
+    assert store.write_batch([received("j", "w1")], lease=1)[0][0] == LEASED  # w2's now
+
+
+def test_leases_are_renewed_and_released_only_by_their_owner(subject: Subject) -> None:
+    store = subject.store
+    store.write_batch([received("a", "w1"), received("b", "w1")], lease=1)
+    subject.advance(0.6)
+    store.renew_leases(["a", "b"], "w1", 2)
+    store.renew_leases(["a"], "w2", 0.001)  # not w2's: unchanged
+    subject.advance(0.6)  # past the first lease, within the renewed one
+    assert store.write_batch([received("a", "w2")], lease=1)[0][0] == LEASED
+    store.release_leases(["b"], "w1")
+    assert store.write_batch([received("b", "w2")], lease=1)[0][0] == OUTRANKED
+
+
+def test_a_final_job_is_superseded_not_leased(subject: Subject) -> None:
+    store = subject.store
+    store.write_batch([received("j", "w1")], lease=60)
+    store.write(StateUpdate("j", "SUCCESS", 0, payload=1))
+    assert store.write_batch([received("j", "w2")], lease=60)[0][0] == SUPERSEDED
