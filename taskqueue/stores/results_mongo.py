@@ -148,8 +148,9 @@ class MongoResultStore(ResultStore):
             return report
         # Converted here, in the flushing thread, not on the worker's loop.
         prepared = [storable(d) for d in docs]
-        first = [i for i, doc in enumerate(docs) if not expected_stored(doc)]
-        merges = [i for i, doc in enumerate(docs) if expected_stored(doc)]
+        stored = [expected_stored(doc) for doc in docs]
+        first = [i for i, known in enumerate(stored) if not known]
+        merges = [i for i, known in enumerate(stored) if known]
         if first:
             for error in self._insert_first([prepared[i] for i in first]):
                 index = first[error["index"]]
