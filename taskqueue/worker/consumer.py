@@ -227,6 +227,7 @@ class PollLoop:
                 self.ledger.skipped(job)
                 continue
             self._live[key] = job
+            self._changed = True  # the snapshot lists the jobs whose leases are renewed
             # Delivered before if this attempt already left a trace (a
             # worker died or lost the partition mid-job); a previous
             # attempt's RETRY does not count.
@@ -440,6 +441,7 @@ class PollLoop:
             key = (job.message.id, job.message.retries)
             if self._live.get(key) is job:
                 del self._live[key]
+                self._changed = True
             if not job.released:
                 consumer.ack(job.delivery, job.generation)
 
@@ -572,6 +574,7 @@ class PollLoop:
             self.stopping,
             problem=self.outage.problem,
             problem_since=self.outage.since,
+            owned=tuple(j.message.id for j in self._live.values()),
         )
 
     def add_rebalance_listener(self, listener: RebalanceListener) -> None:
@@ -610,6 +613,7 @@ class PollLoop:
         # Their new owner runs them: a copy seen here later is not a duplicate.
         dropped = [j for j in self._live.values() if not kept(j)]
         self._live = {k: j for k, j in self._live.items() if kept(j)}
+        self._changed = True
         deadline = time.monotonic() + min(self.app.settings.shutdown_grace, 15.0)
         for job in list(self.jobs):
             if job.delivery.tp in revoked and job.future is not None and job.future.cancel():

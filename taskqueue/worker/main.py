@@ -252,9 +252,9 @@ class Worker:
         """Keep this worker's owner leases alive while it holds their jobs
         (``owner_lease``; a copy elsewhere waits while they are)."""
         lease = self.app.settings.owner_lease
-        if not lease or snapshot is None or not snapshot.active:
+        if not lease or snapshot is None or not snapshot.owned:
             return
         try:
-            self.app.state.renew_leases([j.id for j in snapshot.active], self.name, lease)
+            self.app.state.renew_leases(list(snapshot.owned), self.name, lease)
         except Exception as exc:
             logger.warning("owner leases not renewed: %s", exc)

@@ -44,6 +44,9 @@ class LoopSnapshot:
     """Why the worker is unhealthy (a store it needs is down); empty when healthy."""
     problem_since: float | None = None
     """Wall-clock start of that problem."""
+    owned: tuple[str, ...] = ()
+    """Ids of the jobs registered here and not acked (running, queued in the
+    pool, or held for their turn): the worker renews their owner leases."""
     taken_at: float = field(default_factory=time.time)
 
     def active_ids(self) -> set[str]:
