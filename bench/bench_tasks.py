@@ -1,7 +1,8 @@
 """Tasks of the throughput benchmark, for both systems.
 
 ``app`` (taskqueue) reads ``TASKQUEUE_*`` from the environment the
-benchmark gives its worker; ``celery_app`` reads ``BENCH_CELERY_REDIS``.
+benchmark gives its worker; ``celery_app`` reads ``BENCH_CELERY_REDIS``
+(and ``BENCH_CELERY_BROKER`` / ``BENCH_CELERY_QUEUE`` for Celery on Kafka).
 """
 
 from __future__ import annotations
@@ -28,7 +29,13 @@ def make_celery():  # type: ignore[no-untyped-def]
     from celery import Celery
 
     url = os.environ.get("BENCH_CELERY_REDIS", "redis://127.0.0.1:6379/15")
-    capp = Celery("bench_celery", broker=url, backend=url)
+    # BENCH_CELERY_BROKER: another broker (kombu's confluentkafka), results stay in Redis.
+    broker = os.environ.get("BENCH_CELERY_BROKER", url)
+    capp = Celery("bench_celery", broker=broker, backend=url)
+    if broker.startswith("confluentkafka://"):
+        capp.conf.broker_transport_options = {"allow_create_topics": True}
+    if os.environ.get("BENCH_CELERY_QUEUE"):
+        capp.conf.task_default_queue = os.environ["BENCH_CELERY_QUEUE"]
     capp.conf.update(
         worker_prefetch_multiplier=64,  # Celery's fair best for tiny tasks
         task_ignore_result=False,

@@ -220,3 +220,13 @@ PROGRESS_RPC_TIMEOUT = 0.3
 """Seconds to wait for the worker's progress reply before answering from Redis."""
 CONTROL_TIMEOUT = 0.5
 """Deadline of each gRPC call to a worker (workers query, cancel, admin)."""
+
+# Quotas and shared answers of the jobs API (docs/security.md).
+JOBS_SUBMISSIONS_PER_MINUTE = 120
+"""Jobs one person may submit per calendar minute, counted in Redis across
+every web process (a bulk of n counts n; 0: no limit). jobs.api.quotas."""
+JOBS_MAX_UNFINISHED = 1_000
+"""Jobs of one person not yet final at once (0: no limit). jobs.api.quotas."""
+WORKERS_CACHE_SECONDS = 2.0
+"""One `workers` answer (heartbeats, gRPC status, lag) serves every caller of a
+web process this long, so polling screens do not multiply calls to workers."""

@@ -8,7 +8,9 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
 from jobs import live, services
@@ -144,7 +146,14 @@ class JobAdmin(admin.ModelAdmin):
             ),
         )
 
-    @admin.action(description="Requeue selected jobs (republish unfinished, retry failed/revoked)")
+    def has_manage_all_jobs_permission(self, request: HttpRequest) -> bool:
+        """Actions that act on anyone's jobs need the same permission as the API."""
+        return request.user.has_perm("jobs.manage_all_jobs")
+
+    @admin.action(
+        description="Requeue selected jobs (republish unfinished, retry failed/revoked)",
+        permissions=["manage_all_jobs"],
+    )
     def requeue_selected(self, request: HttpRequest, queryset: QuerySet[Job]) -> None:
         try:
             report = requeue(queryset.order_by("created_at"))
@@ -157,7 +166,10 @@ class JobAdmin(admin.ModelAdmin):
             f"skipped {len(report.skipped)}",
         )
 
-    @admin.action(description="Send dead-lettered jobs back (replay from the dead-letter topic)")
+    @admin.action(
+        description="Send dead-lettered jobs back (replay from the dead-letter topic)",
+        permissions=["manage_all_jobs"],
+    )
     def replay_dead_letters(self, request: HttpRequest, queryset: QuerySet[Job]) -> None:
         by_queue: dict[str, list[str]] = {}
         for job in queryset:
@@ -178,17 +190,71 @@ class JobAdmin(admin.ModelAdmin):
             messages.SUCCESS if replayed else messages.WARNING,
         )
 
-    @admin.action(description="Cancel selected jobs")
+    @admin.action(description="Cancel selected jobs", permissions=["manage_all_jobs"])
     def cancel_selected(self, request: HttpRequest, queryset: QuerySet[Job]) -> None:
         cancelled = sum(services.cancel(job, request.user) for job in queryset)
         self.message_user(request, f"cancelled {cancelled} of {queryset.count()} job(s)")
 
 
+_ISSUED = "_jobs_issued_api_token"
+"""Request attribute carrying a new token's plain value from save to response."""
+
+
 @admin.register(ApiToken)
 class ApiTokenAdmin(admin.ModelAdmin):
-    list_display = ("user", "name", "created_at", "last_used_at")
-    readonly_fields = ("digest", "created_at", "last_used_at")
+    """Tokens are listed, created and revoked here. Adding one generates its
+    value and shows it once on the next page (only its digest is stored);
+    revoking deletes it, which closes its open websockets."""
+
+    fields = ("user", "name", "read_only", "expires_at", "created_at", "last_used_at")
+    list_display = ("__str__", "user", "read_only", "expires_at", "status", "last_used_at")
+    list_filter = ("read_only", "expires_at", "created_at")
+    list_select_related = ("user",)
     search_fields = ("user__username", "name")
+    autocomplete_fields = ("user",)
+    actions = ("revoke_selected",)
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
+        # A token's owner never changes: that would hand a live secret over.
+        fixed = ("created_at", "last_used_at")
+        return ("user", *fixed) if obj is not None else fixed
+
+    @admin.display(description="status")
+    def status(self, token: ApiToken) -> str:
+        return "expired" if token.is_expired() else "active"
+
+    def save_model(self, request: HttpRequest, obj: ApiToken, form: Any, change: bool) -> None:
+        if not change:
+            plain, obj.digest = ApiToken.new_value()
+            setattr(request, _ISSUED, plain)
+        super().save_model(request, obj, form, change)
+
+    def response_add(
+        self, request: HttpRequest, obj: ApiToken, post_url_continue: str | None = None
+    ) -> HttpResponse:
+        plain = getattr(request, _ISSUED, None)
+        if plain is None:
+            return super().response_add(request, obj, post_url_continue)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "token": obj,
+            "plain": plain,
+            "changelist_url": reverse("admin:jobs_apitoken_changelist"),
+        }
+        response = TemplateResponse(request, "admin/jobs/apitoken/issued.html", context)
+        response["Cache-Control"] = "no-store"  # a secret: never kept by a cache
+        return response
+
+    @admin.action(
+        description="Revoke selected tokens (their websockets close)", permissions=["delete"]
+    )
+    def revoke_selected(self, request: HttpRequest, queryset: QuerySet[ApiToken]) -> None:
+        revoked = 0
+        for token in queryset:
+            token.delete()  # one by one: post_delete closes each token's sockets
+            revoked += 1
+        self.message_user(request, f"revoked {revoked} token(s)")
 
 
 class PeriodicScheduleForm(forms.ModelForm):

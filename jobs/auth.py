@@ -3,8 +3,11 @@
 `Authorization: Bearer <token>` authenticates the request as the token's
 user. Such requests carry no cookies a browser could forge, so CSRF checks
 are skipped for them; the session path keeps Django's CSRF protection.
-A bearer header that does not match a token is refused outright rather
-than silently treated as anonymous, so a client with a typo hears about it.
+A bearer header that does not match a live token (unknown, revoked or
+expired: one answer for all three) is refused outright rather than silently
+treated as anonymous, so a client with a typo hears about it. The token is
+kept on ``request.api_token``: its ``read_only`` scope is enforced by
+jobs.api.operation_rules.
 """
 
 from __future__ import annotations
@@ -31,8 +34,8 @@ class BearerTokenMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         token = bearer_token(request)
         if token is not None:
-            user = ApiToken.authenticate(token) if token else None
-            if user is None:
+            api_token = ApiToken.verify(token) if token else None
+            if api_token is None:
                 return JsonResponse(
                     {
                         "errors": [
@@ -44,7 +47,8 @@ class BearerTokenMiddleware:
                     },
                     status=401,
                 )
-            request.user = user
+            request.user = api_token.user
+            request.api_token = api_token  # type: ignore[attr-defined]
             # Django's documented flag (not in its type stubs): a bearer token
             # is not a cookie, so a CSRF token has nothing to protect here.
             request._dont_enforce_csrf_checks = True  # type: ignore[attr-defined]  # noqa: SLF001

@@ -11,6 +11,13 @@ straight back on this connection). Callers, from any thread, hand their
 request to that thread and wait on a future keyed by the correlation id;
 a reply whose id nobody waits for any more (late, unknown) is dropped.
 
+Replies are trusted only as far as they are checked: the job is asked of
+its holder only (the ``worker`` field of its live state in Redis; a job no
+worker holds is not asked at all), a reply naming another worker or
+another job is dropped, and with ``control_token`` set a reply must carry
+the worker's signature (``taskqueue.control.progress_rpc.verify``). A
+dropped reply leaves the caller waiting for the true one, then Redis.
+
 Why pika and a thread, not aio-pika: the callers (GraphQL resolvers, admin
 views) are synchronous Django code, pika is already the project's AMQP
 client, and one thread per process serves every concurrent caller.
@@ -38,7 +45,7 @@ from django.conf import settings
 from jobs.jobview import JobView
 from jobs.models import Job
 from jobs.taskapp import get_app
-from taskqueue.control.progress_rpc import declare_exchange, safe_url
+from taskqueue.control.progress_rpc import declare_exchange, safe_url, verify
 
 logger = logging.getLogger("jobs.live_progress")
 
@@ -74,10 +81,11 @@ class Answer:
 class ProgressClient:
     """Correlated requests over one connection and one reply consumer."""
 
-    def __init__(self, url: str, exchange: str) -> None:
+    def __init__(self, url: str, exchange: str, token: str = "") -> None:
         self.url = url
         self.exchange = exchange
-        self._pending: dict[str, Future[dict[str, Any]]] = {}
+        self.token = token
+        self._pending: dict[str, tuple[Future[dict[str, Any]], str, str]] = {}
         self._lock = threading.Lock()
         self._connection: Any = None
         self._channel: Any = None
@@ -87,16 +95,18 @@ class ProgressClient:
         self._down_since: float | None = None
         self._last_attempt = 0.0
         self.dropped = 0
+        self.refused = 0
 
     # --- callers' side -----------------------------------------------------------
-    def ask(self, job_id: str, timeout: float) -> dict[str, Any] | None:
-        """The holder's reply, or None (no reply in time, or RabbitMQ down)."""
+    def ask(self, job_id: str, timeout: float, holder: str) -> dict[str, Any] | None:
+        """The reply of ``holder`` (the worker the state store names), or None
+        (no such reply in time, or RabbitMQ down)."""
         if not self._ensure_connected():
             return None
         correlation_id = uuid.uuid4().hex
         future: Future[dict[str, Any]] = Future()
         with self._lock:
-            self._pending[correlation_id] = future
+            self._pending[correlation_id] = (future, job_id, holder)
         try:
             body = json.dumps({"job_id": job_id}).encode()
             connection = self._connection
@@ -182,15 +192,44 @@ class ProgressClient:
         )
 
     def _on_reply(self, channel: Any, method: Any, props: Any, body: bytes) -> None:
+        correlation_id = props.correlation_id or ""
         with self._lock:
-            future = self._pending.pop(props.correlation_id or "", None)
-        if future is None:
+            waiting = self._pending.get(correlation_id)
+        if waiting is None:
             self.dropped += 1  # late (the caller gave up) or not ours
             return
+        future, job_id, holder = waiting
+        reply = self._accepted(correlation_id, body, props.headers, job_id, holder)
+        if reply is None:
+            self.refused += 1  # the true holder may still answer before the timeout
+            return
+        with self._lock:
+            self._pending.pop(correlation_id, None)
+        future.set_result(reply)
+
+    def _accepted(
+        self, correlation_id: str, body: bytes, headers: Any, job_id: str, holder: str
+    ) -> dict[str, Any] | None:
+        """The reply if it is signed (with a token), about ``job_id``, from ``holder``."""
+        if not verify(self.token, correlation_id, body, headers):
+            logger.warning("progress reply for job %s refused: bad or missing signature", job_id)
+            return None
         try:
-            future.set_result(json.loads(body))
-        except ValueError as exc:
-            future.set_exception(exc)
+            reply = json.loads(body)
+        except ValueError:
+            reply = None
+        if not isinstance(reply, dict) or reply.get("job_id") != job_id:
+            logger.warning("progress reply for job %s refused: not about that job", job_id)
+            return None
+        if reply.get("worker") != holder:
+            logger.warning(
+                "progress reply for job %s refused: from %r, but %r holds it",
+                job_id,
+                reply.get("worker"),
+                holder,
+            )
+            return None
+        return reply
 
     def _mark_down(self, exc: BaseException) -> None:
         self._connected.clear()
@@ -209,7 +248,7 @@ class ProgressClient:
             self._thread.join(timeout=3)
 
 
-_clients: dict[tuple[str, str], ProgressClient] = {}
+_clients: dict[tuple[str, str, str], ProgressClient] = {}
 _clients_lock = threading.Lock()
 
 
@@ -217,7 +256,7 @@ def client() -> ProgressClient:
     """The process's client for the app in force (one per URL and exchange)."""
     s = get_app().settings
     url = s.rabbitmq_url or getattr(settings, "RABBITMQ_URL", "")
-    key = (url, s.progress_exchange_name())
+    key = (url, s.progress_exchange_name(), s.control_token)
     with _clients_lock:
         found = _clients.get(key)
         if found is None:
@@ -228,9 +267,13 @@ def client() -> ProgressClient:
 def job_progress(job: Job, timeout: float | None = None) -> Answer:
     """Ask the worker holding ``job``; fall back to Redis, then to the row."""
     job_id = str(job.pk)
-    if not job.is_final:
+    view = JobView(job)
+    # The holder by the live state: only it may answer, and a job nobody
+    # holds (queued, delayed) has no one to ask.
+    holder = view.meta.get("worker") if not job.is_final else None
+    if holder:
         wait = getattr(settings, "PROGRESS_RPC_TIMEOUT", DEFAULT_TIMEOUT)
-        reply = client().ask(job_id, wait if timeout is None else timeout)
+        reply = client().ask(job_id, wait if timeout is None else timeout, holder)
         if reply is not None:
             return Answer(
                 job_id,
@@ -240,7 +283,6 @@ def job_progress(job: Job, timeout: float | None = None) -> Answer:
                 dict(reply.get("progress") or {}),
                 reply.get("worker"),
             )
-    view = JobView(job)
     meta = view.meta
     return Answer(
         job_id,

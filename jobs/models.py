@@ -10,13 +10,16 @@ from __future__ import annotations
 import hashlib
 import secrets
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.dispatch import Signal
 from django.utils import timezone
 
+from taskqueue.beat import Entry
+from taskqueue.contrib.django.schedules import ScheduleRow, schedule_of
 from taskqueue.states import READY_STATES, State, may_replace
 
 STATE_CHOICES = [(s.value, s.value) for s in State]
@@ -78,6 +81,12 @@ class Job(models.Model):
             # requeue_jobs --stuck: PENDING rows Kafka never acknowledged.
             models.Index(fields=["state", "queued_at"]),
         ]
+        # Power over other people's jobs is granted, not implied by is_staff
+        # (jobs/api/access.py). Superusers hold every permission.
+        permissions = [
+            ("view_all_jobs", "Can see every person's jobs"),
+            ("manage_all_jobs", "Can cancel and retry every person's jobs"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.provider} {self.id} ({self.state})"
@@ -108,8 +117,23 @@ def _token_digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+token_authenticated = Signal()
+"""Sent with ``token=`` each time an :class:`ApiToken` authenticates a request
+or a websocket (progress.credentials arms the close at its expiry)."""
+
+TOKEN_TOUCH_INTERVAL = timedelta(minutes=1)
+"""``last_used_at`` is written at most this often: a busy client must not turn
+every request into a database write."""
+
+
 class ApiToken(models.Model):
-    """A bearer token for programmatic clients. Only its SHA-256 is stored."""
+    """A bearer token for programmatic clients. Only its SHA-256 is stored.
+
+    Revoking a token deletes it (``manage.py api_tokens revoke``, admin): its
+    open websockets close at once (progress.credentials). An expired token is
+    refused exactly like an unknown one. A read-only token runs queries and
+    subscriptions, never mutations (jobs.api.operation_rules).
+    """
 
     PREFIX = "tq_"
 
@@ -118,29 +142,70 @@ class ApiToken(models.Model):
     )
     name = models.CharField(max_length=100, blank=True)
     digest = models.CharField(max_length=64, unique=True, editable=False)
-    created_at = models.DateTimeField(default=timezone.now)
-    last_used_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+    expires_at = models.DateTimeField(
+        null=True, blank=True, help_text="Refused from this moment on (empty: never expires)."
+    )
+    read_only = models.BooleanField(
+        default=False, help_text="Queries and subscriptions only: every mutation is refused."
+    )
+
+    class Meta:
+        verbose_name = "API token"
 
     def __str__(self) -> str:
         return f"token {self.name or self.pk} of {self.user}"
 
+    def is_expired(self, now: datetime | None = None) -> bool:
+        return self.expires_at is not None and self.expires_at <= (now or timezone.now())
+
     @classmethod
-    def issue(cls, user, name: str = "") -> tuple[ApiToken, str]:
-        """Create a token; the plain value is returned once and never stored."""
+    def new_value(cls) -> tuple[str, str]:
+        """A fresh ``(plain, digest)`` pair; only the digest is ever stored."""
         plain = cls.PREFIX + secrets.token_urlsafe(32)
-        return cls.objects.create(user=user, name=name, digest=_token_digest(plain)), plain
+        return plain, _token_digest(plain)
+
+    @classmethod
+    def issue(
+        cls,
+        user,
+        name: str = "",
+        expires_in: timedelta | None = None,
+        read_only: bool = False,
+    ) -> tuple[ApiToken, str]:
+        """Create a token; the plain value is returned once and never stored."""
+        plain, digest = cls.new_value()
+        expires_at = timezone.now() + expires_in if expires_in is not None else None
+        token = cls.objects.create(
+            user=user, name=name, digest=digest, expires_at=expires_at, read_only=read_only
+        )
+        return token, plain
+
+    @classmethod
+    def verify(cls, plain: str, now: datetime | None = None) -> ApiToken | None:
+        """The live token whose value is ``plain`` (its active user loaded), or None
+        when it is unknown, revoked, expired, or its user is inactive."""
+        now = now or timezone.now()
+        token = cls.objects.select_related("user").filter(digest=_token_digest(plain)).first()
+        if token is None or token.is_expired(now) or not token.user.is_active:
+            return None
+        if token.last_used_at is None or now - token.last_used_at >= TOKEN_TOUCH_INTERVAL:
+            # The condition again in SQL: concurrent requests write once.
+            stale = Q(last_used_at__isnull=True) | Q(last_used_at__lte=now - TOKEN_TOUCH_INTERVAL)
+            cls.objects.filter(stale, pk=token.pk).update(last_used_at=now)
+            token.last_used_at = now
+        token_authenticated.send(sender=cls, token=token)
+        return token
 
     @classmethod
     def authenticate(cls, plain: str, now: datetime | None = None):
-        """The active user owning `plain`, or None."""
-        token = cls.objects.select_related("user").filter(digest=_token_digest(plain)).first()
-        if token is None or not token.user.is_active:
-            return None
-        cls.objects.filter(pk=token.pk).update(last_used_at=now or timezone.now())
-        return token.user
+        """The active user owning the live token ``plain``, or None."""
+        token = cls.verify(plain, now)
+        return token.user if token is not None else None
 
 
-class PeriodicSchedule(models.Model):
+class PeriodicSchedule(ScheduleRow, models.Model):
     """A provider job submitted on a schedule by beat, for ``owner`` (see jobs/schedules.py).
 
     Exactly one of ``interval_seconds`` and ``crontab`` (UTC, five fields,
@@ -184,6 +249,18 @@ class PeriodicSchedule(models.Model):
     def beat_name(self) -> str:
         """The beat entry name: stable per row, so renaming does not refire a tick."""
         return f"jobs.schedule.{self.pk}"
+
+    def beat_entry(self) -> Entry:
+        """Beat fires ``jobs.run_schedule`` for this row (jobs/schedules.py); its
+        crontab is UTC whatever the app's ``timezone``, as the form says."""
+        every = schedule_of(self.interval_seconds, self.crontab, "UTC")
+        return Entry(
+            self.beat_name,
+            "jobs.run_schedule",
+            every,
+            kwargs={"schedule_id": self.pk},
+            options={"queue": self.priority},
+        )
 
     def clean(self) -> None:
         from django.core.exceptions import ValidationError as DjangoValidationError

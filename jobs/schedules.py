@@ -1,10 +1,15 @@
 """Periodic schedules edited in admin, fired by beat, submitted as ordinary jobs.
 
-``DatabaseSchedule`` is a ``taskqueue.beat.ScheduleSource``: beat asks it
-for entries on every loop (0.5 s), so a schedule added, changed, disabled or
-deleted in admin takes effect on the next loop, no restart. It adds one
-entry per enabled :class:`~jobs.models.PeriodicSchedule` row to the app's
-code schedule (``app.beat_schedule``):
+The beat source is taskqueue's reusable database schedule
+(:class:`taskqueue.contrib.django.schedules.DatabaseSchedule`, the
+django-celery-beat of this framework): beat asks it for entries on every
+loop (0.5 s), so a schedule added, changed, disabled or deleted in admin
+takes effect on the next loop, no restart. This app's source reads two
+models: enabled :class:`~jobs.models.PeriodicSchedule` rows (provider jobs
+for a person) and the generic
+:class:`~taskqueue.contrib.django.models.PeriodicTask` rows (any task), on
+top of the app's code schedule (``app.beat_schedule``). A schedule row is
+the entry
 
     name  jobs.schedule.<pk>   task  jobs.run_schedule(schedule_id=<pk>)
 
@@ -23,20 +28,17 @@ config.taskqueue:app`` both read the database.
 
 from __future__ import annotations
 
-import logging
 from typing import TYPE_CHECKING, Any
 
-from django.db import close_old_connections, connection
 from django.utils import timezone
 
 from jobs.models import PeriodicSchedule
-from taskqueue.beat import CodeSchedule, Crontab, Entry
-from taskqueue.exceptions import ConfigurationError
+from taskqueue.beat import Entry
+from taskqueue.contrib.django import schedules
+from taskqueue.contrib.django.models import PeriodicTask
 
 if TYPE_CHECKING:
     from taskqueue import TaskQueue
-
-logger = logging.getLogger("jobs.schedules")
 
 RUN_TASK = "jobs.run_schedule"
 """The task beat fires for a schedule row (registered in jobs/tasks.py)."""
@@ -44,37 +46,14 @@ RUN_TASK = "jobs.run_schedule"
 
 def entry_of(schedule: PeriodicSchedule) -> Entry:
     """The beat entry of one row (raises ConfigurationError for a bad crontab)."""
-    every: float | Crontab = (
-        float(schedule.interval_seconds) if schedule.interval_seconds else Crontab(schedule.crontab)
-    )
-    return Entry(
-        schedule.beat_name,
-        RUN_TASK,
-        every,
-        kwargs={"schedule_id": schedule.pk},
-        options={"queue": schedule.priority},
-    )
+    return schedule.beat_entry()
 
 
-class DatabaseSchedule:
-    """Enabled ``PeriodicSchedule`` rows plus the app's code schedule."""
+class DatabaseSchedule(schedules.DatabaseSchedule):
+    """Enabled schedules and periodic tasks, plus the app's code schedule."""
 
     def __init__(self, app: TaskQueue) -> None:
-        self.code = CodeSchedule(app)
-        self._reported: set[int] = set()
-
-    def entries(self) -> list[Entry]:
-        if not connection.in_atomic_block:
-            close_old_connections()  # a long-lived process: drop a dead connection
-        out = self.code.entries()
-        for schedule in PeriodicSchedule.objects.filter(enabled=True).order_by("pk"):
-            try:
-                out.append(entry_of(schedule))
-            except (ConfigurationError, ValueError) as exc:
-                if schedule.pk not in self._reported:  # once, not twice a second
-                    self._reported.add(schedule.pk)
-                    logger.error("schedule %s skipped: %s", schedule.name, exc)
-        return out
+        super().__init__(app, [PeriodicSchedule, PeriodicTask])
 
 
 def fire(schedule_id: int, run_id: str) -> dict[str, Any]:

@@ -137,8 +137,11 @@ def _send(app: TaskQueue, job: Job, countdown: float | None = None) -> None:
     )
 
 
-def _mark_queued(ids: Sequence[Any]) -> None:
-    Job.objects.filter(pk__in=list(ids), queued_at__isnull=True).update(queued_at=timezone.now())
+def _mark_queued(ids: Sequence[Any]) -> Any:
+    """Set ``queued_at`` (once: a republication keeps the first); returns it."""
+    now = timezone.now()
+    Job.objects.filter(pk__in=list(ids), queued_at__isnull=True).update(queued_at=now)
+    return now
 
 
 def _mark_not_queued(app: TaskQueue, ids: Sequence[Any], exc: BaseException) -> None:
@@ -185,8 +188,10 @@ def submit(owner: Any, request: JobRequest, *, retry_of: Job | None = None) -> t
     except (TaskQueueError, TypeError, OSError) as exc:
         _mark_not_queued(app, [job.pk], exc)
         raise NotQueued.one("provider", "queued", f"job {job.pk} was not queued: {exc}") from exc
-    _mark_queued([job.pk])
-    job.refresh_from_db()
+    # The row as stored, without reading it back: the one statement that
+    # changed it set only queued_at (a worker may have moved it since; the
+    # caller sees the job as it was accepted).
+    job.queued_at = _mark_queued([job.pk])
     return job, True
 
 

@@ -7,7 +7,11 @@ for what it was authenticated with (alias :data:`LAYER`), and these signal recei
 a ``credentials.ended`` message, on which the consumer closes with 4401:
 
 - its session: the person logged out (``user_logged_out``);
-- its API token: the token was deleted (``post_delete``);
+- its API token: the token was deleted, which is how tokens are revoked
+  (``post_delete``), or it expired: each process that authenticated an
+  expiring token arms an alarm (:class:`ExpiryAlarms`, one thread) that sends
+  the message at ``expires_at``, after checking the database that the expiry
+  still holds; an expiry moved into the past is sent at once (``post_save``);
 - its user: the account was deactivated or deleted (``post_save`` with
   ``is_active`` false, ``post_delete``).
 
@@ -19,7 +23,11 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import heapq
 import logging
+import threading
+import time
+from datetime import datetime
 from typing import Any
 
 from asgiref.sync import async_to_sync
@@ -94,6 +102,91 @@ def on_token_deleted(sender: Any, instance: Any, **kwargs: Any) -> None:
     end(token_group(instance.digest), "API token revoked")
 
 
+EXPIRED = "API token expired"
+
+
+class ExpiryAlarms:
+    """Ends the websockets of tokens when they expire: a heap of due times
+    and one daemon thread per process, started by the first alarm."""
+
+    def __init__(self) -> None:
+        self._due: dict[str, float] = {}
+        self._heap: list[tuple[float, str]] = []
+        self._wake = threading.Condition()
+        self._thread: threading.Thread | None = None
+
+    def arm(self, digest: str, expires_at: datetime) -> None:
+        """Send ``credentials.ended`` to the token's group at ``expires_at``
+        (replaces an alarm armed for another moment). Cheap when armed already:
+        it runs on every authentication of the token."""
+        at = expires_at.timestamp()
+        with self._wake:
+            if self._due.get(digest) == at:
+                return
+            self._due[digest] = at
+            heapq.heappush(self._heap, (at, digest))
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="token-expiry-alarms", daemon=True
+                )
+                self._thread.start()
+            self._wake.notify()
+
+    def _run(self) -> None:
+        while True:
+            with self._wake:
+                while not self._heap:
+                    self._wake.wait()
+                at, digest = self._heap[0]
+                delay = at - time.time()
+                if delay > 0:
+                    self._wake.wait(delay)
+                    continue
+                heapq.heappop(self._heap)
+                if self._due.get(digest) != at:
+                    continue  # re-armed for another moment
+                del self._due[digest]
+            self._fire(digest)
+
+    def _fire(self, digest: str) -> None:
+        from django.db import connection
+
+        from jobs.models import ApiToken
+
+        try:
+            token = ApiToken.objects.filter(digest=digest).first()
+        except Exception:
+            logger.exception("could not read API token %s… at its expiry", digest[:8])
+            return
+        finally:
+            connection.close()  # this thread's own: idle for long between alarms
+        if token is None:
+            return  # deleted: its deletion closed the sockets already
+        if not token.is_expired():
+            if token.expires_at is not None:
+                self.arm(digest, token.expires_at)  # extended meanwhile
+            return
+        end(token_group(digest), EXPIRED)
+
+
+expiry_alarms = ExpiryAlarms()
+"""The process's alarms (armed by :func:`on_token_authenticated`)."""
+
+
+def on_token_authenticated(sender: Any, token: Any, **kwargs: Any) -> None:
+    if token.expires_at is not None:
+        expiry_alarms.arm(token.digest, token.expires_at)
+
+
+def on_token_saved(sender: Any, instance: Any, created: bool, **kwargs: Any) -> None:
+    if created or instance.expires_at is None:
+        return
+    if instance.is_expired():
+        end(token_group(instance.digest), EXPIRED)
+    else:
+        expiry_alarms.arm(instance.digest, instance.expires_at)  # maybe sooner now
+
+
 def on_user_saved(sender: Any, instance: Any, **kwargs: Any) -> None:
     if not instance.is_active:
         end(user_group(instance.pk), "account deactivated")
@@ -109,12 +202,18 @@ def connect_signals() -> None:
     from django.contrib.auth.signals import user_logged_out
     from django.db.models.signals import post_delete, post_save
 
-    from jobs.models import ApiToken
+    from jobs.models import ApiToken, token_authenticated
 
     user_model = get_user_model()
     user_logged_out.connect(on_logged_out, dispatch_uid="progress.credentials.logout")
     post_delete.connect(
         on_token_deleted, sender=ApiToken, dispatch_uid="progress.credentials.token"
+    )
+    post_save.connect(
+        on_token_saved, sender=ApiToken, dispatch_uid="progress.credentials.token_saved"
+    )
+    token_authenticated.connect(
+        on_token_authenticated, sender=ApiToken, dispatch_uid="progress.credentials.token_used"
     )
     post_save.connect(on_user_saved, sender=user_model, dispatch_uid="progress.credentials.user")
     post_delete.connect(

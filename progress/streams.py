@@ -14,7 +14,7 @@ from typing import Any
 
 from channels.db import database_sync_to_async
 
-from jobs.api.access import visible_jobs
+from jobs.api.access import sees_all_jobs, visible_jobs
 from jobs.jobview import JobView, view, views
 from jobs.models import Job
 from progress.events import BEFORE_ALL, Order, is_newer
@@ -72,10 +72,13 @@ async def job_updated(job_id: str) -> AsyncIterator[JobView]:
 
 async def job_events(user: Any, provider: str | None) -> AsyncIterator[JobView]:
     """The viewer's unfinished jobs now, then every change of any job they may see."""
-    staff, user_id = bool(user.is_staff), user.pk
+    # A permission (jobs.view_all_jobs), read once: it is a database query.
+    sees_all, user_id = await database_sync_to_async(sees_all_jobs)(user), user.pk
 
     def accepts(row: Job) -> bool:
-        return (staff or row.owner_id == user_id) and (provider is None or row.provider == provider)
+        return (sees_all or row.owner_id == user_id) and (
+            provider is None or row.provider == provider
+        )
 
     hub = get_hub()
     subscriber = Subscriber(accepts=accepts)

@@ -12,7 +12,7 @@ add.delay(2, 3).get(timeout=10)   # a worker: python -m taskqueue worker -A shop
 
 Celery's import paths have twins here (``from taskqueue import Celery, chain``,
 ``taskqueue.canvas``, ``taskqueue.result``, ``taskqueue.exceptions``,
-``taskqueue.schedules``, ``taskqueue.utils.log``): docs/taskqueue.md,
+``taskqueue.schedules``, ``taskqueue.signals``, ``taskqueue.utils.log``): docs/taskqueue.md,
 "Differences from Celery".
 """
 
@@ -36,6 +36,7 @@ from .exceptions import (
 from .message import Message
 from .middleware import Middleware
 from .result import AsyncResult, GroupResult, ResultSet
+from .shared import shared_task
 from .states import READY_STATES, State
 from .task import EagerResult, Request, Task
 
@@ -77,4 +78,5 @@ __all__ = [
     "TaskRevokedError",
     "TimeoutError",
     "load_app",
+    "shared_task",
 ]

@@ -7,6 +7,7 @@ is always safe.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import importlib
 import logging
@@ -17,8 +18,10 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, overload
 
-from .config import Settings
+from . import shared
+from .config import Conf, Settings
 from .deadletter import DeadLetters, topic_configs
+from .discovery import Packages, autodiscover, run_pending
 from .delays import route, tier_topics
 from .exceptions import ConfigurationError, NotRegistered, PublishError
 from .message import Message, new_id
@@ -29,9 +32,10 @@ from .policies.revoke import Control, Revocations, remember_due
 from .publish_outcome import publish_failed, report_sent_before_error
 from .replication import Shortfall, check_topics, replication_factor
 from .result import AsyncResult, ResultWaiter
+from .signal_middleware import SignalMiddleware
 from .stores.results import ResultStore, create_result_store
 from .stores.state import StateStore, create_state_store
-from .task import Task
+from .task import Task, class_options
 from .transport import PublishHandle, Transport, create_transport
 
 if TYPE_CHECKING:
@@ -40,7 +44,18 @@ if TYPE_CHECKING:
 logger = logging.getLogger("taskqueue.app")
 
 _CORE_TASK_OPTIONS = frozenset(
-    {"name", "bind", "queue", "max_retries", "default_retry_delay", "autoretry_for", "acks_late"}
+    {
+        "name",
+        "bind",
+        "base",
+        "queue",
+        "max_retries",
+        "default_retry_delay",
+        "autoretry_for",
+        "acks_late",
+        "ignore_result",
+        "track_started",
+    }
 )
 """Options ``@app.task`` understands itself; middleware may declare more."""
 
@@ -48,7 +63,17 @@ _ALIASES = {"broker": "broker_url", "backend": "redis_url"}
 """Celery's keyword names, accepted for familiarity."""
 
 
-class TaskQueue:
+_BaseTask = Task
+
+
+class _TaskClass:
+    # Declared on a base class: a ``Task`` attribute in TaskQueue's own body
+    # would shadow the Task class in every annotation written there.
+    Task: type[_BaseTask] = _BaseTask
+    """Base class of this app's tasks (``class MyTask(app.Task)``, as in Celery)."""
+
+
+class TaskQueue(_TaskClass):
     """A task queue application. ``app = TaskQueue("name", broker="kafka://...")``."""
 
     def __init__(
@@ -63,10 +88,14 @@ class TaskQueue:
         for alias, real in _ALIASES.items():
             if alias in options:
                 options[real] = options.pop(alias)
+        if "task_cls" in options:  # Celery's keyword: the default base of @app.task
+            self.Task = options.pop("task_cls")
         self.main = main
         self.settings = Settings.load(env=env, settings_object=settings_object, **options)
         # Policies first: they own options such as rate_limit or time_limit.
-        self.middleware = MiddlewareChain([*default_policies(), *middleware])
+        self.middleware = MiddlewareChain(
+            [*default_policies(), *middleware, SignalMiddleware(self)]
+        )
         self.tasks: dict[str, Task] = {}
         self.hostname = f"{socket.gethostname()}:{os.getpid()}"
         self._lock = threading.Lock()
@@ -85,6 +114,11 @@ class TaskQueue:
 
         register_builtins(self)
         register_canvas_tasks(self)
+        shared.app_created(self)  # shared_task tasks, and this app becomes current
+
+    def set_current(self) -> None:
+        """Make this the app ``shared_task`` proxies use (Celery's ``set_current``)."""
+        shared.set_current(self)
 
     def __repr__(self) -> str:
         return f"<TaskQueue {self.main} broker={self.settings.broker_url}>"
@@ -174,19 +208,33 @@ class TaskQueue:
                 "acks_late=False is not supported: jobs are acked after they finish"
             )
 
+        base = options.get("base") or self.Task
+        if not (isinstance(base, type) and issubclass(base, Task)):
+            raise ConfigurationError(f"base={base!r} is not a subclass of taskqueue.Task")
+
         def register(func: Callable[..., Any]) -> Task:
-            name = options.get("name") or f"{func.__module__}.{func.__qualname__}"
-            extra = {k: v for k, v in options.items() if k not in _CORE_TASK_OPTIONS}
-            task = Task(
+            # A script's tasks are named after the app, as in Celery, so that
+            # `python script.py` and a worker of `-A script` agree on names.
+            module = self.main if func.__module__ == "__main__" else func.__module__
+            name = options.get("name") or f"{module}.{func.__qualname__}"
+            extra = class_options(base, self.middleware.declared_options())
+            extra.update((k, v) for k, v in options.items() if k not in _CORE_TASK_OPTIONS)
+            extra.update(
+                (k, options[k]) for k in ("ignore_result", "track_started") if k in options
+            )
+            core = {
+                k: options[k]
+                for k in ("max_retries", "default_retry_delay", "autoretry_for")
+                if k in options
+            }
+            task = base(
                 self,
                 func,
                 name,
                 bind=options.get("bind", False),
                 queue=options.get("queue"),
-                max_retries=options.get("max_retries", 3),
-                default_retry_delay=options.get("default_retry_delay", 0.0),
-                autoretry_for=options.get("autoretry_for", ()),
                 options=extra,
+                **core,
             )
             if name in self.tasks and self.tasks[name].fn is not func:
                 raise ConfigurationError(f"task name {name!r} is already registered")
@@ -196,27 +244,41 @@ class TaskQueue:
         return register(fn) if fn is not None else register
 
     def get_task(self, name: str) -> Task:
+        if name not in self.tasks:
+            run_pending(self)  # autodiscover_tasks() that waited for Django
         try:
             return self.tasks[name]
         except KeyError:
             raise NotRegistered(f"task {name!r} is not registered in app {self.main!r}") from None
 
     def autodiscover_tasks(
-        self, modules: Iterable[str], related_name: str | None = "tasks"
+        self, packages: Packages = None, related_name: str | None = "tasks", force: bool = False
     ) -> list[str]:
-        """Import ``<module>.tasks`` (or the module itself) so its tasks register."""
-        imported = []
-        for name in modules:
-            for candidate in ([f"{name}.{related_name}"] if related_name else []) + [name]:
-                try:
-                    importlib.import_module(candidate)
-                except ModuleNotFoundError as exc:
-                    if exc.name != candidate:
-                        raise  # a real import error inside the module
-                    continue
-                imported.append(candidate)
-                break
-        return imported
+        """Celery's: import ``<package>.tasks`` so its tasks register; without
+        packages, those of Django's installed apps (see taskqueue.discovery)."""
+        return autodiscover(self, packages, related_name, force)
+
+    def config_from_object(
+        self,
+        obj: object | str,
+        silent: bool = False,
+        force: bool = False,
+        namespace: str | None = None,
+    ) -> None:
+        """Celery's: settings from an object or module (``"proj.celeryconfig"``,
+        ``"django.conf:settings"``); with ``namespace="CELERY"`` only its
+        ``CELERY_*`` names. Applied at once (``force`` is implied), over the
+        app's current settings, checked like ``app.conf.update``."""
+        from .celery_settings import load_object, settings_in
+
+        if isinstance(obj, str):
+            try:
+                obj = load_object(obj)
+            except (ImportError, AttributeError):
+                if silent:
+                    return
+                raise
+        self.conf.update(settings_in(obj, namespace))
 
     # --- publishing ---------------------------------------------------------
     def send_task(
@@ -236,6 +298,46 @@ class TaskQueue:
             )
         stub = Task(self, _unregistered, name, queue=queue)
         return stub.apply_async(args, kwargs, task_id=task_id, **options)
+
+    async def asend_task(
+        self,
+        name: str,
+        args: Sequence[Any] | None = None,
+        kwargs: dict[str, Any] | None = None,
+        *,
+        queue: str | None = None,
+        task_id: str | None = None,
+        **options: Any,
+    ) -> AsyncResult:
+        """:meth:`send_task` for coroutines (see :meth:`Task.aapply_async`)."""
+        task = self.tasks.get(name) or Task(self, _unregistered, name, queue=queue)
+        return await task.aapply_async(args, kwargs, task_id=task_id, queue=queue, **options)
+
+    async def publish_async(self, publish: Callable[[], AsyncResult]) -> AsyncResult:
+        """Run ``publish`` (a call that publishes, such as ``apply_async``)
+        without waiting inside it, then wait for Kafka's acks while the event
+        loop keeps running. The delivery thread wakes this coroutine through
+        the loop, so no thread is taken per call. Errors and middleware
+        hooks are those of a blocking publish."""
+        if getattr(self._bulk, "pending", None) is not None:
+            return publish()  # inside bulk(): the block waits, as for apply_async
+        pending: list[tuple[Message, PublishHandle]] = []
+        acknowledged: list[Callable[[], object]] = []
+        # Nothing awaits between setting and clearing these, so no other
+        # coroutine of this thread's loop can publish into them.
+        self._bulk.pending, self._bulk.acknowledged = pending, acknowledged
+        try:
+            result = publish()
+        finally:
+            self._bulk.pending = self._bulk.acknowledged = None
+        await self.transport.wait_async([h for _, h in pending], self.settings.publish_timeout + 5)
+        if all(h.done for _, h in pending):
+            self._wait(pending)  # returns at once: raises the usual error or runs the hooks
+        else:  # librdkafka gave no answer in time (it normally does): off the loop
+            await asyncio.get_running_loop().run_in_executor(None, self._wait, pending)
+        for then in acknowledged:
+            then()
+        return result
 
     def publish(self, message: Message) -> AsyncResult:
         """Send one envelope; waits for the broker's ack unless inside ``bulk()``."""
@@ -306,6 +408,26 @@ class TaskQueue:
         """List, replay or purge the dead-letter topic of ``queue`` (default queue)."""
         return DeadLetters(self, queue or self.settings.default_queue)
 
+    @property
+    def conf(self) -> Conf:
+        """Celery's ``app.conf``: read and ``update`` settings (see :class:`Conf`)."""
+        return Conf(self)
+
+    def add_periodic_task(
+        self,
+        schedule: Any,
+        sig: Signature,
+        args: Sequence[Any] = (),
+        kwargs: dict[str, Any] | None = None,
+        name: str | None = None,
+        **options: Any,
+    ) -> str:
+        """Celery's: add ``sig`` to ``beat_schedule`` every ``schedule``
+        (seconds, timedelta, crontab); returns the entry's name."""
+        from .beat import add_periodic_task
+
+        return add_periodic_task(self, schedule, sig, args, kwargs, name, **options)
+
     def AsyncResult(self, id: str) -> AsyncResult:  # noqa: N802 - Celery's name
         return AsyncResult(id, self)
 
@@ -324,6 +446,7 @@ class TaskQueue:
 
     # --- topology -----------------------------------------------------------
     def queues(self) -> list[str]:
+        run_pending(self)  # a worker starting: waiting discoveries first
         return sorted({t.queue for t in self.tasks.values()} | {self.settings.default_queue})
 
     def _topology(self, queues: Sequence[str] | None) -> tuple[dict[str, str], list[str]]:
@@ -387,4 +510,5 @@ def load_app(spec: str) -> TaskQueue:
         app = found[0]
     if not isinstance(app, TaskQueue):
         raise ConfigurationError(f"{spec} is a {type(app).__name__}, not a TaskQueue")
+    run_pending(app)  # -A: the app module is fully imported, discover its tasks now
     return app

@@ -4,12 +4,20 @@
 :class:`ScheduleSource` (by default :class:`CodeSchedule`, the app's
 ``beat_schedule`` dict; a database-backed source implements the same
 ``entries()`` method and is installed as ``app.beat_source``) and
-publishes each entry's task when it is due::
+publishes each entry's task when it is due. Entries take Celery's format
+(``task``, ``schedule``, ``args``, ``kwargs``, ``options``); a schedule is
+seconds, a ``timedelta``, ``schedules.schedule(...)`` or a crontab::
 
-    app.beat_schedule = {
+    app.conf.beat_schedule = {
         "refresh-rates": {"task": "rates.refresh", "schedule": 30.0},
-        "nightly": {"task": "reports.daily", "schedule": crontab("0 3 * * *"), "args": [1]},
+        "nightly": {"task": "reports.daily", "schedule": crontab(minute=0, hour=3), "args": [1]},
     }
+    app.add_periodic_task(timedelta(minutes=5), ping.s("hello"), name="ping")
+
+Crontabs read the wall clock of the app's ``timezone`` setting (UTC by
+default) unless they carry their own ``tz`` (:mod:`taskqueue.crontab`).
+A source that also has ``fired(entry, tick, job_id)`` (:class:`RecordsRuns`)
+hears of each tick once it is done, e.g. to store a last-run time.
 
 Several beat processes may run. One is leader: it holds the state store's
 beat lock (``StateStore.acquire_beat_lock``, ``beat_lock_ttl`` seconds,
@@ -51,17 +59,30 @@ import socket
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from dataclasses import dataclass, field, replace
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from .crontab import Crontab, crontab
 from .exceptions import ConfigurationError, PublishError
 
 if TYPE_CHECKING:
     from .app import TaskQueue
+    from .canvas import Signature
     from .worker.metrics import BeatMetrics
 
-__all__ = ["Beat", "CodeSchedule", "Crontab", "Entry", "ScheduleSource", "crontab", "run_beat"]
+__all__ = [
+    "Beat",
+    "CodeSchedule",
+    "Crontab",
+    "Entry",
+    "RecordsRuns",
+    "ScheduleSource",
+    "add_periodic_task",
+    "crontab",
+    "every",
+    "run_beat",
+]
 
 logger = logging.getLogger("taskqueue.beat")
 
@@ -130,6 +151,32 @@ class ScheduleSource(Protocol):
     def entries(self) -> list[Entry]: ...
 
 
+@runtime_checkable
+class RecordsRuns(Protocol):
+    """A source that wants to hear of each tick once it is done (a database
+    storing last-run times). An error there is logged: the tick stays done."""
+
+    def fired(self, entry: Entry, tick: float, job_id: str) -> None: ...
+
+
+ENTRY_KEYS = frozenset({"task", "schedule", "args", "kwargs", "options"})
+"""The keys of a ``beat_schedule`` entry (Celery's, minus ``relative``)."""
+
+
+def every(value: Any, what: str) -> float | Crontab:
+    """A schedule beat runs: seconds > 0 (a number, ``timedelta`` or
+    ``schedules.schedule``) or a crontab; ``what`` names it in the error."""
+    if isinstance(value, Crontab):
+        return value
+    if isinstance(value, timedelta):
+        value = value.total_seconds()
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
+        return float(value)
+    raise ConfigurationError(
+        f"{what}: schedule must be seconds > 0, a timedelta or a crontab, not {value!r}"
+    )
+
+
 class CodeSchedule:
     """Entries from the app's ``beat_schedule`` dict (Celery's format)."""
 
@@ -140,24 +187,62 @@ class CodeSchedule:
         schedule: dict[str, dict[str, Any]] = getattr(self.app, "beat_schedule", {}) or {}
         out = []
         for name, spec in schedule.items():
-            every = spec["schedule"]
-            if not isinstance(every, (Crontab, int, float)) or (
-                not isinstance(every, Crontab) and every <= 0
-            ):
-                raise ConfigurationError(
-                    f"beat entry {name!r}: schedule must be seconds > 0 or crontab"
+            what = f"beat entry {name!r}"
+            unknown = set(spec) - ENTRY_KEYS
+            if unknown:
+                why = (
+                    "'relative' is not supported (interval ticks are aligned to the epoch)"
+                    if "relative" in unknown
+                    else f"unknown key(s) {', '.join(sorted(unknown))}"
                 )
+                raise ConfigurationError(f"{what}: {why}; keys are {', '.join(sorted(ENTRY_KEYS))}")
+            if "task" not in spec or "schedule" not in spec:
+                raise ConfigurationError(f"{what}: needs 'task' and 'schedule'")
             out.append(
                 Entry(
                     name,
                     spec["task"],
-                    every,
-                    tuple(spec.get("args", ())),
-                    dict(spec.get("kwargs", {})),
-                    dict(spec.get("options", {})),
+                    every(spec["schedule"], what),
+                    tuple(spec.get("args") or ()),
+                    dict(spec.get("kwargs") or {}),
+                    dict(spec.get("options") or {}),
                 )
             )
         return out
+
+
+def add_periodic_task(
+    app: TaskQueue,
+    schedule: Any,
+    sig: Signature,
+    args: Any = (),
+    kwargs: dict[str, Any] | None = None,
+    name: str | None = None,
+    **options: Any,
+) -> str:
+    """``app.add_periodic_task``: a ``beat_schedule`` entry calling ``sig``.
+
+    As in Celery, ``args``/``kwargs`` complete the signature's, ``options``
+    go over its options, and the entry is named ``name`` or after the call
+    (``tasks.test('hello')``), so two entries of one call need names. The
+    name is the entry's identity: its ticks' job ids derive from it."""
+    call = sig.clone(args, kwargs)
+    call_options = {k: v for k, v in {**call.options, **options}.items() if k != "immutable"}
+    key = name or _call_text(call.task, call.args, call.kwargs)
+    every(schedule, f"periodic task {key!r}")  # a bad schedule fails here, not in beat
+    app.beat_schedule[key] = {
+        "task": call.task,
+        "schedule": schedule,
+        "args": tuple(call.args),
+        "kwargs": dict(call.kwargs),
+        "options": call_options,
+    }
+    return key
+
+
+def _call_text(task: str, args: Any, kwargs: dict[str, Any]) -> str:
+    shown = [repr(a) for a in args] + [f"{k}={v!r}" for k, v in kwargs.items()]
+    return f"{task}({', '.join(shown)})"
 
 
 def builtin_entries(app: TaskQueue) -> list[Entry]:
@@ -271,10 +356,23 @@ class Beat:
         self.app.send_task(entry.task, entry.args, entry.kwargs, task_id=job_id, **entry.options)
         state.finish_beat_tick(entry.name, tick)
         logger.info("beat fired %s tick %r as job %s", entry.name, tick, job_id)
+        self._record_run(entry, tick, job_id)
         return job_id
 
+    def _record_run(self, entry: Entry, tick: float, job_id: str) -> None:
+        if not isinstance(self.source, RecordsRuns):
+            return
+        try:
+            self.source.fired(entry, tick, job_id)
+        except Exception as exc:
+            # The tick is done and must not fire again: a lost last-run
+            # time is the lesser harm.
+            logger.warning("beat fired %s but could not record it: %s", entry.name, exc)
+
     def entries(self) -> list[Entry]:
-        return self.source.entries() + self.builtin
+        """Every entry, its crontab (if it names no zone) on the app's ``timezone``."""
+        zone = self.app.settings.timezone
+        return [_in_zone(e, zone) for e in self.source.entries() + self.builtin]
 
     def run(self) -> None:
         renew = self.app.settings.beat_lock_ttl / 3
@@ -312,6 +410,13 @@ class Beat:
                 if not self.app.state.owns_error(exc):
                     raise
                 logger.warning("beat %s: lock not released (%s); it expires", self.name, exc)
+
+
+def _in_zone(entry: Entry, zone: str) -> Entry:
+    schedule = entry.schedule
+    if isinstance(schedule, Crontab) and schedule.tz is None:
+        return replace(entry, schedule=schedule.in_timezone(zone))
+    return entry
 
 
 def run_beat(app: TaskQueue, name: str | None = None) -> int:

@@ -15,14 +15,19 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import MISSING, dataclass, field, fields
 from typing import Any, NoReturn
 from urllib.parse import urlsplit
 
+from . import celery_settings as celery
 from . import config_rules as r
 from .exceptions import ConfigurationError
+from .publish_retry import DEFAULT_POLICY, retry_policy
+from .routes import reroute, task_routes
+from .serialization import check_serializer
 
 ENV_PREFIX = "TASKQUEUE_"
 """Environment variables and settings-object attributes carry this prefix."""
@@ -56,7 +61,7 @@ class Settings:
     state_ttl: int = 86_400
     max_message_bytes: int = 1_000_000
     publish_timeout: float = 15.0
-    linger_ms: float = 1.0
+    linger_ms: float = 0.0  # a lone publish leaves at once (see transport.kafka)
     compression: str = "lz4"
     consume_batch_size: int = 500
     max_in_flight_per_partition: int = 2_000
@@ -70,6 +75,20 @@ class Settings:
     """Default hard time limit (seconds) of a task that sets no ``time_limit``,
     Celery's setting name; 0 = none. Generous on purpose: it exists so one
     hung job cannot hold its partition's commit point forever."""
+    task_soft_time_limit: float = 0.0
+    """Default soft time limit (seconds) of a task that sets no
+    ``soft_time_limit`` (Celery's setting); 0 = none."""
+    task_serializer: str = "json"
+    """Body format of published jobs, ``json`` or ``msgpack`` (Celery's
+    setting; ``serializer=`` per call). Workers read both."""
+    task_routes: dict[Any, str] = field(default_factory=dict)
+    """Task name, glob or ``re.Pattern`` -> queue (Celery's setting; see
+    ``taskqueue.routes``)."""
+    task_publish_retry: bool = False
+    """Resend a publish Kafka did not confirm (Celery's setting; ``retry=``
+    per call). Off by default: see ``taskqueue.publish_retry``."""
+    task_publish_retry_policy: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_POLICY))
+    """Celery's keys: max_retries, interval_start, interval_step, interval_max."""
     max_child_deaths: int = 3
     """Process pool: a job whose child dies this many times running it (one
     attempt, counted across workers) is dead-lettered as poison."""
@@ -120,7 +139,14 @@ class Settings:
     control_enabled: bool = True
     control_host: str = "127.0.0.1"
     control_port: int = 0
-    rabbitmq_url: str = "amqp://guest:guest@127.0.0.1:5672/%2F"
+    control_token: str = field(default="", repr=False)
+    """Shared secret every gRPC control call presents (``authorization:
+    Bearer <token>``); the same value for workers, the site and the CLI.
+    Empty: the control plane is unauthenticated and serves loopback only
+    (``taskqueue.control.auth``)."""
+    rabbitmq_url: str = field(default="amqp://guest:guest@127.0.0.1:5672/%2F", repr=False)
+    """RabbitMQ's ``guest`` user is for the local stack: refused with a host
+    other than loopback (RabbitMQ itself refuses it from elsewhere)."""
     progress_exchange: str = ""
     # --- delivery policies (taskqueue.policies, taskqueue.delays) ---
     delay_tiers: tuple[float, ...] = (1.0, 5.0, 30.0, 120.0, 600.0, 3600.0)
@@ -131,6 +157,9 @@ class Settings:
     revoke_ttl: int = 86_400
     idempotency_ttl: int = 86_400
     beat_lock_ttl: float = 10.0
+    timezone: str = "UTC"
+    """IANA time zone whose wall clock beat reads crontabs on (Celery's
+    setting and default); a crontab given its own ``tz`` keeps it."""
 
     def __post_init__(self) -> None:
         # Built directly (Settings(...), replace()): convert in place, so a
@@ -158,7 +187,7 @@ class Settings:
             (KEYWORD, overrides),
         ]
         for source, values in sources:
-            for name, value in values.items():
+            for name, value in _celery_names(values, source, unknown).items():
                 if name in _FIELDS:
                     given[name] = (value, source)
                 else:
@@ -171,7 +200,9 @@ class Settings:
         return cls(**values)
 
     def replace(self, **changes: Any) -> Settings:
-        problems = [_unknown(name, KEYWORD) for name in changes if name not in _FIELDS]
+        problems: list[str] = []
+        changes = _celery_names(changes, KEYWORD, problems)
+        problems += [_unknown(name, KEYWORD) for name in changes if name not in _FIELDS]
         if problems:
             _raise(problems)
         return dataclasses.replace(self, **changes)
@@ -209,6 +240,16 @@ def tier_label(seconds: float) -> str:
     return f"{round(seconds * 1000)}ms"
 
 
+def _is_time_zone(name: str) -> bool:
+    from .crontab import zone
+
+    try:
+        zone(name)
+    except ConfigurationError:
+        return False
+    return True
+
+
 _RULES: dict[str, r.Rule] = {
     "broker_url": r.url("kafka", "memory"),
     "redis_url": r.url("redis", "rediss", "unix", "memory"),
@@ -235,6 +276,11 @@ _RULES: dict[str, r.Rule] = {
     "pool": r.one_of("threads", "processes"),
     "shutdown_grace": r.at_least(r.to_float, 0),
     "task_time_limit": r.at_least(r.to_float, 0),
+    "task_soft_time_limit": r.at_least(r.to_float, 0),
+    "task_serializer": lambda v: check_serializer(r.to_text(v)),
+    "task_routes": task_routes,
+    "task_publish_retry": r.to_bool,
+    "task_publish_retry_policy": retry_policy,
     "max_child_deaths": r.at_least(r.to_int, 1),
     "heartbeat_interval": r.positive(r.to_float),
     "outage_shutdown_after": r.at_least(r.to_float, 0),
@@ -258,6 +304,7 @@ _RULES: dict[str, r.Rule] = {
     "control_enabled": r.to_bool,
     "control_host": r.checked(r.to_text, bool, "must be non-empty"),
     "control_port": r.between(r.to_int, 0, 65535),
+    "control_token": r.to_text,
     # Empty: no progress RPC over RabbitMQ.
     "rabbitmq_url": r.url("amqp", "amqps", empty_ok=True),
     "progress_exchange": r.to_text,
@@ -266,6 +313,7 @@ _RULES: dict[str, r.Rule] = {
     "revoke_ttl": r.at_least(r.to_int, 1),
     "idempotency_ttl": r.at_least(r.to_int, 1),
     "beat_lock_ttl": r.positive(r.to_float),
+    "timezone": r.checked(r.to_text, _is_time_zone, "is not a known IANA time zone"),
 }
 """The conversion rule of every field (a test checks none is missing)."""
 
@@ -297,7 +345,36 @@ def _convert(given: Mapping[str, tuple[Any, str]]) -> tuple[dict[str, Any], list
         problems.append(
             f"{_shown('mongo_url', source)}={raw!r} ({source}): required while results are enabled"
         )
+    guest = _guest_beyond_loopback(values.get("rabbitmq_url") or "")
+    if guest:
+        raw, source = given.get("rabbitmq_url", ("", DEFAULT))
+        problems.append(f"{_shown('rabbitmq_url', source)}={_redacted(raw)!r} ({source}): {guest}")
     return values, problems
+
+
+LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost"})
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (a name or an address, ``[::1]`` too) is this machine only."""
+    name = host.strip("[]").lower()
+    if name in LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def _guest_beyond_loopback(url: str) -> str:
+    """Why ``url`` is refused: RabbitMQ's default user outside the local stack."""
+    parts = urlsplit(url)
+    if parts.username == "guest" and not is_loopback(parts.hostname or ""):
+        return (
+            "the 'guest' user is the local stack's only (RabbitMQ refuses it from any "
+            "address but loopback): give each service its own RabbitMQ user and password"
+        )
+    return ""
 
 
 def _redacted(raw: Any) -> Any:
@@ -318,9 +395,24 @@ def _raise(problems: list[str]) -> NoReturn:
     raise ConfigurationError("invalid taskqueue settings:\n  " + "\n  ".join(problems))
 
 
+def _celery_names(values: Mapping[str, Any], source: str, problems: list[str]) -> dict[str, Any]:
+    """``values`` with Celery's setting names translated to ours
+    (:mod:`taskqueue.celery_settings`); a refused one adds a line to ``problems``."""
+    translated: dict[str, Any] = {}
+    for name, value in values.items():
+        try:
+            found = celery.translate(name, value)
+        except celery.Refused as exc:
+            problems.append(f"{exc} ({source})")
+            continue
+        if found is not None:
+            translated[found[0]] = found[1]
+    return translated
+
+
 def _unknown(name: str, source: str) -> str:
     shown = _shown(name, source)
-    known = [_shown(n, source) for n in _FIELDS]
+    known = [_shown(n, source) for n in (*_FIELDS, *celery.CELERY_NAMES)]
     close = difflib.get_close_matches(shown, known, n=1)
     hint = f"; did you mean {close[0]}?" if close else ""
     return f"unknown taskqueue setting {shown} ({source}){hint}"
@@ -342,3 +434,66 @@ def _prefixed(items: Mapping[str, Any]) -> dict[str, Any]:
 def kafka_bootstrap(settings: Settings) -> str:
     """The ``bootstrap.servers`` value of a ``kafka://host:port[,host:port]`` URL."""
     return urlsplit(settings.broker_url).netloc
+
+
+class Conf:
+    """``app.conf``: Celery's settings object, a thin view of the app's settings.
+
+    Reads give the current value (``app.conf.timezone``); writes and
+    :meth:`update` go through :meth:`Settings.replace`, so a misspelled
+    name or a bad value fails loudly, as everywhere else. ``beat_schedule``
+    is the app's periodic-task dict (``app.beat_schedule``). Change settings
+    before the app first connects: clients already created keep theirs.
+    """
+
+    __slots__ = ("_app",)
+
+    def __init__(self, app: Any) -> None:
+        object.__setattr__(self, "_app", app)
+
+    def __getattr__(self, name: str) -> Any:
+        if name == BEAT_SCHEDULE:
+            return self._app.beat_schedule
+        try:
+            field_name, fixed = celery.read_alias(name)
+        except celery.Refused as exc:
+            raise AttributeError(str(exc)) from None
+        if field_name is None:
+            return fixed
+        if field_name in _FIELDS:
+            return getattr(self._app.settings, field_name)
+        raise AttributeError(_unknown(name, KEYWORD))
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        self.update({name: value})
+
+    def __getitem__(self, name: str) -> Any:
+        try:
+            return getattr(self, name)
+        except AttributeError as exc:
+            raise KeyError(str(exc)) from None
+
+    def __setitem__(self, name: str, value: Any) -> None:
+        self.update({name: value})
+
+    def __contains__(self, name: object) -> bool:
+        readable = celery.ALIASES.keys() | celery.FIXED.keys()
+        return name == BEAT_SCHEDULE or name in _FIELDS or name in readable
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return getattr(self, name) if name in self else default
+
+    def update(self, values: Mapping[str, Any] | None = None, **more: Any) -> None:
+        """Change several settings at once (all checked before any applies)."""
+        changes = {**(values or {}), **more}
+        schedule = changes.pop(BEAT_SCHEDULE, None)
+        if changes:
+            self._app.settings = self._app.settings.replace(**changes)
+            reroute(self._app)  # task_routes or default_queue may have changed
+        if schedule is not None:
+            self._app.beat_schedule = dict(schedule)
+
+
+BEAT_SCHEDULE = "beat_schedule"
+"""The one ``app.conf`` name that is not a :class:`Settings` field: the
+periodic tasks live on the app (``taskqueue.beat``)."""

@@ -1,4 +1,4 @@
-"""Crontab schedules: the minutes of UTC time a five-field expression names.
+"""Crontab schedules: the minutes of wall-clock time a five-field expression names.
 
 ``Crontab("*/15 9-17 * * 1-5")``: minute, hour, day of month, month, day of
 week (0 or 7 is Sunday), as in cron and Celery's ``crontab``. Each field is
@@ -20,14 +20,24 @@ never running.
 fields (months outside the set are skipped whole, then days, then the
 latest hour and minute of the day), so it costs well under a millisecond
 even for a leap-day crontab, whose previous match may lie eight years back.
+
+Time zones: a crontab reads the wall clock of its ``tz`` (an IANA name such
+as ``"Europe/Paris"``); None means the app's ``timezone`` setting, which
+beat applies (:meth:`Crontab.in_timezone`), and UTC when used alone. Across
+a daylight-saving change each wall-clock time fires once: a time the clocks
+skip (02:30 when they jump from 02:00 to 03:00) fires at the jump, and a
+time they repeat fires at its first occurrence, as cron does for fixed
+times.
 """
 
 from __future__ import annotations
 
 import calendar
+import copy
 import time
 from collections.abc import Iterator
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta, tzinfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .exceptions import ConfigurationError
 
@@ -37,6 +47,10 @@ expression the constructor accepts: the Gregorian calendar repeats every
 400 years, so one that ever matches matches within it. Most match within a
 year; "0 0 29 2 *" within eight (2096, then 2104), and a date on a given
 weekday ("0 0 29 2 */7", AND-combined) within a few decades."""
+
+LONGEST_REPEAT = 3 * 3600
+"""Seconds of the longest stretch of wall-clock time a zone repeats when its
+clocks go back (one hour nearly everywhere; two in a few historical cases)."""
 
 _FIELDS = (
     ("minute", 0, 59),
@@ -48,15 +62,34 @@ _FIELDS = (
 _LONGEST_MONTH = {m: calendar.monthrange(2000, m)[1] for m in range(1, 13)}
 """Days of each month in a leap year (2000): the most it ever has."""
 
+_EPOCH = datetime(1970, 1, 1)
+"""Naive wall-clock times are handled as seconds since this (naive) instant."""
+
+
+def zone(name: str | tzinfo) -> tzinfo:
+    """The time zone named ``name`` (IANA), or ``name`` itself if it is one."""
+    if isinstance(name, tzinfo):
+        return name
+    if name.upper() == "UTC":
+        return UTC
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigurationError(
+            f"unknown time zone {name!r}: use an IANA name such as 'Europe/Paris' or 'UTC'"
+        ) from None
+
 
 class Crontab:
-    """``crontab("*/15 9-17 * * 1-5")``: minute hour day-of-month month day-of-week (UTC)."""
+    """``crontab("*/15 9-17 * * 1-5")``: minute hour day-of-month month day-of-week,
+    on the wall clock of ``tz`` (None: the app's ``timezone``, else UTC)."""
 
-    def __init__(self, expression: str) -> None:
+    def __init__(self, expression: str, tz: str | tzinfo | None = None) -> None:
         parts = expression.split()
         if len(parts) != 5:
             raise ConfigurationError(f"crontab {expression!r}: expected 5 fields")
         self.expression = expression
+        self.tz: tzinfo | None = None if tz is None else zone(tz)
         minutes, hours, days, months, weekdays = (
             _parse_field(text, name, lo, hi, expression)
             for text, (name, lo, hi) in zip(parts, _FIELDS, strict=True)
@@ -74,8 +107,16 @@ class Crontab:
         self._hours_desc = sorted(self.hours, reverse=True)
         self._refuse_impossible()
 
+    def in_timezone(self, tz: str | tzinfo) -> Crontab:
+        """This crontab on the wall clock of ``tz`` (a copy; self is unchanged)."""
+        clone = copy.copy(self)
+        clone.tz = zone(tz)
+        return clone
+
     def matches(self, t: float) -> bool:
-        """Whether the minute of epoch seconds ``t`` (UTC) is one the crontab names."""
+        """Whether the minute of epoch seconds ``t`` (wall clock of ``tz``) is one named."""
+        if self.tz is not None and self.tz is not UTC:
+            t = _wall(t, self.tz)
         tm = time.gmtime(t)
         return (
             tm.tm_min in self.minutes
@@ -90,6 +131,38 @@ class Crontab:
         Computed, not scanned minute by minute; always found for an
         expression the constructor accepted (0.0 means none within
         :data:`LOOKBACK_YEARS`, which cannot happen then)."""
+        tz = self.tz
+        if tz is None or tz is UTC:
+            return self._last_wall_tick(now)
+        # Wall-clock candidates, newest first, from the latest wall time any
+        # instant up to now can show: inside a repeated hour (clocks set
+        # back) that is the earlier, larger offset's. Outside a change the
+        # first candidate is the answer; around one, a few are skipped.
+        offsets = (_offset(tz, now), _offset(tz, now - LONGEST_REPEAT))
+        wall = _wall_floor(now + max(offsets))
+        while wall > 0:
+            candidate = self._last_wall_tick(wall)
+            if candidate == 0.0:
+                return 0.0
+            instant = _instant(candidate, tz)
+            if instant <= now:
+                return instant
+            wall = candidate - 60
+        return 0.0
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            isinstance(other, Crontab)
+            and (self.minutes, self.hours, self.days, self.months, self.weekdays, self.tz)
+            == (other.minutes, other.hours, other.days, other.months, other.weekdays, other.tz)
+            and (self.any_day, self.any_weekday) == (other.any_day, other.any_weekday)
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.minutes, self.hours, self.days, self.months, self.weekdays))
+
+    def _last_wall_tick(self, now: float) -> float:
+        """:meth:`last_tick` on a clock without changes (UTC, or naive wall time)."""
         latest = datetime.fromtimestamp(now - now % 60, tz=UTC)
         today = latest.date()
         for day in self._days_back(today):
@@ -101,7 +174,8 @@ class Crontab:
         return 0.0
 
     def __repr__(self) -> str:
-        return f"crontab({self.expression!r})"
+        zone_text = "" if self.tz is None else f", tz={str(self.tz)!r}"
+        return f"crontab({self.expression!r}{zone_text})"
 
     def _day_matches(self, day: date) -> bool:
         in_days = day.day in self.days
@@ -155,6 +229,34 @@ class Crontab:
 
 crontab = Crontab
 """Celery's spelling."""
+
+
+def _offset(tz: tzinfo, t: float) -> float:
+    """Seconds ``tz`` is ahead of UTC at epoch seconds ``t``."""
+    offset = datetime.fromtimestamp(t, tz=UTC).astimezone(tz).utcoffset()
+    return offset.total_seconds() if offset is not None else 0.0
+
+
+def _wall(t: float, tz: tzinfo) -> float:
+    """The wall-clock time of instant ``t`` in ``tz``, as naive epoch seconds."""
+    return t + _offset(tz, t)
+
+
+def _wall_floor(t: float) -> float:
+    return t - t % 60
+
+
+def _instant(wall: float, tz: tzinfo) -> float:
+    """The instant a wall-clock minute of ``tz`` fires: its first occurrence
+    when the clocks repeat it; the end of the jump when they skip it."""
+    naive = _EPOCH + timedelta(seconds=wall)
+    for _ in range(48 * 60):  # the longest jumps on record skipped one day
+        local = naive.replace(tzinfo=tz, fold=0)
+        utc = local.astimezone(UTC)
+        if utc.astimezone(tz).replace(tzinfo=None) == naive:
+            return utc.timestamp()
+        naive += timedelta(minutes=1)  # skipped: the first minute that exists
+    raise ConfigurationError(f"time zone {tz} skips more than two days at {naive}")
 
 
 def _parse_field(text: str, name: str, lo: int, hi: int, expression: str) -> set[int]:

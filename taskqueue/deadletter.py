@@ -12,7 +12,9 @@ Replay republishes the envelope to its original queue under the **same job
 id** (so a caller's ``AsyncResult`` and a database row keyed by it follow
 the new run). The job is reopened first: its live state is cleared, and its
 result document becomes non-final with the previous attempts kept under
-``replays.<n>``. By default the attempt counter restarts at 0, giving the
+``replays.<n>``. Only an entry whose body names the job its ``tq-id``
+header names is replayed: entries are listed and chosen by header, and the
+id reopened must be the one chosen. By default the attempt counter restarts at 0, giving the
 job its full retry budget again (an operator replays after fixing the
 cause); ``keep_retries=True`` continues the count instead, so a job out of
 retries gets exactly one more attempt. After a replay or purge the group's
@@ -27,6 +29,7 @@ from __future__ import annotations
 
 import builtins
 import dataclasses
+import logging
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -39,6 +42,8 @@ from .replication import min_in_sync
 if TYPE_CHECKING:
     from .app import TaskQueue
 
+
+logger = logging.getLogger("taskqueue.deadletter")
 
 DEAD_LETTER_TOPIC_CONFIG = {"retention.ms": "-1"}
 """Dead letters are kept until an operator replays or purges them: a job
@@ -185,6 +190,20 @@ class DeadLetters:
                     message = Message.decode(e.value)
                 except DecodeError:
                     continue  # nothing a worker could run: purge it instead
+                if message.id != e.id:
+                    # Selected (and listed) by its tq-id header: reopening the
+                    # body's id instead would clear the state of a job nobody
+                    # chose, perhaps one that finished. Left listed, to purge.
+                    logger.warning(
+                        "dead letter %s[%d]@%d not replayed: its header names job %r, "
+                        "its body job %r",
+                        self.topic,
+                        e.partition,
+                        e.offset,
+                        e.id,
+                        message.id,
+                    )
+                    continue
                 message = self._reopen(message, keep_retries)
                 s = self.app.settings
                 data = message.encode(s.max_message_bytes)

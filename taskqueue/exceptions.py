@@ -67,6 +67,11 @@ class TaskFailed(TaskQueueError):
         self.message = message
         self.remote_traceback = traceback
 
+    def __getitem__(self, key: str) -> str:
+        """``info["exc_type"]``/``["exc_message"]``: the dict ``AsyncResult.info``
+        gave for a failure before it held the exception (kept for old callers)."""
+        return {"exc_type": self.exc_type, "exc_message": self.message}[key]
+
 
 class Retry(TaskQueueError):
     """Raised by ``Task.retry()`` to ask the worker to run the job again."""
@@ -81,6 +86,33 @@ class Retry(TaskQueueError):
 
 class MaxRetriesExceeded(TaskQueueError):
     """``Task.retry()`` was called after ``max_retries`` attempts."""
+
+
+class Reject(TaskQueueError):  # noqa: N818 - Celery's name
+    """Raised by a task body to reject its message (Celery's ``Reject``).
+
+    ``requeue=False``: the job ends FAILURE without retrying and its message
+    goes to the queue's dead-letter topic with ``tq-dead-reason: rejected``
+    (Kafka's analogue of RabbitMQ's dead-letter exchange). ``requeue=True``:
+    the message is published again for another worker (as a new attempt:
+    Kafka cannot put a record back). No ``on_failure``/``after_return`` hook
+    runs, as in Celery.
+    """
+
+    def __init__(self, reason: object = None, requeue: bool = False) -> None:
+        super().__init__(reason, requeue)
+        self.reason = reason
+        self.requeue = requeue
+
+    def __str__(self) -> str:
+        return f"rejected (requeue={self.requeue}): {self.reason}"
+
+
+class Ignore(TaskQueueError):  # noqa: N818 - Celery's name
+    """Raised by a task body so that the worker records nothing more for its
+    job (Celery's ``Ignore``): no result, no hooks; whatever state the body
+    stored itself (``update_state``) stays. A redelivered copy runs again,
+    since no final state marks the job done."""
 
 
 class SoftTimeLimitExceeded(TaskQueueError):

@@ -16,15 +16,33 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .exceptions import DecodeError, InvalidEnvelope, MessageTooLarge
-from .message_checks import check_envelope
+from .message_checks import check_envelope, check_outgoing, refuse_constant
+from .serialization import (
+    CONTENT_TYPES,
+    JSON,
+    MSGPACK,
+    is_msgpack,
+    pack,
+    tagged,
+    unpack,
+    untagged,
+)
 
 PROTOCOL_VERSION = 1
 """Bumped on any incompatible change of the envelope; workers reject others."""
 
 CONTENT_TYPE = "application/json"
 
-_encoder = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
-_decoder = json.JSONDecoder()
+# NaN and the infinities are not JSON (RFC 8259), though Python reads and
+# writes them: another language's consumer would choke on the record, and an
+# ``eta`` of Infinity would circle the longest delay tier forever. Refused
+# both ways, naming the value.
+# Dates, decimals, UUIDs and bytes travel tagged, as Celery's JSON tags them
+# (taskqueue.serialization).
+_encoder = json.JSONEncoder(
+    separators=(",", ":"), ensure_ascii=False, allow_nan=False, default=tagged
+)
+_decoder = json.JSONDecoder(parse_constant=refuse_constant, object_hook=untagged)
 
 _REQUIRED: dict[str, type | tuple[type, ...]] = {
     "v": int,
@@ -76,9 +94,13 @@ class Message:
     routing_key: str | None = None
     origin: str | None = None
     version: int = PROTOCOL_VERSION
+    serializer: str = JSON
+    """Body format, ``json`` or ``msgpack`` (taskqueue.serialization); not a
+    field of the document: a decoded message takes its body's format."""
 
     def encode(self, max_bytes: int | None = None) -> bytes:
         """JSON bytes; raises :class:`MessageTooLarge` past ``max_bytes``."""
+        check_outgoing(self)
         # Built by hand: dataclasses.asdict deep-copies every value and was
         # most of the cost of a publish. Absent beats null: smaller messages
         # and a simpler contract.
@@ -95,10 +117,11 @@ class Message:
             if value:
                 doc[name] = value
         try:
-            data = _encoder.encode(doc).encode()
+            data = _encoder.encode(doc).encode() if self.serializer == JSON else pack(doc)
         except (TypeError, ValueError) as exc:
+            kind = "JSON" if self.serializer == JSON else self.serializer
             raise TypeError(
-                f"arguments of task {self.task} (id {self.id}) are not JSON-serializable: {exc}"
+                f"arguments of task {self.task} (id {self.id}) are not {kind}-serializable: {exc}"
             ) from exc
         if max_bytes is not None and len(data) > max_bytes:
             raise MessageTooLarge(
@@ -115,10 +138,14 @@ class Message:
         wrong shape)."""
         if not data:
             raise DecodeError("empty message body")
+        serializer = MSGPACK if is_msgpack(data) else JSON
         try:
-            doc = _decoder.decode(data.decode("utf-8"))
+            doc = unpack(data) if serializer == MSGPACK else _decoder.decode(data.decode("utf-8"))
+        except InvalidEnvelope:
+            raise  # a NaN or an infinity: the error names it
         except (UnicodeDecodeError, ValueError) as exc:
-            raise DecodeError(f"body is not JSON: {exc}") from None
+            kind = "JSON" if serializer == JSON else serializer
+            raise DecodeError(f"body is not {kind}: {exc}") from None
         except RecursionError:  # JSON nested past the interpreter's stack
             raise DecodeError("body is JSON nested too deeply to decode") from None
         if not isinstance(doc, dict):
@@ -140,6 +167,7 @@ class Message:
         unknown = set(doc) - _FIELD_NAMES
         for name in unknown:  # newer minor additions are ignored, not fatal
             del doc[name]
+        doc["serializer"] = serializer  # the body's format, never a field of it
         return cls(**doc)
 
     def kafka_headers(self) -> list[tuple[str, bytes]]:
@@ -148,7 +176,7 @@ class Message:
             ("tq-task", self.task.encode()),
             ("tq-id", self.id.encode()),
             ("tq-version", str(self.version).encode()),
-            ("content-type", CONTENT_TYPE.encode()),
+            ("content-type", CONTENT_TYPES[self.serializer].encode()),
         ]
 
     def retry(self, countdown: float | None = None) -> Message:

@@ -28,6 +28,13 @@ MAX_NESTING = 32
 A chain of n steps nests n - 1 deep; a bound keeps a hostile envelope from
 recursing the checker (or the worker building follow-ups) into the ground."""
 
+MAX_KEY_CHARS = 1000
+"""Longest idempotency key: a key names a submission, it does not carry data
+(each one is kept in the state store for ``idempotency_ttl``)."""
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+"""NUL and the other C0 control characters, and DEL."""
+
 _QUEUE_NAME = re.compile(r"[A-Za-z0-9._-]{1,200}")
 """A queue becomes a topic name: Kafka's characters, with room for the prefix."""
 
@@ -52,6 +59,46 @@ def check_envelope(doc: dict[str, Any]) -> None:
     chord = (doc.get("headers") or {}).get(CHORD_HEADER)
     if chord is not None:
         check_chord(chord, f"headers.{CHORD_HEADER}")
+
+
+def refuse_constant(name: str) -> Any:
+    """The JSON decoder's hook for ``NaN``, ``Infinity`` and ``-Infinity``."""
+    raise InvalidEnvelope(f"body holds {name}, which is not a JSON number (RFC 8259)")
+
+
+def check_outgoing(message: Any) -> None:
+    """Refuse to encode an envelope no worker would accept: a time that is not
+    a finite number (``countdown=float("inf")``), a negative retry count."""
+    for name in ("eta", "expires", "sent_at"):
+        value = getattr(message, name)
+        if value is not None and not math.isfinite(value):
+            raise ValueError(
+                f"{name} of task {message.task} (id {message.id}) is {value!r}, "
+                "not a finite time; give a countdown or eta a worker can wait for"
+            )
+    if message.retries < 0:
+        raise ValueError(
+            f"retries of task {message.task} (id {message.id}) is {message.retries}, "
+            "must be 0 or more"
+        )
+
+
+def check_idempotency_key(key: str) -> None:
+    """An idempotency key becomes part of a state-store key, and often of a
+    database row: text of 1 to ``MAX_KEY_CHARS`` characters, without NUL or
+    other control characters (PostgreSQL refuses NUL in text, logs mangle
+    the rest)."""
+    if not isinstance(key, str) or not key:
+        raise ValueError(f"idempotency_key must be a non-empty string, not {key!r}")
+    if len(key) > MAX_KEY_CHARS:
+        raise ValueError(
+            f"idempotency_key is {len(key)} characters, at most {MAX_KEY_CHARS} are accepted"
+        )
+    bad = _CONTROL.search(key)
+    if bad is not None:
+        raise ValueError(
+            f"idempotency_key holds the control character {bad.group()!r} at {bad.start()}"
+        )
 
 
 def check_signatures(value: Any, where: str, depth: int) -> None:

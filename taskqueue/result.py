@@ -13,14 +13,17 @@ store so another process can ``GroupResult.restore(id, app)`` it.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
 import threading
 import time
 from collections.abc import Iterable, Iterator
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Any, Protocol, Union
 
-from .exceptions import TaskFailed, TaskRevokedError, TimeoutError
+from .exceptions import TaskRevokedError, TimeoutError
+from .remote_errors import rebuild, without_module
 from .states import PENDING, READY_STATES, SUCCESS, State
 from .stores.state import StateStoreUnavailable, StateUpdate, event_job_id
 
@@ -31,12 +34,51 @@ if TYPE_CHECKING:
 logger = logging.getLogger("taskqueue.result")
 
 
+class Wakeable(Protocol):
+    """What the waiter wakes: a ``threading.Event`` or a :class:`LoopSignal`."""
+
+    def set(self) -> None: ...
+
+
+class LoopSignal:
+    """An Event's ``set`` for a coroutine: the waiter's thread wakes it
+    through its event loop. Created, awaited and cleared in the loop."""
+
+    __slots__ = ("_loop", "_future")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._future: asyncio.Future[None] = loop.create_future()
+
+    def set(self) -> None:
+        # A closed loop has nobody left to wake; the waiter's thread goes on.
+        with contextlib.suppress(RuntimeError):
+            self._loop.call_soon_threadsafe(self._wake)
+
+    def _wake(self) -> None:
+        if not self._future.done():
+            self._future.set_result(None)
+
+    async def wait(self, timeout: float) -> None:
+        """Until set (since the last ``clear``) or ``timeout`` seconds pass."""
+        timer = self._loop.call_later(timeout, self._wake)
+        try:
+            await self._future
+        finally:
+            timer.cancel()
+
+    def clear(self) -> None:
+        if self._future.done():
+            self._future = self._loop.create_future()
+
+
 class ResultWaiter:
-    """One pub/sub subscription per process; wakes the threads waiting on ids."""
+    """One pub/sub subscription per process; wakes the threads and coroutines
+    waiting on ids."""
 
     def __init__(self, store: StateStore) -> None:
         self.store = store
-        self._waiting: dict[str, list[threading.Event]] = {}
+        self._waiting: dict[str, list[Wakeable]] = {}
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._subscribed = threading.Event()
@@ -88,13 +130,17 @@ class ResultWaiter:
                     event.set()
 
     def register(self, job_id: str) -> threading.Event:
-        self._ensure_started()
         event = threading.Event()
-        with self._lock:
-            self._waiting.setdefault(job_id, []).append(event)
+        self.register_signal(job_id, event)
         return event
 
-    def unregister(self, job_id: str, event: threading.Event) -> None:
+    def register_signal(self, job_id: str, signal: Wakeable) -> None:
+        """Wake ``signal`` on each event of ``job_id`` (until unregistered)."""
+        self._ensure_started()
+        with self._lock:
+            self._waiting.setdefault(job_id, []).append(signal)
+
+    def unregister(self, job_id: str, event: Wakeable) -> None:
         with self._lock:
             events = self._waiting.get(job_id)
             if events is not None:
@@ -170,9 +216,14 @@ class AsyncResult:
 
     @property
     def info(self) -> Any:
-        """The result (SUCCESS), error details (FAILURE) or progress meta."""
-        raw = self._meta().get("payload")
-        return json.loads(raw) if raw else None
+        """The result (SUCCESS), the exception (FAILURE, as ``get()`` would
+        raise it), error details (REVOKED) or progress meta."""
+        meta = self._meta()
+        raw = meta.get("payload")
+        payload = json.loads(raw) if raw else None
+        if meta.get("state") == State.FAILURE:
+            return rebuild(self.app, payload, meta.get("traceback"))
+        return payload
 
     @property
     def result(self) -> Any:
@@ -250,19 +301,56 @@ class AsyncResult:
         finally:
             waiter.unregister(self.id, event)
 
+    async def aget(self, timeout: float | None = None, propagate: bool = True) -> Any:
+        """:meth:`get` for coroutines: ``await result.aget(timeout=10)``.
+
+        Waits on the same per-process subscription as ``get``; the waiter's
+        thread wakes this coroutine through its loop. The Redis reads run in
+        the loop's default executor, so the loop never blocks on them.
+        """
+        loop = asyncio.get_running_loop()
+        meta = await loop.run_in_executor(None, self._meta)
+        if meta.get("state") not in READY_STATES:
+            meta = await self._await_final(loop, timeout)
+        return self._outcome(meta, propagate)
+
+    async def _await_final(
+        self, loop: asyncio.AbstractEventLoop, timeout: float | None
+    ) -> dict[str, str]:
+        waiter = self.app.result_waiter
+        deadline = None if timeout is None else time.monotonic() + timeout
+        signal = LoopSignal(loop)
+        # The first registration may wait for the subscription: off the loop.
+        await loop.run_in_executor(None, waiter.register_signal, self.id, signal)
+        try:
+            while True:
+                meta = await loop.run_in_executor(None, self._meta)
+                if meta.get("state") in READY_STATES:
+                    return meta
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    raise TimeoutError(
+                        f"job {self.id} not finished after {timeout} s "
+                        f"(state {meta.get('state', 'PENDING')})"
+                    )
+                # Capped for the same reason as in _wait: a lost connection.
+                await signal.wait(5.0 if remaining is None else min(remaining, 5.0))
+                signal.clear()
+        finally:
+            waiter.unregister(self.id, signal)
+
     def _outcome(self, meta: dict[str, str], propagate: bool) -> Any:
         payload = json.loads(meta["payload"]) if meta.get("payload") else None
         state = meta.get("state")
-        if state == State.SUCCESS or not propagate:
+        if state == State.SUCCESS:
             return payload
+        if not propagate:
+            # The error as documented; exc_module only serves the rebuild.
+            return without_module(payload) if state == State.FAILURE else payload
         if state == State.REVOKED:
             raise TaskRevokedError(f"job {self.id} was revoked")
-        err = payload if isinstance(payload, dict) else {}
-        raise TaskFailed(
-            err.get("exc_type", "Exception"),
-            err.get("exc_message", str(payload)),
-            meta.get("traceback"),
-        )
+        # The task's own exception type where it is safe (taskqueue.remote_errors).
+        raise rebuild(self.app, payload, meta.get("traceback"))
 
     wait = get
 

@@ -2,7 +2,8 @@
 
 ``crontab(minute=0, hour="*/3", day_of_week="mon-fri")`` takes Celery's
 keyword names and builds a :class:`taskqueue.crontab.Crontab` (five cron
-fields, UTC), so beat accepts it wherever it accepts a crontab. A field is
+fields, on the wall clock of the app's ``timezone`` setting), so beat
+accepts it wherever it accepts a crontab. A field is
 a number, a cron string (``"*/15"``, ``"1-5"``, ``"0,30"``) or a list of
 numbers; ``day_of_week`` also takes day names (``"mon-fri"``, ``"sun"``).
 
@@ -45,7 +46,7 @@ _DAY_NAME = re.compile(r"[a-z]+", re.IGNORECASE)
 
 
 class crontab(Crontab):  # noqa: N801 - Celery's name
-    """A cron schedule from Celery's keyword arguments (UTC)."""
+    """A cron schedule from Celery's keyword arguments (in the app's ``timezone``)."""
 
     def __init__(
         self,

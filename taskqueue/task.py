@@ -8,7 +8,9 @@ argument name it likes (``queue``, ``countdown``, ``description``...).
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import functools
 import threading
 import time
 import traceback as tb
@@ -17,10 +19,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .canvas import SignatureLike, as_signatures
-from .exceptions import MaxRetriesExceeded, Retry
+from .exceptions import Ignore, MaxRetriesExceeded, Reject, Retry
+from .lifecycle import ExceptionInfo
 from .message import Message, new_id
+from .message_checks import check_idempotency_key
 from .policies.expiry import epoch, expiry_time
-from .states import FAILURE, PROGRESS, STARTED, SUCCESS, State
+from .states import FAILURE, PROGRESS, RETRY, STARTED, SUCCESS, State
 
 if TYPE_CHECKING:
     from .app import TaskQueue
@@ -32,7 +36,8 @@ if TYPE_CHECKING:
 class Request:
     """What a running task knows about its job (``self.request``)."""
 
-    id: str
+    id: str | None
+    """None when the task was called directly (``called_directly``), as in Celery."""
     task: str
     args: tuple[Any, ...] = ()
     kwargs: dict[str, Any] = field(default_factory=dict)
@@ -46,6 +51,22 @@ class Request:
     redelivered: bool = False
     hostname: str | None = None
     is_eager: bool = False
+    called_directly: bool = False
+    """Called as a function (``add(2, 2)``), not run by a worker or ``apply``."""
+    eta: str | None = None
+    """The message's eta, ISO 8601 in UTC (Celery's form), or None."""
+    expires: str | None = None
+    """The message's expiry, ISO 8601 in UTC, or None."""
+    callbacks: list[dict[str, Any]] | None = None
+    """``link=`` signatures (dicts), or None."""
+    errbacks: list[dict[str, Any]] | None = None
+    """``link_error=`` signatures (dicts), or None."""
+    chord: dict[str, Any] | None = None
+    """The chord's callback signature when this job is a chord member."""
+    origin: str | None = None
+    """The publisher's host:pid."""
+    calling: bool = False
+    """Set while the worker enters a task class's own ``__call__``."""
     started_pending: bool = False
     """STARTED is queued in the worker loop, not stored yet (thread pool)."""
     message: Message | None = None
@@ -63,9 +84,29 @@ class Request:
             group=message.group,
             queue=message.queue,
             headers=message.headers,
+            eta=_iso(message.eta),
+            expires=_iso(message.expires),
+            callbacks=list(message.callbacks) or None,
+            errbacks=list(message.errbacks) or None,
+            chord=_chord_callback(message.headers),
+            origin=message.origin,
             message=message,
             **extra,
         )
+
+
+def _iso(epoch_seconds: float | None) -> str | None:
+    if epoch_seconds is None:
+        return None
+    return dt.datetime.fromtimestamp(epoch_seconds, dt.UTC).isoformat()
+
+
+def _chord_callback(headers: dict[str, Any]) -> dict[str, Any] | None:
+    from .message_checks import CHORD_HEADER
+
+    info = headers.get(CHORD_HEADER)
+    callback = info.get("callback") if isinstance(info, dict) else None
+    return callback if isinstance(callback, dict) else None
 
 
 _context = threading.local()
@@ -93,8 +134,31 @@ class RequestContext:
         _context.stack.pop()
 
 
+_FROM_CLASS: Any = object()
+"""Default of a ``Task`` argument: take the class attribute (see ``Task``)."""
+
+
 class Task:
-    """A task bound to an app. Created by ``@app.task``; call options below."""
+    """A task bound to an app. Created by ``@app.task``; call options below.
+
+    Subclass it for shared behaviour, as in Celery (``@app.task(base=MyTask)``
+    or ``class MyTask(app.Task)``): override the hooks below, and set any
+    task option as a class attribute (``max_retries = 5``, ``rate_limit =
+    "10/m"``, ``autoretry_for = (IOError,)``); the decorator's options win
+    over the class's, which win over the defaults.
+    """
+
+    queue: str = ""
+    """Queue of the task's jobs; empty means the app's ``default_queue``."""
+    max_retries: int | None = 3
+    default_retry_delay: float = 0.0
+    autoretry_for: tuple[type[BaseException], ...] = ()
+    acks_late: bool = True
+    """Always true: a job is acknowledged once it finished."""
+    ignore_result: bool = False
+    """Drop the return value: SUCCESS is stored without it (``get()`` gives None)."""
+    track_started: bool = True
+    """Always true here: STARTED is stored for every job (redelivery relies on it)."""
 
     def __init__(
         self,
@@ -103,29 +167,54 @@ class Task:
         name: str,
         bind: bool = False,
         queue: str | None = None,
-        max_retries: int | None = 3,
-        default_retry_delay: float = 0.0,
-        autoretry_for: Sequence[type[BaseException]] = (),
+        max_retries: int | None = _FROM_CLASS,
+        default_retry_delay: float = _FROM_CLASS,
+        autoretry_for: Sequence[type[BaseException]] = _FROM_CLASS,
         options: dict[str, Any] | None = None,
     ) -> None:
         self.app = app
         self.fn = fn
         self.name = name
         self.bind = bind
-        self.queue = queue or app.settings.default_queue
-        self.max_retries = max_retries
-        self.default_retry_delay = default_retry_delay
-        self.autoretry_for = tuple(autoretry_for)
+        self.queue = queue or self.queue or app.settings.default_queue
+        if max_retries is not _FROM_CLASS:
+            self.max_retries = max_retries
+        if default_retry_delay is not _FROM_CLASS:
+            self.default_retry_delay = default_retry_delay
+        if autoretry_for is not _FROM_CLASS:
+            self.autoretry_for = tuple(autoretry_for)
         self.options = dict(options or {})
+        for core in ("ignore_result", "track_started"):
+            if core in self.options:
+                setattr(self, core, bool(self.options.pop(core)))
+        for key, value in self.options.items():
+            if hasattr(type(self), key):  # the decorator's value over the class's
+                setattr(self, key, value)
         self.__doc__ = fn.__doc__
         self.__wrapped__ = fn
+
+    def __getattr__(self, name: str) -> Any:
+        # Middleware-owned options read as attributes too (``add.rate_limit``).
+        options = self.__dict__.get("options")
+        if options is not None and name in options:
+            return options[name]
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     def __repr__(self) -> str:
         return f"<Task {self.name}>"
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        """Run the function directly in this thread (no queue, no state)."""
-        return self.run(*args, **kwargs)
+        """Run the function directly in this thread (no queue, no state).
+
+        ``self.request`` then has ``called_directly`` set and no id, as in Celery.
+        """
+        running = current_request()
+        if running is not None and running.calling and running.task == self.name:
+            running.calling = False  # the worker entering a class's own __call__
+            return self.run(*args, **kwargs)
+        direct = Request(id=None, task=self.name, args=args, kwargs=kwargs, called_directly=True)
+        with RequestContext(direct):
+            return self.run(*args, **kwargs)
 
     def run(self, *args: Any, **kwargs: Any) -> Any:
         return self.fn(self, *args, **kwargs) if self.bind else self.fn(*args, **kwargs)
@@ -137,10 +226,93 @@ class Task:
             raise RuntimeError(f"{self.name}: self.request is only available while the task runs")
         return request
 
+    # --- hooks (Celery's names and arguments; see taskqueue.lifecycle) --------------
+    def before_start(
+        self, task_id: str | None, args: Sequence[Any], kwargs: dict[str, Any]
+    ) -> None:
+        """Right before the body; an error here fails the job like the body's."""
+
+    def on_success(
+        self, retval: Any, task_id: str | None, args: Sequence[Any], kwargs: dict[str, Any]
+    ) -> None:
+        """The body returned ``retval``."""
+
+    def on_failure(
+        self,
+        exc: BaseException,
+        task_id: str | None,
+        args: Sequence[Any],
+        kwargs: dict[str, Any],
+        einfo: ExceptionInfo,
+    ) -> None:
+        """The attempt failed for good with ``exc`` (no retry follows)."""
+
+    def on_retry(
+        self,
+        exc: BaseException,
+        task_id: str | None,
+        args: Sequence[Any],
+        kwargs: dict[str, Any],
+        einfo: ExceptionInfo,
+    ) -> None:
+        """The attempt ends and the job will run again (``exc``: the reason)."""
+
+    def after_return(
+        self,
+        status: str,
+        retval: Any,
+        task_id: str | None,
+        args: Sequence[Any],
+        kwargs: dict[str, Any],
+        einfo: ExceptionInfo | None,
+    ) -> None:
+        """After any of the three above (``retval``: the result or the exception)."""
+
     # --- calling -----------------------------------------------------------
     def delay(self, *args: Any, **kwargs: Any) -> AsyncResult:
         """Queue a call with these arguments and the task's default options."""
         return self.apply_async(args, kwargs)
+
+    def delay_on_commit(self, *args: Any, **kwargs: Any) -> None:
+        """Celery's (Django): :meth:`delay` once the surrounding database
+        transaction commits; nothing if it rolls back. Needs Django."""
+        self.apply_async_on_commit(args, kwargs)
+
+    def apply_async_on_commit(
+        self,
+        args: Sequence[Any] | None = None,
+        kwargs: dict[str, Any] | None = None,
+        **options: Any,
+    ) -> None:
+        """:meth:`apply_async` once the transaction commits (``using=`` names
+        the database); see :mod:`taskqueue.contrib.django.transaction`."""
+        from .contrib.django.transaction import apply_async_on_commit
+
+        apply_async_on_commit(self, args, kwargs, **options)
+
+    async def adelay(self, *args: Any, **kwargs: Any) -> AsyncResult:
+        """:meth:`delay` for coroutines: ``result = await task.adelay(2, 2)``."""
+        return await self.aapply_async(args, kwargs)
+
+    async def aapply_async(
+        self,
+        args: Sequence[Any] | None = None,
+        kwargs: dict[str, Any] | None = None,
+        **options: Any,
+    ) -> AsyncResult:
+        """:meth:`apply_async` for coroutines; returns once Kafka acknowledged.
+
+        The envelope is built and handed to the producer in the calling
+        thread (microseconds); the wait for the broker's ack does not block
+        the event loop and takes no thread. (The ``a`` prefix is Django's
+        convention for async variants: ``aget``, ``asave``.) With
+        ``idempotency_key`` or ``always_eager``, which talk to Redis or run
+        the task, the blocking call runs in the loop's default executor.
+        """
+        if options.get("idempotency_key") is not None or self.app.settings.always_eager:
+            call = functools.partial(self.apply_async, args, kwargs, **options)
+            return await asyncio.get_running_loop().run_in_executor(None, call)
+        return await self.app.publish_async(lambda: self.apply_async(args, kwargs, **options))
 
     def apply_async(
         self,
@@ -180,6 +352,7 @@ class Task:
         if idempotency_key is not None:
             from .policies import idempotency
 
+            check_idempotency_key(idempotency_key)
             job_id = task_id or idempotency.job_id_for(idempotency_key)
             existing = idempotency.claim(self.app, idempotency_key, job_id)
             if existing is not None:
@@ -225,7 +398,11 @@ class Task:
         kwargs: dict[str, Any] | None = None,
         task_id: str | None = None,
     ) -> EagerResult:
-        """Run now, in this thread, as a worker would (retries run inline)."""
+        """Run now, in this thread, as a worker would (retries run inline).
+
+        Hooks and task signals fire as in a worker. ``Ignore`` gives an
+        IGNORED result; ``Reject`` a FAILURE (even with ``requeue=True``).
+        """
         message = Message(
             id=task_id or new_id(),
             task=self.name,
@@ -236,20 +413,42 @@ class Task:
         )
         while True:
             request = Request.from_message(message, is_eager=True, hostname=self.app.hostname)
+            outcome = self._apply_once(request)
+            if outcome.state != RETRY:
+                return outcome
+            message = message.retry()
+            countdown = outcome.result.countdown if isinstance(outcome.result, Retry) else None
+            if countdown:
+                time.sleep(countdown)
+
+    def _apply_once(self, request: Request) -> EagerResult:
+        """One eager attempt with its hooks; RETRY carries the Retry raised."""
+        from . import lifecycle
+
+        job_id = request.id or ""
+        with RequestContext(request):
+            lifecycle.prerun(self, request)
             try:
-                with RequestContext(request):
-                    return EagerResult(
-                        message.id, SUCCESS, self.run(*message.args, **message.kwargs)
-                    )
+                value = lifecycle.run_body(self, request)
+            except Ignore:
+                lifecycle.ended(self, request, lifecycle.IGNORED)
+                return EagerResult(job_id, lifecycle.IGNORED, None)
+            except Reject as exc:  # nothing to requeue to: the call ends here
+                lifecycle.ended(self, request, lifecycle.REJECTED, exc)
+                return EagerResult(job_id, FAILURE, exc, tb.format_exc())
             except Retry as exc:
-                message = message.retry()
-                if exc.countdown:
-                    time.sleep(exc.countdown)
+                lifecycle.ended(self, request, RETRY, exc=exc, traceback=tb.format_exc())
+                return EagerResult(job_id, RETRY, exc)
             except Exception as exc:
-                if self.should_autoretry(exc, message.retries):
-                    message = message.retry()
-                    continue
-                return EagerResult(message.id, FAILURE, exc, tb.format_exc())
+                trace = tb.format_exc()
+                if self.should_autoretry(exc, request.retries):
+                    retry = Retry(exc=exc)
+                    lifecycle.ended(self, request, RETRY, exc=retry, traceback=trace)
+                    return EagerResult(job_id, RETRY, retry)
+                lifecycle.ended(self, request, FAILURE, exc=exc, traceback=trace)
+                return EagerResult(job_id, FAILURE, exc, trace)
+            lifecycle.ended(self, request, SUCCESS, value)
+            return EagerResult(job_id, SUCCESS, value)
 
     # --- inside a running task ---------------------------------------------
     def update_state(
@@ -257,12 +456,13 @@ class Task:
     ) -> None:
         """Store a (usually PROGRESS) state with ``meta``; shown by ``AsyncResult.info``."""
         request = current_request()
-        if request is not None and request.is_eager:
-            return  # eager calls have no stored state
+        if request is not None and (request.is_eager or request.called_directly) and not task_id:
+            return  # eager and direct calls have no stored state
         from .stores.state import StateUpdate
 
         attempt = request.retries if request else 0
         job_id = task_id or self.request.id
+        assert job_id is not None
         update = StateUpdate(job_id, str(state), attempt, task=self.name, payload=meta)
         if request is not None and request.started_pending and job_id == request.id:
             # Store STARTED first, or this (higher-ranked) state would make
@@ -294,6 +494,8 @@ class Task:
     ) -> Retry:
         """Raise :class:`Retry` to run this job again (``raise self.retry(...)``)."""
         limit = self.max_retries if max_retries is None else max_retries
+        if self.request.called_directly:  # nothing would run it again (Celery's rule)
+            raise exc if exc is not None else Retry("task called directly cannot be retried")
         if limit is not None and self.request.retries >= limit:
             if exc is not None:
                 raise exc
@@ -303,7 +505,9 @@ class Task:
         if countdown is None:
             message = self.request.message
             if message is None:  # called outside a run: only id and attempt are known
-                message = Message(id=self.request.id, task=self.name, retries=self.request.retries)
+                message = Message(
+                    id=self.request.id or "", task=self.name, retries=self.request.retries
+                )
             countdown = self.app.middleware.retry_delay(self.app, self, message, exc)
         raise Retry(exc=exc, countdown=countdown)
 
@@ -351,6 +555,16 @@ class Task:
         return Chunks(self.s(), it, n)
 
 
+def class_options(base: type[Task], names: frozenset[str]) -> dict[str, Any]:
+    """Options among ``names`` (those middleware own: ``rate_limit``,
+    ``time_limit``...) set as class attributes of a Task subclass; the
+    nearest class wins, as attribute lookup would."""
+    found: dict[str, Any] = {}
+    for klass in reversed(base.__mro__[: base.__mro__.index(Task)]):
+        found.update((k, v) for k, v in vars(klass).items() if k in names)
+    return found
+
+
 def _with_links(result: AsyncResult, message: Message) -> AsyncResult:
     """Remember the ``link=`` callbacks: ``result.children`` finds them later."""
     result._links = message.callbacks
@@ -364,7 +578,13 @@ class EagerResult:
     """The previous step's result in an eagerly applied canvas."""
     children: list[Any] | None = None
 
-    def __init__(self, id: str, state: State, value: Any, traceback: str | None = None) -> None:  # noqa: A002
+    def __init__(
+        self,
+        id: str,  # noqa: A002
+        state: State | str,
+        value: Any,
+        traceback: str | None = None,
+    ) -> None:
         self.id = id
         self.state = state
         self.status = state
@@ -372,7 +592,7 @@ class EagerResult:
         self.traceback = traceback
 
     def __repr__(self) -> str:
-        return f"<EagerResult {self.id} {self.state.value}>"
+        return f"<EagerResult {self.id} {self.state}>"
 
     @property
     def result(self) -> Any:

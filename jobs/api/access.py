@@ -1,7 +1,11 @@
 """Who may see and act on which jobs, and the GraphQL errors for refusals.
 
-People see and act on their own jobs only; staff see all. Another person's
-job answers exactly like a job that does not exist, so ids cannot be probed.
+People see and act on their own jobs. Power over other people's jobs is a
+model permission, never bare ``is_staff``: :data:`VIEW_ALL` to see them
+(queries, subscriptions), :data:`MANAGE_ALL` to cancel and retry them.
+Another person's job that one may not see answers exactly like a job that
+does not exist, so ids cannot be probed; one that may be seen but not managed
+is refused with rule ``permission``.
 """
 
 from __future__ import annotations
@@ -14,6 +18,12 @@ from graphql import GraphQLError
 
 from jobs.errors import JobError
 from jobs.models import Job
+
+VIEW_ALL = "jobs.view_all_jobs"
+"""See every person's jobs (``Job.Meta.permissions``)."""
+
+MANAGE_ALL = "jobs.manage_all_jobs"
+"""Cancel and retry every person's jobs."""
 
 UNAUTHENTICATED = "authentication required: log in, or send 'Authorization: Bearer <token>'"
 
@@ -44,9 +54,15 @@ def require_user(info: Any) -> Any:
     return user
 
 
+def sees_all_jobs(user: Any) -> bool:
+    """Whether ``user`` may see every person's jobs (reads the database once
+    per user object: call it from a thread, not the event loop)."""
+    return bool(user.has_perm(VIEW_ALL))
+
+
 def visible_jobs(user: Any) -> QuerySet[Job]:
     jobs = Job.objects.select_related("owner")
-    return jobs if user.is_staff else jobs.filter(owner=user)
+    return jobs if sees_all_jobs(user) else jobs.filter(owner=user)
 
 
 def parse_id(value: Any, field: str = "id") -> uuid.UUID:
@@ -63,4 +79,18 @@ def get_job(user: Any, value: Any, field: str = "id") -> Job:
     job = visible_jobs(user).filter(pk=parse_id(value, field)).first()
     if job is None:
         raise JobError.one(field, "not_found", f"no job with id {value}")
+    return job
+
+
+def get_job_to_manage(user: Any, value: Any, field: str = "id") -> Job:
+    """The job with this id if ``user`` may cancel and retry it; else a
+    :class:`JobError` (not found, or ``permission`` for a job seen but not theirs)."""
+    job = get_job(user, value, field)
+    if job.owner_id != user.pk and not user.has_perm(MANAGE_ALL):
+        raise JobError.one(
+            field,
+            "permission",
+            f"job {value} is another person's: cancelling or retrying it "
+            f"needs the permission {MANAGE_ALL}",
+        )
     return job

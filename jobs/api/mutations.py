@@ -14,7 +14,8 @@ from django.contrib.auth import authenticate, login, logout
 from django.middleware.csrf import get_token
 
 from jobs import services
-from jobs.api.access import get_job, require_user
+from jobs.api.access import get_job_to_manage, require_user
+from jobs.api.quotas import admit
 from jobs.api.types import JSON, FieldError, JobPriority, JobType, Viewer
 from jobs.errors import JobError
 from jobs.jobview import JobView, views
@@ -64,6 +65,7 @@ class SubmitJob(graphene.Mutation):
     @staticmethod
     def mutate(root: Any, info: Any, input: Any) -> SubmitJob:  # noqa: A002
         user = require_user(info)
+        admit(user)  # quotas (jobs.api.quotas): a refusal is a top-level error
         try:
             job, created = services.submit(user, _request(input))
         except JobError as exc:
@@ -86,6 +88,7 @@ class SubmitJobs(graphene.Mutation):
     @staticmethod
     def mutate(root: Any, info: Any, input: Any) -> SubmitJobs:  # noqa: A002
         user = require_user(info)
+        admit(user, len(input["jobs"]))  # quotas (jobs.api.quotas)
         try:
             jobs = services.submit_many(user, [_request(item) for item in input["jobs"]])
         except JobError as exc:
@@ -108,7 +111,7 @@ class CancelJob(graphene.Mutation):
     def mutate(root: Any, info: Any, id: str) -> CancelJob:  # noqa: A002
         user = require_user(info)
         try:
-            job = get_job(user, id)
+            job = get_job_to_manage(user, id)
         except JobError as exc:
             return CancelJob(job=None, cancelled=False, errors=_errors(exc))
         # The framework's revoke(terminate=True) also stops a running attempt.
@@ -133,7 +136,12 @@ class RetryJob(graphene.Mutation):
     def mutate(root: Any, info: Any, id: str) -> RetryJob:  # noqa: A002
         user = require_user(info)
         try:
-            job, created = services.retry(get_job(user, id))
+            job = get_job_to_manage(user, id)
+        except JobError as exc:
+            return RetryJob(job=None, created=False, errors=_errors(exc))
+        admit(user)  # a retry is a new job (quotas, jobs.api.quotas)
+        try:
+            job, created = services.retry(job)
         except JobError as exc:
             return RetryJob(job=None, created=False, errors=_errors(exc))
         return RetryJob(job=JobView(job), created=created, errors=[])

@@ -3,7 +3,8 @@
 - at most one ``login`` field per operation: every ``login`` is a password
   guess, and aliases would otherwise pack many into one request;
 - no schema introspection (``__schema``, ``__type``) unless
-  ``GRAPHQL_INTROSPECTION`` is on (it is with DEBUG).
+  ``GRAPHQL_INTROSPECTION`` is on (it is with DEBUG);
+- no mutation at all for a read-only API token (``ApiToken.read_only``).
 
 :func:`validation_rules` is read per request, so the setting applies to HTTP
 and websockets alike and tests can switch it.
@@ -22,6 +23,7 @@ from graphql import (
     InlineFragmentNode,
     NoSchemaIntrospectionCustomRule,
     OperationDefinitionNode,
+    OperationType,
     SelectionSetNode,
     ValidationRule,
 )
@@ -76,9 +78,27 @@ class SingleLoginRule(ValidationRule):
             )
 
 
-def validation_rules() -> tuple[type[ValidationRule], ...]:
-    """The rules every operation is validated with, as configured now."""
+class ReadOnlyRule(ValidationRule):
+    """Refuses every mutation: added for requests made with a read-only token."""
+
+    def enter_operation_definition(self, node: OperationDefinitionNode, *_: Any) -> None:
+        if node.operation == OperationType.MUTATION:
+            self.report_error(
+                GraphQLError(
+                    "this API token is read-only: it may run queries and subscriptions, "
+                    "not mutations; create one without --read-only to change jobs",
+                    node,
+                    extensions={"code": "READ_ONLY_TOKEN"},
+                )
+            )
+
+
+def validation_rules(read_only: bool = False) -> tuple[type[ValidationRule], ...]:
+    """The rules every operation is validated with, as configured now;
+    ``read_only``: the request's credentials may not mutate."""
     rules: tuple[type[ValidationRule], ...] = (*limits.VALIDATION_RULES, SingleLoginRule)
+    if read_only:
+        rules = (*rules, ReadOnlyRule)
     if not getattr(settings, "GRAPHQL_INTROSPECTION", settings.DEBUG):
         rules = (*rules, NoSchemaIntrospectionCustomRule)
     return rules

@@ -8,12 +8,14 @@ import re
 from typing import Any
 
 import graphene
+from django.conf import settings
 from django.db.models import Q, QuerySet
 
 from jobs.api import pagination
 from jobs.api.access import from_job_error, get_job, require_user, visible_jobs
 from jobs.api.blocking import blocking
 from jobs.api.error_ids import unavailable
+from jobs.api.shared_cache import SharedAnswer
 from jobs.api.stats import MAX_MINUTES, stats
 from jobs.api.types import (
     JobConnection,
@@ -35,6 +37,16 @@ MAX_SEARCH = 200
 
 _HEX = re.compile(r"^[0-9a-fA-F-]{4,36}$")
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+WORKERS_CACHE_SECONDS = 2.0
+"""How long one ``workers`` answer (heartbeats, gRPC status, lag) serves every
+caller of this process (``WORKERS_CACHE_SECONDS``; 0 turns it off)."""
+
+_workers_answer: SharedAnswer[list[dict[str, Any]]] = SharedAnswer(
+    lambda: float(getattr(settings, "WORKERS_CACHE_SECONDS", WORKERS_CACHE_SECONDS))
+)
+
 
 def _filtered(user: Any, state: Any, provider: str | None, search: str | None) -> QuerySet[Job]:
     jobs = visible_jobs(user)
@@ -49,6 +61,9 @@ def _filtered(user: Any, state: Any, provider: str | None, search: str | None) -
     if search:
         if len(search) > MAX_SEARCH:
             raise JobError.one("search", "max_length", f"at most {MAX_SEARCH} characters")
+        if _CONTROL.search(search):
+            # PostgreSQL refuses NUL in a query (a 500), and no job holds one.
+            raise JobError.one("search", "pattern", "must not hold control characters (NUL...)")
         text = Q(params__icontains=search) | Q(error__icontains=search)
         if _HEX.match(search):
             # Ids are stored as 32 hex digits: match a prefix of either spelling.
@@ -104,6 +119,31 @@ def _worker(name: str, info: dict[str, str]) -> dict[str, Any]:
     }
 
 
+def _live_workers() -> list[dict[str, Any]]:
+    """Heartbeats from Redis joined with each worker's gRPC status and lag."""
+    try:
+        heartbeats = get_app().state_backend.workers()
+    except Exception as exc:
+        raise unavailable("worker heartbeats", exc) from None
+    from jobs.workers import worker_status
+
+    try:
+        control = worker_status(heartbeats)
+    except Exception as exc:  # e.g. gRPC code not generated: heartbeats still answer
+        control = {}
+        logging.getLogger("jobs.api").warning("worker control status unavailable: %s", exc)
+    unknown: dict[str, Any] = {"status": "unreachable", "partitions": [], "lag": None}
+    workers = []
+    for name, info_ in sorted(heartbeats.items()):
+        worker = {**_worker(name, info_), **control.get(name, unknown)}
+        # Alive by its heartbeat, but holding its work (an unreachable
+        # control service says more: the heartbeat may be older).
+        if worker["problem"] and worker["status"] != "unreachable":
+            worker["status"] = "unhealthy"
+        workers.append(worker)
+    return workers
+
+
 class Query(graphene.ObjectType):
     job = graphene.Field(JobType, id=graphene.ID(required=True))
     jobs = graphene.Field(
@@ -150,27 +190,10 @@ class Query(graphene.ObjectType):
     @blocking("redis", "grpc")
     def resolve_workers(root: Any, info: Any) -> list[dict[str, Any]]:
         require_user(info)
-        try:
-            heartbeats = get_app().state_backend.workers()
-        except Exception as exc:
-            raise unavailable("worker heartbeats", exc) from None
-        from jobs.workers import worker_status
-
-        try:
-            control = worker_status(heartbeats)
-        except Exception as exc:  # e.g. gRPC code not generated: heartbeats still answer
-            control = {}
-            logging.getLogger("jobs.api").warning("worker control status unavailable: %s", exc)
-        unknown: dict[str, Any] = {"status": "unreachable", "partitions": [], "lag": None}
-        workers = []
-        for name, info_ in sorted(heartbeats.items()):
-            worker = {**_worker(name, info_), **control.get(name, unknown)}
-            # Alive by its heartbeat, but holding its work (an unreachable
-            # control service says more: the heartbeat may be older).
-            if worker["problem"] and worker["status"] != "unreachable":
-                worker["status"] = "unhealthy"
-            workers.append(worker)
-        return workers
+        app = get_app()
+        # The same for every viewer: one answer per app, shared for a few seconds.
+        key = (id(app), app.settings.key_prefix)
+        return _workers_answer.get(key, _live_workers)
 
     @staticmethod
     @blocking("db")

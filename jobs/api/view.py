@@ -59,8 +59,10 @@ class JobsGraphQLView(GraphQLView):
                 extensions={"code": "TOO_LARGE"},
             )
             return ExecutionResult(data=None, errors=[error])
-        # One view instance per request: the rules as configured right now.
-        self.validation_rules = validation_rules()
+        # One view instance per request: the rules as configured right now,
+        # and for the request's credentials (a read-only token mutates nothing).
+        token = getattr(request, "api_token", None)
+        self.validation_rules = validation_rules(read_only=bool(token and token.read_only))
         return super().execute_graphql_request(
             request, data, query, variables, operation_name, show_graphiql
         )

@@ -4,7 +4,8 @@ Workers are found through their heartbeats in the state store (the ``grpc``
 field holds ``host:port``). Every call carries a deadline; calls to several
 workers run concurrently (``future()``), so the slowest worker bounds the
 wait, and a worker that does not answer comes back as an :class:`Answer`
-with its error, never as a hang or an exception.
+with its error, never as a hang or an exception. Every call presents the
+app's ``control_token`` (:mod:`.auth`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import grpc
 
+from . import auth
 from .plane import HEARTBEAT_FIELD
 from .proto import pb, pb_grpc
 
@@ -58,7 +60,8 @@ class ControlClient:
         with self._lock:
             channel = self._channels.get(address)
             if channel is None:
-                channel = self._channels[address] = grpc.insecure_channel(address)
+                token = self.app.settings.control_token
+                channel = self._channels[address] = auth.channel(address, token)
         return pb_grpc.WorkerStub(channel)
 
     def call(

@@ -1,6 +1,7 @@
 """The worker's gRPC service (``taskqueue.control.v1.Worker``, see protos/).
 
-Served by a small thread pool on loopback. Unary calls answer from memory
+Served by a small thread pool, on loopback unless configured, to callers
+that present the shared ``control_token`` (:mod:`.auth`). Unary calls answer from memory
 (the in-flight registry, the loop's counters) except Stats with lag, which
 asks Kafka with a bounded timeout. A WatchProgress stream holds one server
 thread while it lasts, so concurrent watches are capped (``MAX_WATCHES``);
@@ -22,6 +23,7 @@ import grpc
 
 from ..exceptions import ConfigurationError
 from ..policies.revoke import revoke
+from .auth import TokenAuth, check_bind
 from .inflight import FINAL_STATES, Held, InFlight, progress_of
 from .lag import LagProbe
 from .proto import pb, pb_grpc
@@ -212,10 +214,16 @@ class WorkerService(pb_grpc.WorkerServicer):
         return pb.SetRateLimitReply(task=request.task, rate=rate, previous=previous)
 
 
-def serve(service: WorkerService, host: str, port: int) -> tuple[grpc.Server, str]:
-    """Start the server on ``host:port`` (0 = a free port); returns it and its address."""
+def serve(service: WorkerService, host: str, port: int, token: str = "") -> tuple[grpc.Server, str]:
+    """Start the server on ``host:port`` (0 = a free port); returns it and its address.
+
+    With ``token``, every call must present it (:mod:`.auth`); without one,
+    only a loopback ``host`` is accepted.
+    """
+    check_bind(host, token)
     server = grpc.server(
         ThreadPoolExecutor(THREADS, thread_name_prefix="taskqueue-grpc"),
+        interceptors=[TokenAuth(token)] if token else None,
         options=[("grpc.so_reuseport", 0)],
     )
     pb_grpc.add_WorkerServicer_to_server(service, server)

@@ -106,7 +106,11 @@ class ControlPlane:
             from .progress_rpc import ProgressResponder
 
             self._responder = ProgressResponder(
-                s.rabbitmq_url, s.progress_exchange_name(), self.inflight, self.worker.name
+                s.rabbitmq_url,
+                s.progress_exchange_name(),
+                self.inflight,
+                self.worker.name,
+                s.control_token,
             )
             self._responder.start()
         if self.address:
@@ -124,8 +128,17 @@ class ControlPlane:
 
             self._lag = LagProbe(self.app.transport, self.worker.groups)
             service = WorkerService(self.app, self.view, self.inflight, self._lag)
-            self._server, self.address = serve(service, s.control_host, s.control_port)
-            logger.info("control plane: gRPC on %s", self.address)
+            self._server, self.address = serve(
+                service, s.control_host, s.control_port, s.control_token
+            )
+            if s.control_token:
+                logger.info("control plane: gRPC on %s (token required)", self.address)
+            else:
+                logger.warning(
+                    "control plane: gRPC on %s WITHOUT authentication (loopback only); "
+                    "set TASKQUEUE_CONTROL_TOKEN",
+                    self.address,
+                )
         except Exception as exc:
             logger.error("control plane: gRPC service not started: %s", exc)
 

@@ -6,6 +6,15 @@ worker sees every request. The worker holding the job answers to the
 request's ``reply_to`` with its ``correlation_id`` and the progress from its
 memory; the others stay silent, and the asker times out into Redis.
 
+Who may answer: anyone allowed to read the exchange sees the requests (job
+ids) and could publish a reply to ``reply_to``. So the asker accepts a
+reply only for a request it is waiting on, only from the worker the state
+store names as the job's holder, and, when ``control_token`` is set, only
+with a valid ``tq-signature`` header: an HMAC-SHA256 of the correlation id
+and the body under the token, which a process without the token cannot
+make (:func:`sign`, :func:`verify`). RabbitMQ permissions should still keep
+the exchange to the workers and the site (docs/security.md).
+
 pika's BlockingConnection runs in a dedicated thread: it is not thread-safe,
 and only this thread touches it. RabbitMQ being away never stops the
 worker: the thread logs once, retries with backoff, and logs the recovery.
@@ -13,6 +22,8 @@ worker: the thread logs once, retries with backoff, and logs the recovery.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import logging
 import threading
@@ -29,6 +40,28 @@ if logging.getLogger("pika").level == logging.NOTSET:
     logging.getLogger("pika").setLevel(logging.WARNING)
 
 EXCHANGE_KIND = "fanout"
+
+SIGNATURE_HEADER = "tq-signature"
+"""AMQP header of a reply's HMAC (hex), present when a control token is set."""
+
+
+def sign(token: str, correlation_id: str, body: bytes) -> str:
+    """The reply's HMAC-SHA256 under ``token``: binds the body to its request."""
+    return hmac.new(
+        token.encode(), correlation_id.encode() + b"\n" + body, hashlib.sha256
+    ).hexdigest()
+
+
+def verify(token: str, correlation_id: str, body: bytes, headers: dict[str, Any] | None) -> bool:
+    """Whether a reply carries a valid signature (always true without a token)."""
+    if not token:
+        return True
+    presented = (headers or {}).get(SIGNATURE_HEADER)
+    if isinstance(presented, bytes):
+        presented = presented.decode(errors="replace")
+    if not isinstance(presented, str):
+        return False
+    return hmac.compare_digest(presented, sign(token, correlation_id, body))
 
 
 def safe_url(url: str) -> str:
@@ -63,8 +96,11 @@ def reply_body(held: Any, worker: str) -> bytes:
 class ProgressResponder:
     """Answers progress requests for the jobs this worker holds."""
 
-    def __init__(self, url: str, exchange: str, inflight: InFlight, worker: str) -> None:
+    def __init__(
+        self, url: str, exchange: str, inflight: InFlight, worker: str, token: str = ""
+    ) -> None:
         self.url = url
+        self.token = token
         self.exchange = exchange
         self.inflight = inflight
         self.worker = worker
@@ -140,12 +176,16 @@ class ProgressResponder:
         held = self.inflight.get(job_id)
         if held is None or not props.reply_to or not props.correlation_id:
             return  # not ours: another worker answers, or nobody and the asker falls back
+        body = reply_body(held, self.worker)
+        headers = {SIGNATURE_HEADER: sign(self.token, props.correlation_id, body)}
         channel.basic_publish(
             "",
             props.reply_to,
-            reply_body(held, self.worker),
+            body,
             pika.BasicProperties(
-                correlation_id=props.correlation_id, content_type="application/json"
+                correlation_id=props.correlation_id,
+                content_type="application/json",
+                headers=headers if self.token else None,
             ),
         )
         self.answered += 1

@@ -19,12 +19,14 @@ A job without a token is not held anywhere in memory and blocks nothing:
 it goes back through the delay tiers with an eta when the next token is
 expected (at most ``MAX_RECHECK`` seconds away, so a limit raised at run
 time is noticed soon) and its record is acked once the tier has it. Other
-tasks, and other partitions, keep flowing.
+tasks, and other partitions, keep flowing. So no rate parks a pool thread;
+rates slower than ``MIN_RATE`` (1/h) are refused all the same.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import re
 import threading
 import time
@@ -44,6 +46,14 @@ MAX_RECHECK = 5.0
 OVERRIDES_REFRESH = 1.0
 """Seconds a worker keeps its copy of the shared overrides."""
 
+MIN_RATE = 1 / 3600
+"""The slowest limit accepted, ``1/h``. A job without a token never waits in
+a thread: it goes back through the delay tiers and asks again every
+``MAX_RECHECK`` seconds. Below one an hour (``0.001/h`` is one a month and a
+half) each waiting job would circle the tiers for weeks and the bucket's
+key would live as long, which is a typo or a pause in disguise: to pause a
+task, revoke its jobs or stop the workers of its queue."""
+
 _RATE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*/\s*([smh])\s*$")
 _UNIT = {"s": 1.0, "m": 60.0, "h": 3600.0}
 
@@ -55,7 +65,16 @@ def parse_rate(text: str) -> float | None:
     match = _RATE.match(text)
     if match is None or float(match.group(1)) <= 0:
         raise ConfigurationError(f"rate {text!r}: expected N/s, N/m or N/h with N > 0")
-    return float(match.group(1)) / _UNIT[match.group(2)]
+    per_second = float(match.group(1)) / _UNIT[match.group(2)]
+    if not math.isfinite(per_second):
+        raise ConfigurationError(f"rate {text!r}: N is too large to be a number")
+    if per_second < MIN_RATE * (1 - 1e-9):
+        raise ConfigurationError(
+            f"rate {text!r} is slower than 1/h, the slowest limit accepted: jobs waiting "
+            f"for a token would go round the delay tiers every {MAX_RECHECK:g} s for longer "
+            "than an hour each. To pause a task, revoke its jobs or stop its queue's workers"
+        )
+    return per_second
 
 
 def format_rate(per_second: float) -> str:

@@ -65,7 +65,8 @@ class TimeLimits(Middleware):
     def around_execute(self, app: TaskQueue, execution: Execution, call: Callable[[], Any]) -> Any:
         with guard(
             execution.message.id,
-            execution.task.options,
+            # task_soft_time_limit: the default of a task that sets no soft_time_limit
+            {"soft_time_limit": app.settings.task_soft_time_limit, **execution.task.options},
             execution.in_child,
             execution.abandon,
             default_hard=app.settings.task_time_limit or None,

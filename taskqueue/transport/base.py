@@ -21,7 +21,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from ..exceptions import PublishError
+from .handles import PublishHandle, wait_resolved_async
 from .offsets import OffsetTracker
 
 TopicPartition = tuple[str, int]
@@ -69,44 +69,6 @@ class TopicReplication:
     """``min.insync.replicas``: the topic's own setting, else the broker default."""
 
 
-class PublishHandle:
-    """Completion of one publish; set by the transport's delivery callback.
-
-    A plain flag, not a ``threading.Event``: waiters drive the transport's
-    own poll loop (which runs the callbacks), and an Event per record was a
-    measurable share of a bulk publish.
-    """
-
-    __slots__ = ("topic", "key", "done", "error", "permanent", "partition", "offset")
-
-    def __init__(self, topic: str, key: bytes | None) -> None:
-        self.topic = topic
-        self.key = key
-        self.done = False
-        self.error: str | None = None
-        self.permanent = False
-        """The error recurs on a resend (unknown topic, record too large)."""
-        self.partition: int | None = None
-        self.offset: int | None = None
-
-    def resolve(
-        self,
-        error: str | None,
-        partition: int | None,
-        offset: int | None,
-        permanent: bool = False,
-    ) -> None:
-        self.error, self.partition, self.offset = error, partition, offset
-        self.permanent = permanent and error is not None
-        self.done = True  # last: readers check it before the other fields
-
-    def raise_for_error(self) -> None:
-        if not self.done:
-            raise PublishError(f"publish to topic {self.topic} was not acknowledged in time")
-        if self.error is not None:
-            raise PublishError(f"publish to topic {self.topic} failed: {self.error}")
-
-
 @dataclass(frozen=True, slots=True)
 class PartitionOffsets:
     """A partition's watermarks and its consumer group's committed position."""
@@ -150,6 +112,11 @@ class Transport(ABC):
     @abstractmethod
     def wait(self, handles: Iterable[PublishHandle], timeout: float) -> None:
         """Block until every handle is acknowledged; raise :class:`PublishError` if not."""
+
+    async def wait_async(self, handles: Sequence[PublishHandle], timeout: float) -> None:
+        """Wait until every handle is resolved or ``timeout`` passes, without
+        blocking the event loop; raises nothing (the handles say what happened)."""
+        await wait_resolved_async(handles, timeout)
 
     @abstractmethod
     def consumer(

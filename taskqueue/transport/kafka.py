@@ -3,9 +3,12 @@
 Designed for Kafka as it is, not as an AMQP emulation:
 
 - Publishing hands records to librdkafka's batching producer (idempotent,
-  ``acks=all``, small linger, lz4) and waits for the delivery report of the
-  records the caller cares about. Bulk publishing produces everything and
-  waits once; nothing flushes per record.
+  ``acks=all``, lz4) and waits for the delivery report of the records the
+  caller cares about. One delivery thread per producer serves the reports
+  and resolves each record's handle; a caller waits on its own handles
+  (:mod:`.handles`), so concurrent publishers never take turns polling, and
+  their records share the producer's batches. Bulk publishing produces
+  everything and waits once; nothing flushes per record.
 - Consuming fetches batches; acks mark single offsets finished and commits
   store the highest contiguous finished offset per partition (see
   ``offsets.py``), never the consumer's whole position. A position counts
@@ -43,6 +46,7 @@ from .base import (
     Transport,
     wait_until,
 )
+from .handles import wait_for_handles
 
 logger = logging.getLogger("taskqueue.kafka")
 
@@ -50,6 +54,10 @@ _PRODUCER_DEFAULTS: dict[str, Any] = {
     "enable.idempotence": True,  # retries never duplicate or reorder records
     "acks": "all",
     "compression.type": "lz4",
+    # A lone record leaves at once (linger.ms, default 0 in the settings);
+    # under load records gather by themselves while earlier requests are in
+    # flight (idempotence allows 5 per connection), so batches grow with the
+    # number of concurrent publishers without anyone waiting for a batch.
     "batch.num.messages": 10_000,
     "queue.buffering.max.messages": 500_000,
     "queue.buffering.max.kbytes": 1_048_576,
@@ -85,7 +93,7 @@ class KafkaTransport(Transport):
     def __init__(
         self,
         bootstrap: str,
-        linger_ms: float = 1.0,
+        linger_ms: float = 0.0,
         compression: str = "lz4",
         max_message_bytes: int = 1_000_000,
         producer_options: dict[str, Any] | None = None,
@@ -103,6 +111,7 @@ class KafkaTransport(Transport):
         }
         self._consumer_options = {**_CONSUMER_DEFAULTS, **(consumer_options or {})}
         self._producer: Producer | None = None
+        self._deliveries: _DeliveryThread | None = None
         self._lock = threading.Lock()
         # Consumer lag is read through clients of their own, one per group,
         # never subscribed (see consumer_lag); created on first use.
@@ -116,9 +125,11 @@ class KafkaTransport(Transport):
             with self._lock:
                 if self._producer is None:
                     try:
-                        self._producer = Producer(self._producer_config)
+                        producer = Producer(self._producer_config)
                     except KafkaException as exc:
                         raise ConfigurationError(f"Kafka producer config invalid: {exc}") from exc
+                    self._deliveries = _DeliveryThread(producer)
+                    self._producer = producer
         return self._producer
 
     def declare(
@@ -240,25 +251,19 @@ class KafkaTransport(Transport):
                 )
                 return handle
             except BufferError:
-                # Local queue full: serve delivery reports to make room.
+                # Local queue full: room comes with delivery reports (this
+                # poll serves some too, beside the delivery thread).
                 producer.poll(0.05)
             except KafkaException as exc:
                 raise PublishError(f"cannot publish to topic {topic}: {exc}") from exc
 
     def wait(self, handles: Iterable[PublishHandle], timeout: float) -> None:
-        pending = [h for h in handles if not h.done]
-        if pending:
-            producer = self.producer
-            if len(pending) > 1:
-                # Bulk: flush ignores linger and sends everything at once.
-                producer.flush(timeout)
-            wait_until(lambda: all(h.done for h in pending), producer.poll, timeout)
-        for h in handles:
-            h.raise_for_error()
+        # The delivery thread resolves the handles; this thread only sleeps
+        # until the last of them is resolved (no polling interval).
+        wait_for_handles(list(handles), timeout)
 
     def service(self) -> None:
-        if self._producer is not None:
-            self._producer.poll(0)
+        """Nothing to do: the delivery thread serves the reports as they come."""
 
     def consumer(
         self,
@@ -312,7 +317,43 @@ class KafkaTransport(Transport):
             remaining = self._producer.flush(10)
             if remaining:
                 logger.error("%d published records were not acknowledged at close", remaining)
-            self._producer = None
+            if self._deliveries is not None:
+                self._deliveries.stop()
+            self._producer = self._deliveries = None
+
+
+class _DeliveryThread:
+    """Serves one producer's delivery reports as they arrive.
+
+    ``poll`` blocks in librdkafka (without the GIL) until a report is
+    queued, then runs the callbacks, which resolve the handles and wake
+    their waiters. The timeout only bounds how long ``stop`` takes.
+    """
+
+    POLL_SECONDS = 0.2
+    """Longest a poll blocks when no report comes: bounds ``stop``, not latency."""
+
+    def __init__(self, producer: Producer) -> None:
+        self._producer = producer
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(
+            target=self._run, name="taskqueue-kafka-deliveries", daemon=True
+        )
+        self._thread.start()
+
+    def _run(self) -> None:
+        poll, stopping = self._producer.poll, self._stopping
+        while not stopping.is_set():
+            try:
+                poll(self.POLL_SECONDS)
+            except Exception:
+                # confluent-kafka re-raises an exception of a callback here;
+                # the reports of every other record still need serving.
+                logger.exception("a Kafka delivery callback failed")
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._thread.join(self.POLL_SECONDS * 5)
 
 
 class KafkaBatchConsumer(Consumer):

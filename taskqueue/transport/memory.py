@@ -133,6 +133,9 @@ class MemoryTransport(Transport):
         for h in handles:
             h.raise_for_error()
 
+    async def wait_async(self, handles: Sequence[PublishHandle], timeout: float) -> None:
+        """Nothing to wait for: a handle is resolved by ``send`` or never."""
+
     def consumer(
         self,
         topics: Sequence[str],

@@ -15,24 +15,30 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from .. import lifecycle
 from ..control.terminate import running
 from ..exceptions import (
     HardTimeLimit,
+    Ignore,
     NotRegistered,
+    Reject,
     Retry,
+    TaskFailed,
     TaskRevokedError,
     TimeLimitExceeded,
 )
+from ..lifecycle import IGNORED
 from ..message import Message
 from ..middleware import Admission, Execution, Stage
 from ..policies.revoke import REVOKED_ERROR
 from ..states import FAILURE, RETRY, REVOKED, SUCCESS
 from ..task import Request, RequestContext
-from .caps import oversized_result, too_large
+from .caps import RESULT_TOO_LARGE, oversized_result, too_large
 from .events import StartResult
 
 if TYPE_CHECKING:
     from ..app import TaskQueue
+    from ..task import Task
 
 logger = logging.getLogger("taskqueue.worker")
 
@@ -53,6 +59,8 @@ class Outcome:
     its pool process)."""
     dead_headers: tuple[tuple[str, bytes], ...] = ()
     """More headers for that dead letter."""
+    ignored_result: bool = False
+    """SUCCESS of an ``ignore_result`` task: its value is not stored."""
 
     @property
     def runtime(self) -> float:
@@ -60,7 +68,13 @@ class Outcome:
 
 
 def error_info(exc: BaseException) -> dict[str, str]:
-    return {"exc_type": type(exc).__name__, "exc_message": str(exc)}
+    """A failure as stored; ``exc_module`` lets ``AsyncResult.get()`` rebuild
+    the type where that is safe (``taskqueue.remote_errors``)."""
+    return {
+        "exc_type": type(exc).__name__,
+        "exc_message": str(exc),
+        "exc_module": type(exc).__module__,
+    }
 
 
 def execute(
@@ -75,6 +89,8 @@ def execute(
 
     ``abandon`` (thread pool) is called if the body outlives its hard time
     limit; None in a process-pool child, where a signal stops the body.
+    The task's hooks and signals fire here (``taskqueue.lifecycle``), in
+    the pool, before the loop stores the outcome.
     """
     started = time.time()
     try:
@@ -88,66 +104,125 @@ def execute(
                 REVOKED, error=dict(REVOKED_ERROR), started_at=started, finished_at=started
             )
         app.middleware.started(message)
-        request = Request.from_message(
-            message, delivery_info=delivery_info, redelivered=redelivered, hostname=app.hostname
-        )
-        request.started_pending = start is StartResult.QUEUED
-        # running(): lets Revoke(terminate) interrupt this body (taskqueue.control).
-        execution = Execution(message, task, in_child=_child_app is not None, abandon=abandon)
-        with RequestContext(request), running(message.id):
-            value = app.middleware.execute(
-                app, execution, lambda: task.run(*message.args, **message.kwargs)
-            )
-        outcome = Outcome(SUCCESS, result=value, started_at=started, finished_at=time.time())
-        # A result the store cannot hold is this job's failure, now: never
-        # a write that the store refuses on every retry.
-        oversized = oversized_result(value, app.settings.result_max_bytes)
-        return outcome if oversized is None else too_large(outcome, oversized)
+    except Exception as exc:  # an unknown task, a failing policy or middleware
+        return _failed(app, message, exc, started)
+    request = Request.from_message(
+        message, delivery_info=delivery_info, redelivered=redelivered, hostname=app.hostname
+    )
+    request.started_pending = start is StartResult.QUEUED
+    # running(): lets Revoke(terminate) interrupt this body (taskqueue.control).
+    execution = Execution(message, task, in_child=_child_app is not None, abandon=abandon)
+    with RequestContext(request), running(message.id):
+        lifecycle.prerun(task, request)
+        outcome, cause = _run(app, task, execution, request, started)
+        if outcome.state != REVOKED:  # a revoke sends task_revoked, from the loop
+            retval = outcome.result if outcome.state == SUCCESS else None
+            state = _hook_state(outcome, cause)
+            lifecycle.ended(task, request, state, retval, cause, outcome.traceback)
+    if outcome.state == SUCCESS and task.ignore_result:
+        # Links and chords still get the value (jobs.py keeps it for them);
+        # storing it is what ignore_result drops.
+        outcome.ignored_result = True
+    return outcome
+
+
+def _run(
+    app: TaskQueue, task: Task, execution: Execution, request: Request, started: float
+) -> tuple[Outcome, BaseException | None]:
+    """The body (and ``before_start``) under the middleware; the outcome and
+    the exception behind it, for the hooks."""
+    message = execution.message
+    try:
+        value = app.middleware.execute(app, execution, lambda: lifecycle.run_body(task, request))
+    except Ignore as exc:
+        return Outcome(IGNORED, started_at=started, finished_at=time.time()), exc
+    except Reject as exc:
+        return _rejected(app, task, message, exc, started), exc
     except Retry as exc:
-        cause = exc.exc or exc
-        return Outcome(
+        outcome = Outcome(
             RETRY,
-            error=error_info(cause),
+            error=error_info(exc.exc or exc),
             traceback=_format(exc.exc),
             countdown=exc.countdown,
             started_at=started,
             finished_at=time.time(),
         )
+        return outcome, exc
     except HardTimeLimit as exc:  # a BaseException: task code cannot swallow it
-        return Outcome(
+        limit = TimeLimitExceeded(str(exc) or "time limit exceeded")
+        outcome = Outcome(
             FAILURE,
-            error=error_info(TimeLimitExceeded(str(exc) or "time limit exceeded")),
+            error=error_info(limit),
             traceback=tb.format_exc(),
             started_at=started,
             finished_at=time.time(),
         )
+        return outcome, limit
     except TaskRevokedError as exc:  # terminated by a revoke: never retried
-        return Outcome(
+        outcome = Outcome(
             REVOKED,
             error={"exc_type": "Revoked", "exc_message": str(exc) or "terminated by a revoke"},
             started_at=started,
             finished_at=time.time(),
         )
+        return outcome, exc
     except Exception as exc:
-        task_or_none = app.tasks.get(message.task)
-        if task_or_none is not None and task_or_none.should_autoretry(exc, message.retries):
-            return Outcome(
-                RETRY,
-                error=error_info(exc),
-                traceback=tb.format_exc(),
-                countdown=app.middleware.retry_delay(app, task_or_none, message, exc),
-                started_at=started,
-                finished_at=time.time(),
-            )
-        if isinstance(exc, (TypeError, ValueError)) and "JSON serializable" in str(exc):
-            exc = TypeError(f"result of {message.task} is not JSON-serializable: {exc}")
+        outcome = _failed(app, message, exc, started)
+        if outcome.state == RETRY:
+            return outcome, Retry(exc=exc, countdown=outcome.countdown)
+        return outcome, exc
+    outcome = Outcome(SUCCESS, result=value, started_at=started, finished_at=time.time())
+    # A result the store cannot hold is this job's failure, now: never
+    # a write that the store refuses on every retry.
+    oversized = oversized_result(value, app.settings.result_max_bytes)
+    if oversized is None:
+        return outcome, None
+    outcome = too_large(outcome, oversized)
+    return outcome, TaskFailed(RESULT_TOO_LARGE, oversized)
+
+
+def _failed(app: TaskQueue, message: Message, exc: Exception, started: float) -> Outcome:
+    """FAILURE, or RETRY when the task retries this error automatically."""
+    task_or_none = app.tasks.get(message.task)
+    if task_or_none is not None and task_or_none.should_autoretry(exc, message.retries):
         return Outcome(
-            FAILURE,
+            RETRY,
             error=error_info(exc),
             traceback=tb.format_exc(),
+            countdown=app.middleware.retry_delay(app, task_or_none, message, exc),
             started_at=started,
             finished_at=time.time(),
         )
+    if isinstance(exc, (TypeError, ValueError)) and "JSON serializable" in str(exc):
+        exc = TypeError(f"result of {message.task} is not JSON-serializable: {exc}")
+    return Outcome(
+        FAILURE,
+        error=error_info(exc),
+        traceback=tb.format_exc(),
+        started_at=started,
+        finished_at=time.time(),
+    )
+
+
+def _rejected(app: TaskQueue, task: Task, message: Message, exc: Reject, started: float) -> Outcome:
+    """``Reject``: requeued as the next attempt, or FAILURE and dead-lettered."""
+    logger.info("job %s (%s) rejected (requeue=%s): %s", message.id, task.name, exc.requeue, exc)
+    now = time.time()
+    if exc.requeue:  # Kafka cannot put a record back: a new attempt, at once
+        return Outcome(RETRY, error=error_info(exc), started_at=started, finished_at=now)
+    return Outcome(
+        FAILURE,
+        error=error_info(exc),
+        traceback=tb.format_exc(),
+        started_at=started,
+        finished_at=now,
+        dead_reason="rejected",
+    )
+
+
+def _hook_state(outcome: Outcome, exc: BaseException | None) -> str:
+    """The state the hooks see: Celery reports a rejected body as REJECTED."""
+    return lifecycle.REJECTED if isinstance(exc, Reject) else outcome.state
 
 
 def _refused(app: TaskQueue, message: Message, now: float) -> Outcome | None:
@@ -183,6 +258,7 @@ def init_child(app_spec: str) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     _child_app = load_app(app_spec)
+    lifecycle.worker_process_init()
 
 
 def _started_directly(message: Message, started: float) -> StartResult:

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 from ..canvas import CHORD_HEADER, chord_callback, chord_failed, follow_up
 from ..delays import route
 from ..exceptions import MessageTooLarge, PublishError
+from ..lifecycle import IGNORED, revoked
 from ..message import Message
 from ..policies.revoke import remember_due
 from ..states import FAILURE, RETRY, REVOKED, STARTED, SUCCESS
@@ -129,8 +130,13 @@ class Ledger:
 
     def finished(self, job: Job, outcome: Outcome) -> None:
         m = job.message
+        if outcome.state == IGNORED:  # the body raised Ignore: nothing stored, acked
+            self.skipped(job)
+            return
         outcome = self._unless_revoked(m, capped(outcome, self.app.settings))
         payload = outcome.result if outcome.state == SUCCESS else outcome.error
+        if outcome.ignored_result:  # follow-ups below still get the value
+            payload = None
         update = self._final_state(m, outcome.state, payload, outcome.traceback)
         pending = _Pending(job, final=update)
         pending.out = self._follow_up_records(m, outcome)
@@ -144,11 +150,16 @@ class Ledger:
             if out.handle is None:  # not refused while being built
                 self.send(out)
         if self.results is not None:
-            self.results.record(self._document(job, outcome))
+            stored = (
+                dataclasses.replace(outcome, result=None) if outcome.ignored_result else outcome
+            )
+            self.results.record(self._document(job, stored))
             self._waiting_mongo.append(pending)
         else:
             self._waiting_kafka.append(pending)
         self.metrics.finished(job, outcome)
+        if outcome.state == REVOKED:
+            revoked(self.app, m, outcome.error)  # the task_revoked signal
 
     def _unless_revoked(self, m: Message, outcome: Outcome) -> Outcome:
         """A job revoked while its body ran (without terminate) ends REVOKED,

@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from .. import signals
 from ..builtins import set_up_expiry
 from ..stores.state import WorkerHeartbeat
 from .consumer import PollLoop
@@ -112,6 +113,8 @@ class Worker:
         """Consume until stopped; returns after a clean shutdown."""
         s = self.app.settings
         limit_malloc_arenas(s.malloc_arenas)  # before the worker's threads start
+        self.app.set_current()  # shared_task proxies in task bodies use this app
+        signals.worker_init.send(sender=self)
         set_up_expiry(self.app)  # a TTL index where the result store has them
         if self.declare:
             created = self.app.declare_topics(self.queues)
@@ -155,6 +158,7 @@ class Worker:
             pool.kind,
             self.concurrency,
         )
+        signals.worker_ready.send(sender=self)
         if ready:
             ready()
         try:
@@ -185,6 +189,7 @@ class Worker:
                 self.app.state.remove_worker(self.name)
             except Exception:  # best effort: the heartbeat key expires anyway
                 logger.debug("could not remove heartbeat key", exc_info=True)
+            signals.worker_shutdown.send(sender=self)
 
     def _shutdown(self, loop: PollLoop, pool: Pool) -> None:
         loop.stopping = True

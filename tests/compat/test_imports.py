@@ -42,9 +42,41 @@ def test_module_paths() -> None:
     )
 
 
-def test_there_is_no_signals_stub() -> None:
-    with pytest.raises(ModuleNotFoundError):
-        __import__("taskqueue.signals")
+def test_signals_have_celerys_names() -> None:
+    from taskqueue.signals import (
+        after_task_publish,
+        before_task_publish,
+        task_failure,
+        task_postrun,
+        task_prerun,
+        task_received,
+        task_retry,
+        task_revoked,
+        task_success,
+        worker_init,
+        worker_process_init,
+        worker_ready,
+        worker_shutdown,
+    )
+
+    signals = (before_task_publish, after_task_publish, task_prerun, task_postrun)
+    signals += (task_success, task_failure, task_retry, task_revoked, task_received)
+    signals += (worker_init, worker_ready, worker_shutdown, worker_process_init)
+    assert [s.name for s in signals] == [
+        "before_task_publish",
+        "after_task_publish",
+        "task_prerun",
+        "task_postrun",
+        "task_success",
+        "task_failure",
+        "task_retry",
+        "task_revoked",
+        "task_received",
+        "worker_init",
+        "worker_ready",
+        "worker_shutdown",
+        "worker_process_init",
+    ]
 
 
 def test_crontab_takes_celerys_keywords() -> None:

@@ -81,7 +81,7 @@ def test_replies_are_matched_among_concurrent_callers(
     def caller(n: int) -> None:
         for round_ in range(5):
             job = results[(n + round_) % 4]
-            answers[(n, round_)] = (job.id, client.ask(job.id, timeout=5))
+            answers[(n, round_)] = (job.id, client.ask(job.id, 5, holders[job.id]))
 
     threads = [threading.Thread(target=caller, args=(n,)) for n in range(8)]
     for t in threads:
@@ -130,7 +130,9 @@ def test_rabbitmq_unreachable_answers_from_redis_and_logs_once(
         rabbitmq_url=f"amqp://guest:guest@127.0.0.1:{free_port()}/%2F",
     )
     job = Job.objects.create(owner=alice, provider="quote", state="STARTED", attempts=1)
-    down.state_backend.write(StateUpdate(str(job.pk), "PROGRESS", 0, payload={"current": 1}))
+    down.state_backend.write(
+        StateUpdate(str(job.pk), "PROGRESS", 0, worker="w1", payload={"current": 1})
+    )
     with use_app(down), caplog.at_level(logging.WARNING, logger="jobs.live_progress"):
         answers = [rpc.job_progress(job) for _ in range(3)]
     assert [a.source for a in answers] == ["redis"] * 3

@@ -23,6 +23,11 @@ the management commands run (``manage.py worker``, ``beat``,
 ``manage.py create_topics``). Add ``"taskqueue.contrib.django"`` to
 INSTALLED_APPS to get those commands. Django's settings module comes from
 ``DJANGO_SETTINGS_MODULE``, as for ``manage.py``.
+
+Also here, as Celery's Django support offers: ``task.delay_on_commit()``
+(:mod:`.transaction`), stale connections closed around each task
+(:mod:`.connections`), and periodic tasks kept in the database
+(:mod:`.schedules`, :class:`.models.PeriodicTask`, after ``manage.py migrate``).
 """
 
 from __future__ import annotations
@@ -57,9 +62,12 @@ def _setup_django() -> None:
 
 
 def django_app(main: str, **options: Any) -> TaskQueue:
-    """A TaskQueue configured from Django's ``TASKQUEUE_*`` settings."""
+    """A TaskQueue configured from Django's ``TASKQUEUE_*`` settings, closing
+    stale database connections around each task (``connections``)."""
     _setup_django()
     from django.conf import settings
+
+    from .connections import CloseOldConnections
 
     # TASKQUEUE_APP belongs to the management commands, not to the app.
     values = {
@@ -67,7 +75,8 @@ def django_app(main: str, **options: Any) -> TaskQueue:
         for name in dir(settings)
         if name.startswith("TASKQUEUE_") and name != APP_SETTING
     }
-    return TaskQueue(main, settings_object=values, **options)
+    middleware = [CloseOldConnections(), *options.pop("middleware", ())]
+    return TaskQueue(main, settings_object=values, middleware=middleware, **options)
 
 
 def discover_tasks(app: TaskQueue) -> list[str]:
