@@ -39,6 +39,7 @@ from jobs.taskapp import get_app, task_name
 from providers.registry import UnknownProvider, get_provider
 from providers.schema import ValidationError
 from taskqueue import TaskQueue, TaskQueueError
+from taskqueue.message_checks import CONTROL_CHARACTERS
 from taskqueue.states import State
 
 logger = logging.getLogger("jobs.services")
@@ -105,6 +106,11 @@ def _check(request: JobRequest, prefix: str = "") -> tuple[_Checked | None, list
                 "max_length" if key else "min_length",
                 f"must be 1 to {MAX_KEY_LENGTH} characters",
             )
+        )
+    elif key is not None and CONTROL_CHARACTERS.search(key):
+        # PostgreSQL refuses NUL in text: it would be a 500, not an answer.
+        problems.append(
+            Problem(f"{prefix}idempotencyKey", "pattern", "must not hold control characters")
         )
     return (None if problems else _Checked(request, params)), problems
 

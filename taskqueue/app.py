@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING, Any, overload
 from . import shared
 from .config import Conf, Settings
 from .deadletter import DeadLetters, topic_configs
-from .discovery import Packages, autodiscover, run_pending
 from .delays import route, tier_topics
+from .discovery import Packages, autodiscover, run_pending
 from .exceptions import ConfigurationError, NotRegistered, PublishError
 from .message import Message, new_id
 from .middleware import Middleware, MiddlewareChain

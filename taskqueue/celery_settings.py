@@ -77,8 +77,6 @@ ALIASES: dict[str, tuple[str, Convert | None]] = {
     "worker_pool": ("pool", _pool),
     "task_always_eager": ("always_eager", None),
     "task_compression": ("compression", lambda v: "none" if v is None else v),
-    "broker": ("broker_url", None),
-    "backend": ("redis_url", None),
 }
 """Celery name -> (our field, conversion of Celery's value forms)."""
 
@@ -187,8 +185,7 @@ REFUSED: dict[str, str] = {
         "(propagate=True), so tests see failures without this switch"
     ),
     "result_backend_transport_options": (
-        "the result store is MongoDB (mongo_url, result_database); live state is "
-        "Redis (redis_url)"
+        "the result store is MongoDB (mongo_url, result_database); live state is Redis (redis_url)"
     ),
 }
 """Celery name -> why it has no meaning here and what to use instead."""

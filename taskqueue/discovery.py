@@ -25,12 +25,12 @@ import sys
 import threading
 import weakref
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Union
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from .app import TaskQueue
 
-Packages = Union[Iterable[str], Callable[[], Iterable[str]], None]
+Packages = Iterable[str] | Callable[[], Iterable[str]] | None
 
 _pending: weakref.WeakKeyDictionary[TaskQueue, list[tuple[Packages, str | None]]] = (
     weakref.WeakKeyDictionary()

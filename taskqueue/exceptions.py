@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class TaskQueueError(Exception):
     """Base class of the framework's errors."""
@@ -82,6 +84,9 @@ class Retry(TaskQueueError):
         super().__init__(message or (repr(exc) if exc else "retry requested"))
         self.exc = exc
         self.countdown = countdown
+        self.retry_args: tuple[Any, ...] | None = None
+        """Arguments of the next attempt (``self.retry(args=...)``); None keeps them."""
+        self.retry_kwargs: dict[str, Any] | None = None
 
 
 class MaxRetriesExceeded(TaskQueueError):

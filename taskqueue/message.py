@@ -179,14 +179,21 @@ class Message:
             ("content-type", CONTENT_TYPES[self.serializer].encode()),
         ]
 
-    def retry(self, countdown: float | None = None) -> Message:
-        """The envelope of the next attempt."""
+    def retry(
+        self,
+        countdown: float | None = None,
+        args: tuple[Any, ...] | None = None,
+        kwargs: dict[str, Any] | None = None,
+    ) -> Message:
+        """The envelope of the next attempt (``args``/``kwargs``: new arguments)."""
         now = time.time()
         return replace(
             self,
             retries=self.retries + 1,
             eta=now + countdown if countdown else None,
             sent_at=now,
+            args=self.args if args is None else tuple(args),
+            kwargs=self.kwargs if kwargs is None else dict(kwargs),
         )
 
     def is_expired(self, now: float) -> bool:

@@ -32,8 +32,9 @@ MAX_KEY_CHARS = 1000
 """Longest idempotency key: a key names a submission, it does not carry data
 (each one is kept in the state store for ``idempotency_ttl``)."""
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-"""NUL and the other C0 control characters, and DEL."""
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
+"""NUL and the other C0 control characters, and DEL: refused in idempotency
+keys (here and in the jobs app) and in search text."""
 
 _QUEUE_NAME = re.compile(r"[A-Za-z0-9._-]{1,200}")
 """A queue becomes a topic name: Kafka's characters, with room for the prefix."""
@@ -94,7 +95,7 @@ def check_idempotency_key(key: str) -> None:
         raise ValueError(
             f"idempotency_key is {len(key)} characters, at most {MAX_KEY_CHARS} are accepted"
         )
-    bad = _CONTROL.search(key)
+    bad = CONTROL_CHARACTERS.search(key)
     if bad is not None:
         raise ValueError(
             f"idempotency_key holds the control character {bad.group()!r} at {bad.start()}"

@@ -55,7 +55,9 @@ def retry_policy(value: Any) -> dict[str, Any]:
     an integer or None)."""
     given = r.to_object(value) if isinstance(value, str) else value
     if not isinstance(given, Mapping):
-        raise ValueError("expected a dict of max_retries, interval_start, interval_step, interval_max")
+        raise ValueError(
+            "expected a dict of max_retries, interval_start, interval_step, interval_max"
+        )
     unknown = set(given) - set(DEFAULT_POLICY) - {"retry_errors"}
     if unknown:
         raise ValueError(

@@ -56,14 +56,14 @@ def _bytes_value(value: bytes) -> tuple[str, str]:
         return "base64", base64.b64encode(value).decode("ascii")
 
 
-_ENCODERS: tuple[tuple[type, Callable[[Any], tuple[str, str]]], ...] = (
+_ENCODERS: tuple[tuple[Any, Callable[[Any], tuple[str, str]]], ...] = (
     # datetime before date: a datetime is a date too.
     (dt.datetime, lambda v: ("datetime", v.isoformat())),
     (dt.date, lambda v: ("date", v.isoformat())),
     (dt.time, lambda v: ("time", v.isoformat())),
     (Decimal, lambda v: ("decimal", str(v))),
     (uuid.UUID, lambda v: ("uuid", str(v))),
-    (bytes | bytearray | memoryview, lambda v: _bytes_value(bytes(v))),
+    ((bytes, bytearray, memoryview), lambda v: _bytes_value(bytes(v))),
 )
 
 _DECODERS: dict[str, Callable[[str], Any]] = {

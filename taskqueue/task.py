@@ -18,18 +18,25 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from . import publish_retry
 from .canvas import SignatureLike, as_signatures
 from .exceptions import Ignore, MaxRetriesExceeded, Reject, Retry
 from .lifecycle import ExceptionInfo
 from .message import Message, new_id
 from .message_checks import check_idempotency_key
 from .policies.expiry import epoch, expiry_time
+from .policies.priority import queue_for_priority
+from .routes import task_queue
+from .serialization import check_serializer
 from .states import FAILURE, PROGRESS, RETRY, STARTED, SUCCESS, State
 
 if TYPE_CHECKING:
     from .app import TaskQueue
     from .canvas import Chunks, Signature
     from .result import AsyncResult
+
+SHADOW_HEADER = "shadow"
+"""Envelope header of ``apply_async(shadow=)``, Celery's header name."""
 
 
 @dataclass
@@ -70,6 +77,10 @@ class Request:
     started_pending: bool = False
     """STARTED is queued in the worker loop, not stored yet (thread pool)."""
     message: Message | None = None
+    shadow: str | None = None
+    """The display name the caller gave (``apply_async(shadow=)``), or None."""
+    pending_retry: Retry | None = None
+    """``self.retry(throw=False)``: the attempt ends RETRY once the body returns."""
 
     @classmethod
     def from_message(cls, message: Message, **extra: Any) -> Request:
@@ -91,6 +102,7 @@ class Request:
             chord=_chord_callback(message.headers),
             origin=message.origin,
             message=message,
+            shadow=message.headers.get(SHADOW_HEADER),
             **extra,
         )
 
@@ -151,7 +163,8 @@ class Task:
     queue: str = ""
     """Queue of the task's jobs; empty means the app's ``default_queue``."""
     max_retries: int | None = 3
-    default_retry_delay: float = 0.0
+    default_retry_delay: float = 180.0
+    """Seconds before a retry that gives no countdown or eta (Celery's default)."""
     autoretry_for: tuple[type[BaseException], ...] = ()
     acks_late: bool = True
     """Always true: a job is acknowledged once it finished."""
@@ -176,7 +189,9 @@ class Task:
         self.fn = fn
         self.name = name
         self.bind = bind
-        self.queue = queue or self.queue or app.settings.default_queue
+        self.declared_queue = queue or self.queue
+        """The queue the decorator or class named; "" leaves it to task_routes."""
+        self.queue = task_queue(app, name, self.declared_queue)
         if max_retries is not _FROM_CLASS:
             self.max_retries = max_retries
         if default_retry_delay is not _FROM_CLASS:
@@ -332,6 +347,11 @@ class Task:
         link: SignatureLike = None,
         link_error: SignatureLike = None,
         idempotency_key: str | None = None,
+        serializer: str | None = None,
+        priority: int | None = None,
+        retry: bool | None = None,
+        retry_policy: dict[str, Any] | None = None,
+        shadow: str | None = None,
     ) -> AsyncResult:
         """Queue a call; returns once the broker acknowledged it (or raises).
 
@@ -359,12 +379,13 @@ class Task:
                 from .result import AsyncResult
 
                 return AsyncResult(existing, self.app, self.name)
+        weights = self.app.settings.queue_weights
         message = Message(
             id=job_id,
             task=self.name,
             args=tuple(args or ()),
             kwargs=dict(kwargs or {}),
-            queue=queue or self.queue,
+            queue=queue or queue_for_priority(priority, weights) or self.queue,
             root_id=root_id or (parent.root_id or parent.id if parent else None) or job_id,
             parent_id=parent_id or (parent.id if parent and not parent.is_eager else None),
             group=group,
@@ -373,17 +394,22 @@ class Task:
             sent_at=time.time(),
             callbacks=as_signatures(link, "link"),
             errbacks=as_signatures(link_error, "link_error"),
-            headers=dict(headers or {}),
+            headers={**(headers or {}), **({SHADOW_HEADER: shadow} if shadow else {})},
             routing_key=routing_key,
             origin=self.app.hostname,
+            serializer=check_serializer(serializer or self.app.settings.task_serializer),
         )
         if idempotency_key is None:
-            return _with_links(self.app.publish(message), message)
+            return _with_links(
+                publish_retry.publish(self.app, message, retry, retry_policy), message
+            )
         from .policies import idempotency
 
         key = idempotency_key
         try:
-            result = _with_links(self.app.publish(message), message)
+            result = _with_links(
+                publish_retry.publish(self.app, message, retry, retry_policy), message
+            )
         except Exception:
             idempotency.release(self.app, key, job_id)
             raise
@@ -416,8 +442,9 @@ class Task:
             outcome = self._apply_once(request)
             if outcome.state != RETRY:
                 return outcome
-            message = message.retry()
-            countdown = outcome.result.countdown if isinstance(outcome.result, Retry) else None
+            again = outcome.result if isinstance(outcome.result, Retry) else Retry()
+            message = message.retry(None, again.retry_args, again.retry_kwargs)
+            countdown = again.countdown
             if countdown:
                 time.sleep(countdown)
 
@@ -429,7 +456,7 @@ class Task:
         with RequestContext(request):
             lifecycle.prerun(self, request)
             try:
-                value = lifecycle.run_body(self, request)
+                value = run_body(self, request)
             except Ignore:
                 lifecycle.ended(self, request, lifecycle.IGNORED)
                 return EagerResult(job_id, lifecycle.IGNORED, None)
@@ -488,11 +515,25 @@ class Task:
 
     def retry(
         self,
+        args: Sequence[Any] | None = None,
+        kwargs: dict[str, Any] | None = None,
         exc: BaseException | None = None,
+        throw: bool = True,
+        eta: float | dt.datetime | None = None,
         countdown: float | None = None,
         max_retries: int | None = None,
     ) -> Retry:
-        """Raise :class:`Retry` to run this job again (``raise self.retry(...)``)."""
+        """Run this job again (``raise self.retry(...)``), Celery's signature.
+
+        ``args``/``kwargs`` replace the next attempt's arguments; ``eta``
+        (aware datetime or epoch) or ``countdown`` says when, else the retry
+        policy (``retry_backoff``) or ``default_retry_delay`` (180 s).
+        ``throw=False`` returns the :class:`Retry` instead of raising it: the
+        attempt then ends RETRY when the body returns (its value is dropped),
+        since a job's final state is what stops its copies from running.
+        """
+        if eta is not None:
+            countdown = max(0.0, (epoch(eta) or 0.0) - time.time())
         limit = self.max_retries if max_retries is None else max_retries
         if self.request.called_directly:  # nothing would run it again (Celery's rule)
             raise exc if exc is not None else Retry("task called directly cannot be retried")
@@ -509,7 +550,15 @@ class Task:
                     id=self.request.id or "", task=self.name, retries=self.request.retries
                 )
             countdown = self.app.middleware.retry_delay(self.app, self, message, exc)
-        raise Retry(exc=exc, countdown=countdown)
+            if countdown is None:
+                countdown = self.default_retry_delay
+        again = Retry(exc=exc, countdown=countdown)
+        again.retry_args = tuple(args) if args is not None else None
+        again.retry_kwargs = dict(kwargs) if kwargs is not None else None
+        if throw:
+            raise again
+        self.request.pending_retry = again
+        return again
 
     def should_autoretry(self, exc: BaseException, retries: int) -> bool:
         return (
@@ -553,6 +602,16 @@ class Task:
         from .canvas import Chunks
 
         return Chunks(self.s(), it, n)
+
+
+def run_body(task: Task, request: Request) -> Any:
+    """The body (taskqueue.lifecycle), then a ``retry(throw=False)`` it asked for."""
+    from . import lifecycle
+
+    value = lifecycle.run_body(task, request)
+    if request.pending_retry is not None:
+        raise request.pending_retry
+    return value
 
 
 def class_options(base: type[Task], names: frozenset[str]) -> dict[str, Any]:

@@ -31,13 +31,12 @@ from jobs.jobview import JobView, view, views
 from jobs.models import Job
 from jobs.taskapp import get_app
 from providers.registry import PROVIDERS, describe_all
+from taskqueue.message_checks import CONTROL_CHARACTERS
 
 MAX_SEARCH = 200
 """Longest search string."""
 
 _HEX = re.compile(r"^[0-9a-fA-F-]{4,36}$")
-
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 WORKERS_CACHE_SECONDS = 2.0
 """How long one ``workers`` answer (heartbeats, gRPC status, lag) serves every
@@ -61,7 +60,7 @@ def _filtered(user: Any, state: Any, provider: str | None, search: str | None) -
     if search:
         if len(search) > MAX_SEARCH:
             raise JobError.one("search", "max_length", f"at most {MAX_SEARCH} characters")
-        if _CONTROL.search(search):
+        if CONTROL_CHARACTERS.search(search):
             # PostgreSQL refuses NUL in a query (a 500), and no job holds one.
             raise JobError.one("search", "pattern", "must not hold control characters (NUL...)")
         text = Q(params__icontains=search) | Q(error__icontains=search)

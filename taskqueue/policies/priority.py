@@ -13,6 +13,10 @@ deque is full has its partitions paused, so a flood of one queue fills
 memory no further and never stops the others from being fetched.
 
 A worker with a single queue skips all this: jobs go straight to the pool.
+
+Celery's ``apply_async(priority=N)`` (0 lowest to 9 highest, RabbitMQ's
+order) lands here by picking the queue: :func:`queue_for_priority` splits
+0..9 into equal bands over ``queue_weights``' queues ordered by weight.
 """
 
 from __future__ import annotations
@@ -75,3 +79,25 @@ class WeightedQueues:
         for q, held in self._held.items():
             self._held[q] = deque(j for j in held if keep(j))
         self._count = sum(len(h) for h in self._held.values())
+
+
+PRIORITIES = range(10)
+"""Celery's ``priority=`` values, 0 (lowest) to 9 (highest), as on RabbitMQ."""
+
+
+def queue_for_priority(priority: int | None, weights: dict[str, int]) -> str | None:
+    """The queue a job of ``priority`` goes to: ``queue_weights``' queues,
+    ordered by weight, each take an equal band of 0..9, the heaviest the top
+    band. With the default weights (low 1, default 3, high 6): 0-3 low, 4-6
+    default, 7-9 high. None without a priority (the task's own queue)."""
+    if priority is None:
+        return None
+    if isinstance(priority, bool) or not isinstance(priority, int) or priority not in PRIORITIES:
+        raise ValueError(
+            f"priority={priority!r}: expected an integer 0 (lowest) to 9 (highest); "
+            "it picks a queue by queue_weights, since Kafka has no message priorities"
+        )
+    if not weights:
+        return None
+    ordered = sorted(weights, key=lambda q: (weights[q], q))
+    return ordered[priority * len(ordered) // len(PRIORITIES)]

@@ -32,7 +32,7 @@ from ..message import Message
 from ..middleware import Admission, Execution, Stage
 from ..policies.revoke import REVOKED_ERROR
 from ..states import FAILURE, RETRY, REVOKED, SUCCESS
-from ..task import Request, RequestContext
+from ..task import Request, RequestContext, run_body
 from .caps import RESULT_TOO_LARGE, oversized_result, too_large
 from .events import StartResult
 
@@ -61,6 +61,9 @@ class Outcome:
     """More headers for that dead letter."""
     ignored_result: bool = False
     """SUCCESS of an ``ignore_result`` task: its value is not stored."""
+    retry_args: tuple[Any, ...] | None = None
+    retry_kwargs: dict[str, Any] | None = None
+    """RETRY: new arguments of the next attempt (``self.retry(args=, kwargs=)``)."""
 
     @property
     def runtime(self) -> float:
@@ -133,7 +136,7 @@ def _run(
     the exception behind it, for the hooks."""
     message = execution.message
     try:
-        value = app.middleware.execute(app, execution, lambda: lifecycle.run_body(task, request))
+        value = app.middleware.execute(app, execution, lambda: run_body(task, request))
     except Ignore as exc:
         return Outcome(IGNORED, started_at=started, finished_at=time.time()), exc
     except Reject as exc:
@@ -146,6 +149,8 @@ def _run(
             countdown=exc.countdown,
             started_at=started,
             finished_at=time.time(),
+            retry_args=exc.retry_args,
+            retry_kwargs=exc.retry_kwargs,
         )
         return outcome, exc
     except HardTimeLimit as exc:  # a BaseException: task code cannot swallow it

@@ -255,7 +255,7 @@ class Ledger:
 
     def _follow_ups(self, m: Message, outcome: Outcome) -> list[Message]:
         if outcome.state == RETRY:
-            retry = m.retry(outcome.countdown)
+            retry = m.retry(outcome.countdown, outcome.retry_args, outcome.retry_kwargs)
             remember_due(self.app, retry)  # a revoke must outlive a far retry
             return [retry]
         if outcome.state == SUCCESS:

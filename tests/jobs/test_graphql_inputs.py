@@ -56,6 +56,11 @@ def test_anonymous_requests_are_refused_clearly(gql: Any) -> None:
             "idempotencyKey",
             "max_length",
         ),
+        (
+            {"provider": "quote", "params": {}, "idempotencyKey": "order\x00-1"},
+            "idempotencyKey",
+            "pattern",
+        ),
     ],
 )
 def test_bad_submission_names_field_and_rule_and_creates_nothing(

@@ -118,12 +118,11 @@ def test_an_infinite_eta_is_dead_lettered_not_delayed_forever(
 # --- dead-letter replay ---------------------------------------------------------------
 
 
+@pytest.mark.parametrize("stack", ["real"])  # dead-letter tools need the Kafka transport
 def test_replay_reopens_the_id_selected_by_header_only(
     rapp: TaskQueue,  # noqa: F811
     stack: str,  # noqa: F811
 ) -> None:
-    if stack == "memory":
-        pytest.skip("dead-letter tools need the Kafka transport")
     finished, chosen = str(uuid.uuid4()), str(uuid.uuid4())
     rapp.state_backend.write(StateUpdate(finished, "SUCCESS", 0, payload=None))
     topic = rapp.settings.dead_letter_topic("default")

@@ -2,9 +2,26 @@ import { useState, type FormEvent } from 'react';
 import { Navigate, useNavigate, useSearchParams } from 'react-router';
 import { useAuth } from '../api/auth-context';
 
-/** Only same-app paths: `next` comes from the URL and must not send people elsewhere. */
+const AFTER_LOGIN = '/jobs';
+const PROBE_ORIGIN = 'http://next.invalid';
+
+/**
+ * Only same-app paths: `next` comes from the URL and must not send people
+ * elsewhere. Prefix checks miss what browsers forgive (`/\evil.com` and
+ * `/\t/evil.com` both mean `//evil.com`), so the path is parsed the way the
+ * browser would parse it, and kept only if it stays on the same origin; the
+ * normalized path is what is followed.
+ */
 export function safeNext(next: string | null): string {
-  return next && next.startsWith('/') && !next.startsWith('//') ? next : '/jobs';
+  if (!next || !next.startsWith('/')) return AFTER_LOGIN;
+  let url: URL;
+  try {
+    url = new URL(next, PROBE_ORIGIN);
+  } catch {
+    return AFTER_LOGIN;
+  }
+  if (url.origin !== PROBE_ORIGIN) return AFTER_LOGIN;
+  return url.pathname + url.search + url.hash;
 }
 
 export function LoginPage() {
