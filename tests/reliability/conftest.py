@@ -50,10 +50,11 @@ def fapp(rel_env: dict[str, str]) -> Iterator[TaskQueue]:
 
 
 class FaultWorkers(Workers):
-    """Worker processes that load the suite's tasks."""
+    """Worker processes that load the suite's tasks (or, with ``app=``,
+    another version of them)."""
 
-    def start(self, *extra: str, **options: Any) -> WorkerProcess:
-        return super().start("-A", APP, *extra, **options)
+    def start(self, *extra: str, app: str = APP, **options: Any) -> WorkerProcess:
+        return super().start("-A", app, *extra, **options)
 
 
 @pytest.fixture

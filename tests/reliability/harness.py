@@ -10,7 +10,15 @@ every job whose ``.delay()`` returned:
   (a job without both is *lost*);
 - how many times its body started beyond the first (*duplicate executions*,
   counted by the body itself in Redis, so reruns in other processes and pool
-  children count too).
+  children count too);
+- with ``queues=``, the job ids in those queues' topics (read from the
+  start): an id that is none of the expected jobs is a *duplicate
+  follow-up*, a follow-up sent again under a new id (ids of follow-ups are
+  fixed, so a republished one keeps its id and is not counted).
+
+A scenario may submit its own mix instead of ``rel.work`` (``submit=``: one
+call per job of the load, returning the jobs it published with their
+expected results, follow-ups included).
 
 It also measures two times from the moment of the fault: *recovery*, until
 every job submitted before the fault is final (what the fault held up), and
@@ -37,6 +45,8 @@ from __future__ import annotations
 import os
 import threading
 import time
+import uuid
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,6 +56,7 @@ import redis
 
 from taskqueue import TaskQueue
 from taskqueue.exceptions import PublishError
+from taskqueue.message import Message
 from taskqueue.states import READY_STATES
 
 from .tasks_app import evidence, executions_key, finished_key
@@ -60,7 +71,15 @@ RATE = 60.0
 """Submissions per second: the load lasts through the fault and after it."""
 
 RESULTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "reliability.tsv"
-COLUMNS = ("scenario", "jobs", "lost", "duplicate executions", "recovery s", "drained s")
+COLUMNS = (
+    "scenario",
+    "jobs",
+    "lost",
+    "duplicate executions",
+    "duplicate follow-ups",
+    "recovery s",
+    "drained s",
+)
 
 
 @dataclass
@@ -71,6 +90,8 @@ class Row:
     duplicates: int
     recovery: float
     drained: float
+    follow_up_duplicates: int | None = None
+    """None: not measured by this scenario (shown as "-")."""
 
     def cells(self) -> tuple[str, ...]:
         return (
@@ -78,6 +99,7 @@ class Row:
             str(self.jobs),
             str(self.lost),
             str(self.duplicates),
+            "-" if self.follow_up_duplicates is None else str(self.follow_up_duplicates),
             f"{self.recovery:.1f}",
             f"{self.drained:.1f}",
         )
@@ -92,27 +114,36 @@ class Report:
     """What one scenario measured; ``lost`` and ``wrong`` list job ids."""
 
     row: Row
-    acked: dict[str, int]
+    acked: dict[str, Any]
     lost: list[str]
     wrong: list[str]
     executions: dict[str, int]
     failed_submissions: list[str]
+    unexpected_ids: list[str] = field(default_factory=list)
+    """Ids in the ``queues=`` topics that are no expected job (duplicate follow-ups)."""
 
     @property
     def duplicates(self) -> int:
         return self.row.duplicates
 
 
+Submit = Callable[[int], Mapping[str, Any]]
+"""Publishes the load's ``i``-th job (and whatever goes with it); returns
+{job id: expected result} of the jobs it published, follow-ups included."""
+
+
 @dataclass
 class Load:
-    """``jobs`` calls of ``rel.work(i, seconds)`` submitted at ``rate`` per second."""
+    """``jobs`` calls of ``rel.work(i, seconds)`` (or of ``submit(i)``)
+    submitted at ``rate`` per second."""
 
     app: TaskQueue
     jobs: int
     seconds: float
     rate: float = RATE
     countdown: float | None = None
-    acked: dict[str, int] = field(default_factory=dict)
+    submit: Submit | None = None
+    acked: dict[str, Any] = field(default_factory=dict)
     acked_at: dict[str, float] = field(default_factory=dict)
     ids: list[str] = field(default_factory=list)
     """Acknowledged ids in order: safe to copy while the load thread appends."""
@@ -124,27 +155,33 @@ class Load:
         self.thread.start()
         return self
 
-    def _submit(self) -> None:
-        task = self.app.tasks["rel.work"]
+    def _work(self, i: int) -> Mapping[str, Any]:
         options: dict[str, Any] = {}
         if self.countdown is not None:
             options["countdown"] = self.countdown
+        result = self.app.tasks["rel.work"].apply_async((i, self.seconds), **options)
+        return {result.id: i}
+
+    def _submit(self) -> None:
+        submit = self.submit or self._work
         began = time.monotonic()
         for i in range(self.jobs):
             pause = began + i / self.rate - time.monotonic()
             if pause > 0:
                 time.sleep(pause)
             try:
-                result = task.apply_async((i, self.seconds), **options)
+                published = submit(i)
             except PublishError as exc:  # the caller saw it: not acknowledged
                 self.failed.append(str(exc))
                 continue
             except Exception as exc:  # not a publish error: the scenario must see it
                 self.failed.append(f"{type(exc).__name__}: {exc}")
                 continue
-            self.acked[result.id] = i
-            self.acked_at[result.id] = time.monotonic()
-            self.ids.append(result.id)
+            now = time.monotonic()
+            for job_id, expected in published.items():
+                self.acked[job_id] = expected
+                self.acked_at[job_id] = now
+                self.ids.append(job_id)
 
     def finished(self) -> bool:
         """Every submission made (acknowledged or failed)."""
@@ -202,7 +239,7 @@ def wait_final(app: TaskQueue, ids: Sequence[str], timeout: float = 120.0) -> No
     assert not missing, f"not final after {timeout:g} s: {missing[:5]}"
 
 
-def stored_wrong(app: TaskQueue, acked: dict[str, int]) -> tuple[list[str], list[str]]:
+def stored_wrong(app: TaskQueue, acked: Mapping[str, Any]) -> tuple[list[str], list[str]]:
     """(lost, wrong): jobs without a final state and a stored result, and
     jobs that ended otherwise than SUCCESS with their own value."""
     ids = list(acked)
@@ -229,6 +266,8 @@ def run_scenario(
     countdown: float | None = None,
     timeout: float = 240.0,
     allow_failed_submissions: bool = False,
+    submit: Submit | None = None,
+    queues: Sequence[str] = (),
 ) -> Report:
     """Run ``jobs * SCALE`` jobs, call ``inject()`` once ``inject_at`` of them
     have run, wait for all, check and record them (see the module doc).
@@ -240,9 +279,11 @@ def run_scenario(
     promises none. A ``.delay()`` that raises fails the test too, unless
     ``allow_failed_submissions`` (a fault in Kafka itself): its caller saw
     the error, so the job is not counted (``Report.failed_submissions``).
+    With ``queues``, duplicate follow-ups are counted and must be none:
+    every id in those queues' topics must be an expected job's.
     """
     total = jobs * SCALE
-    load = Load(app, total, seconds, rate, countdown).start()
+    load = Load(app, total, seconds, rate, countdown, submit).start()
     threshold = max(1, int(total * inject_at))
     deadline = time.monotonic() + timeout
     while finished_bodies(app) < threshold:
@@ -281,6 +322,7 @@ def run_scenario(
     seen.update(final_times(app, lambda: unseen, lambda: True, min(timeout, 30.0)))
     lost, wrong = stored_wrong(app, acked)
     runs = executions(app)
+    unexpected = sorted(set(queue_ids(app, queues)) - set(acked)) if queues else []
     before = [seen[j] for j, t in load.acked_at.items() if t <= fault_at and j in seen]
     row = Row(
         scenario=scenario,
@@ -289,14 +331,42 @@ def run_scenario(
         duplicates=sum(max(0, runs.get(j, 0) - 1) for j in acked),
         recovery=max(0.0, max(before, default=fault_at) - fault_at),
         drained=max(0.0, max(seen.values(), default=fault_at) - fault_at),
+        follow_up_duplicates=len(unexpected) if queues else None,
     )
     record(row)
-    report = Report(row, acked, lost, wrong, runs, load.failed)
+    report = Report(row, acked, lost, wrong, runs, load.failed, unexpected)
     assert not lost, f"{scenario}: {len(lost)} acknowledged jobs lost, e.g. {lost[:5]}"
     assert not wrong, f"{scenario}: {len(wrong)} jobs ended wrong, e.g. {wrong[:5]}"
+    assert not unexpected, f"{scenario}: follow-ups under unexpected ids: {unexpected[:5]}"
     if not allow_failed_submissions:
         assert not load.failed, f"{scenario}: .delay() raised: {load.failed[:3]}"
     return report
+
+
+def queue_ids(app: TaskQueue, queues: Sequence[str], timeout: float = 60.0) -> Counter[str]:
+    """How many records of each job id the queues' topics hold, read from
+    their start to their current end (a fresh group that commits nothing)."""
+    topics = [app.settings.topic(q) for q in queues]
+    partitions = [(t, p) for t in topics for p in range(app.settings.partitions)]
+    group = f"{app.settings.topic_prefix}reliability-reader-{uuid.uuid4().hex}"
+    offsets = app.transport.consumer_offsets(dict.fromkeys(topics, group), partitions, 10.0)
+    assert len(offsets) == len(partitions), f"watermarks unreadable: {sorted(offsets)}"
+    # The next offset still to read, per partition, up to its end now.
+    todo = {tp: o.high for tp, o in offsets.items() if o.high > o.low}
+    ids: Counter[str] = Counter()
+    consumer = app.transport.consumer(topics, group, 10_000)
+    deadline = time.monotonic() + timeout
+    try:
+        while todo:
+            assert time.monotonic() < deadline, f"queues not read to their end: {todo}"
+            for d in consumer.poll(1000, 0.5):
+                if d.tp in todo and d.offset < todo[d.tp]:
+                    ids[Message.decode(d.value or b"").id] += 1
+                    if d.offset == todo[d.tp] - 1:
+                        del todo[d.tp]
+    finally:
+        consumer.close()
+    return ids
 
 
 def record(row: Row) -> None:
