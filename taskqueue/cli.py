@@ -26,7 +26,7 @@ def _parser() -> argparse.ArgumentParser:
             "-A", "--app", required=True, help="module[:attribute] defining the TaskQueue app"
         )
         p.add_argument(
-            "--loglevel", default="INFO", help="DEBUG, INFO, WARNING, ERROR (default INFO)"
+            "-l", "--loglevel", default="INFO", help="DEBUG, INFO, WARNING, ERROR (default INFO)"
         )
 
     worker = sub.add_parser("worker", help="consume queues and run tasks")
@@ -38,7 +38,26 @@ def _parser() -> argparse.ArgumentParser:
         "-c", "--concurrency", type=int, default=None, help="pool size (default: CPU count)"
     )
     worker.add_argument("-P", "--pool", choices=("threads", "processes"), default=None)
-    worker.add_argument("-n", "--name", default=None, help="worker name (default host:pid)")
+    worker.add_argument(
+        "-n",
+        "--name",
+        "--hostname",
+        default=None,
+        help="worker name; %%h = host name, %%n = its first label, %%d = its domain "
+        "(default host:pid)",
+    )
+    worker.add_argument(
+        "--max-tasks-per-child",
+        type=int,
+        default=None,
+        help="process pool: replace a child after it ran this many tasks",
+    )
+    worker.add_argument(
+        "--max-memory-per-child",
+        type=int,
+        default=None,
+        help="process pool: replace a child after a task leaves it above this many KiB resident",
+    )
 
     topics = sub.add_parser("topics", help="manage the Kafka topics of the app's queues")
     topics_sub = topics.add_subparsers(dest="topics_command", required=True)
@@ -86,6 +105,8 @@ def _worker(app: TaskQueue, args: argparse.Namespace) -> int:
         pool=args.pool,
         app_spec=args.app,
         name=args.name,
+        max_tasks_per_child=args.max_tasks_per_child,
+        max_memory_per_child=args.max_memory_per_child,
     )
     worker.install_signal_handlers()
     print(

@@ -1,4 +1,5 @@
-"""``python -m taskqueue inspect ping|stats|active`` and ``control revoke|rate-limit``.
+"""``python -m taskqueue inspect ping|stats|active|reserved|registered|active_queues``
+and ``control revoke|rate-limit``.
 
 Both talk to every live worker over gRPC with a deadline (``--timeout``);
 a worker that does not answer is listed as unreachable and the command
@@ -18,8 +19,13 @@ AddApp = Callable[[argparse.ArgumentParser], None]
 
 
 def add_parsers(sub: Any, with_app: AddApp) -> None:
-    inspect = sub.add_parser("inspect", help="ask live workers (gRPC): ping, stats, active")
-    inspect.add_argument("what", choices=("ping", "stats", "active"))
+    inspect = sub.add_parser(
+        "inspect",
+        help="ask live workers (gRPC): ping, stats, active, reserved, registered, active_queues",
+    )
+    inspect.add_argument(
+        "what", choices=("ping", "stats", "active", "reserved", "registered", "active_queues")
+    )
     inspect.add_argument("--lag", action="store_true", help="stats: ask Kafka for consumer lag")
     inspect.add_argument("--timeout", type=float, default=1.0, help="seconds per worker")
     with_app(inspect)
@@ -60,9 +66,15 @@ def run(app: TaskQueue, args: argparse.Namespace) -> int:
             elif args.what == "stats":
                 answers = client.stats(with_lag=args.lag)
                 show = _stats
-            else:
+            elif args.what == "registered":
+                answers = client.registered()
+                show = _registered
+            elif args.what == "active_queues":
+                answers = client.stats()
+                show = _queues
+            else:  # active, reserved: one call, split by whether the body started
                 answers = client.active()
-                show = _active
+                show = _active if args.what == "active" else _reserved
         else:
             answers = client.revoke(args.job_id, args.terminate, args.reason)
             show = _revoke
@@ -100,11 +112,27 @@ def _stats(r: Any) -> str:
     )
 
 
+def _registered(r: Any) -> str:
+    return ", ".join(r.tasks) or "no tasks"
+
+
+def _queues(r: Any) -> str:
+    return ", ".join(r.queues)
+
+
 def _active(r: Any) -> str:
-    if not r.jobs:
-        return "no active jobs"
-    lines = [f"{len(r.jobs)} active"]
-    for j in r.jobs:
+    return _jobs([j for j in r.jobs if j.started_at], "active")
+
+
+def _reserved(r: Any) -> str:
+    return _jobs([j for j in r.jobs if not j.started_at], "reserved")
+
+
+def _jobs(jobs: list[Any], kind: str) -> str:
+    if not jobs:
+        return f"no {kind} jobs"
+    lines = [f"{len(jobs)} {kind}"]
+    for j in jobs:
         progress = (
             f" {j.progress.current:g}/{j.progress.total:g} {j.progress.message}"
             if j.progress.known

@@ -117,6 +117,9 @@ class ControlClient:
     def active(self) -> list[Answer]:
         return self.broadcast("ActiveJobs", pb.ActiveJobsRequest())
 
+    def registered(self) -> list[Answer]:
+        return self.broadcast("Registered", pb.RegisteredRequest())
+
     def holder(self, job_id: str) -> tuple[str, str | None] | None:
         """The worker the state store says runs ``job_id`` and its address, if live."""
         name = self.app.state_backend.read(job_id).get("worker")

@@ -213,6 +213,11 @@ class WorkerService(pb_grpc.WorkerServicer):
         logger.info("rate limit of %s: %r (was %r)", request.task, rate, previous)
         return pb.SetRateLimitReply(task=request.task, rate=rate, previous=previous)
 
+    def Registered(self, request: Any, context: Any) -> Any:  # noqa: N802
+        # The framework's own tasks are left out, as Celery leaves out ``celery.*``.
+        names = sorted(n for n in self.app.tasks if not n.startswith("taskqueue."))
+        return pb.RegisteredReply(tasks=names)
+
 
 def serve(service: WorkerService, host: str, port: int, token: str = "") -> tuple[grpc.Server, str]:
     """Start the server on ``host:port`` (0 = a free port); returns it and its address.

@@ -51,6 +51,7 @@ from ..stores.state import APPLIED, RevocationNotice, StateUpdate
 
 if TYPE_CHECKING:
     from ..app import TaskQueue
+    from ..control.inspect import Inspect
     from ..message import Message
 
 logger = logging.getLogger("taskqueue.revoke")
@@ -276,3 +277,10 @@ class Control:
         """Override ``task``'s rate limit on every worker (``""`` = back to the
         declared one); returns the limit in force now and the one before."""
         return self.app.rate_limiter.set(task, rate)
+
+    def inspect(self, destination: list[str] | str | None = None, timeout: float = 1.0) -> Inspect:
+        """Celery's ``app.control.inspect()``: ask live workers over gRPC
+        (:class:`taskqueue.control.inspect.Inspect`)."""
+        from ..control.inspect import Inspect
+
+        return Inspect(self.app, destination, timeout)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import signal
 import socket
 import threading
@@ -19,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from .. import signals
 from ..builtins import set_up_expiry
+from ..exceptions import ConfigurationError
 from ..stores.state import WorkerHeartbeat
 from .consumer import PollLoop
 from .events import new_event_queue
@@ -47,6 +49,19 @@ def consumer_groups(settings: Settings, queues: list[str], group_id: str = "") -
     return {settings.topic(q): group_id or f"{settings.topic_prefix}workers.{q}" for q in queues}
 
 
+def node_name(template: str, hostname: str | None = None) -> str:
+    """Expand Celery's node-name variables in ``-n``: ``%h`` the host name with
+    its domain, ``%n`` the name alone, ``%d`` the domain alone, ``%%`` a ``%``
+    (``worker1@%h`` -> ``worker1@box.example.com``)."""
+    if hostname is None:
+        # getfqdn may ask DNS: only when the template needs it.
+        hostname = socket.getfqdn() if re.search(r"%[hnd]", template) else ""
+    host = hostname
+    short, _, domain = host.partition(".")
+    values = {"h": host, "n": short, "d": domain, "%": "%"}
+    return re.sub(r"%([hnd%])", lambda m: values[m.group(1)], template)
+
+
 class Worker:
     def __init__(
         self,
@@ -58,6 +73,8 @@ class Worker:
         name: str | None = None,
         declare: bool = True,
         group_id: str | None = None,
+        max_tasks_per_child: int | None = None,
+        max_memory_per_child: int | None = None,
     ) -> None:
         s = app.settings
         self.app = app
@@ -68,8 +85,15 @@ class Worker:
             raise ValueError(
                 "the process pool needs app_spec (module[:attr]) to import in children"
             )
+        if self.pool_kind != "processes" and (max_tasks_per_child or max_memory_per_child):
+            # Refused, not ignored: threads share one process, nothing to recycle.
+            raise ConfigurationError(
+                "max_tasks_per_child and max_memory_per_child need the process pool (-P processes)"
+            )
+        self.max_tasks_per_child = max_tasks_per_child
+        self.max_memory_per_child = max_memory_per_child
         self.app_spec = app_spec
-        self.name = name or f"{socket.gethostname()}:{os.getpid()}"
+        self.name = node_name(name) if name else f"{socket.gethostname()}:{os.getpid()}"
         self.declare = declare
         self.groups = consumer_groups(s, self.queues, group_id or s.group_id)
         """Topic -> the consumer group this worker consumes it in."""
@@ -88,7 +112,14 @@ class Worker:
         events = new_event_queue()
         if self.pool_kind == "processes":
             assert self.app_spec is not None
-            return ProcessPool(self.app, self.app_spec, self.concurrency, events)
+            return ProcessPool(
+                self.app,
+                self.app_spec,
+                self.concurrency,
+                events,
+                self.max_tasks_per_child,
+                self.max_memory_per_child,
+            )
         return ThreadPool(self.app, self.concurrency, events)
 
     def install_signal_handlers(self) -> None:

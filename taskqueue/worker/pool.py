@@ -138,10 +138,25 @@ class ProcessPool(Pool):
 
     kind = "processes"
 
-    def __init__(self, app: TaskQueue, app_spec: str, size: int, events: PoolEvents) -> None:
+    def __init__(
+        self,
+        app: TaskQueue,
+        app_spec: str,
+        size: int,
+        events: PoolEvents,
+        max_tasks_per_child: int | None = None,
+        max_memory_per_child: int | None = None,
+    ) -> None:
         super().__init__(size, events)
         self.app = app
-        self._children = ChildPool(size, init_child, (app_spec,), name="taskqueue-child")
+        self._children = ChildPool(
+            size,
+            init_child,
+            (app_spec,),
+            name="taskqueue-child",
+            max_tasks_per_child=max_tasks_per_child,
+            max_memory_per_child=max_memory_per_child,
+        )
         # Deaths seen by this worker, should the state store not answer.
         self._deaths: dict[Job, int] = {}
 

@@ -18,7 +18,11 @@ and a manager thread in the parent, so it knows which call each child runs:
   their calls end with :class:`WorkerLostError` (``shutdown=True``);
 - a child that cannot even start (its initializer fails) marks the pool
   broken: calls fail with :class:`PoolBroken` instead of children being
-  started again forever.
+  started again forever;
+- ``max_tasks_per_child`` / ``max_memory_per_child`` (Celery's options) retire
+  a child after that many calls, or after a call that left its peak resident
+  memory above that many KiB: the call completes, then the child exits and a
+  new one takes its place (a leak in task code is bounded, not fatal).
 
 Children come from a ``forkserver``: they are forked from a clean server
 process, not from the worker, so they inherit none of its Kafka or Redis
@@ -31,6 +35,7 @@ import collections
 import contextlib
 import logging
 import multiprocessing
+import resource
 import signal
 import threading
 import time
@@ -64,6 +69,11 @@ class PoolBroken(RuntimeError):
     """The pool cannot run calls (children fail to start, or it is shut down)."""
 
 
+def _peak_rss_kib() -> int:
+    """This process's peak resident memory in KiB (``ru_maxrss``, as Celery reads it)."""
+    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+
+
 def _child_main(
     conn: Connection, initializer: Callable[..., None], initargs: tuple[Any, ...]
 ) -> None:
@@ -79,13 +89,14 @@ def _child_main(
             return
         fn, args = request
         try:
-            reply = (True, fn(*args))
+            ok, value = True, fn(*args)
         except BaseException as exc:  # noqa: BLE001 - sent back to the caller
-            reply = (False, exc)
+            ok, value = False, exc
+        rss = _peak_rss_kib()  # the parent decides whether to retire this child
         try:
-            conn.send(reply)
+            conn.send((ok, value, rss))
         except Exception as exc:  # the value or exception does not pickle
-            conn.send((False, RuntimeError(f"{type(exc).__name__}: {exc}")))
+            conn.send((False, RuntimeError(f"{type(exc).__name__}: {exc}"), rss))
 
 
 @dataclass(eq=False)
@@ -97,6 +108,8 @@ class _Child:
     deadline: float | None = None  # monotonic; the call's timeout
     doom: BaseException | None = None  # being killed: the call fails with this
     kill_at: float = 0.0  # monotonic; SIGKILL if the SIGTERM did not end it
+    calls: int = 0  # calls answered
+    retiring: bool = False  # told to exit after its call; takes no new one
 
 
 @dataclass(eq=False)
@@ -116,10 +129,22 @@ class ChildPool:
         initializer: Callable[..., None],
         initargs: tuple[Any, ...] = (),
         name: str = "taskqueue-child",
+        max_tasks_per_child: int | None = None,
+        max_memory_per_child: int | None = None,
     ) -> None:
         if size < 1:
             raise ValueError(f"a process pool needs at least one child, not {size}")
+        for option, value in (
+            ("max_tasks_per_child", max_tasks_per_child),
+            ("max_memory_per_child", max_memory_per_child),
+        ):
+            if value is not None and value < 1:
+                raise ValueError(f"{option} must be at least 1, not {value}")
         self.size = size
+        self.max_tasks_per_child = max_tasks_per_child
+        self.max_memory_per_child = max_memory_per_child
+        self.retired = 0
+        """Children retired by ``max_tasks_per_child``/``max_memory_per_child``."""
         self.name = name
         self._context = multiprocessing.get_context("forkserver")
         self._initializer = initializer
@@ -232,7 +257,8 @@ class ChildPool:
             if closing and not self._pending and all(c.future is None for c in self._children):
                 return False
             for child in self._children:
-                if child.ready and child.future is None and child.doom is None and self._pending:
+                idle = child.ready and child.future is None
+                if idle and child.doom is None and not child.retiring and self._pending:
                     self._assign(child, self._pending.popleft())
             waitables: list[Any] = [self._wake_r]
             for child in self._children:
@@ -307,9 +333,11 @@ class ChildPool:
                     child.ready = True
                     continue
                 future, child.future, child.deadline = child.future, None, None
-                ok, value = message
+                ok, value, rss = message
                 if future is not None:
                     settled.append((future, ok, value))
+                child.calls += 1
+                self._maybe_retire(child, rss)
         except (EOFError, OSError):
             pass  # it died; its sentinel says so
         if child.process.is_alive():
@@ -337,6 +365,23 @@ class ChildPool:
             return
         if not self._closing:
             self._children.append(self._start_child())
+
+    def _maybe_retire(self, child: _Child, rss_kib: int) -> None:
+        """Ask a child that reached its call or memory limit to exit (lock held);
+        its exit is then seen like any other and a new child replaces it."""
+        if child.retiring or self._closing:
+            return
+        if self.max_tasks_per_child is not None and child.calls >= self.max_tasks_per_child:
+            why = f"it ran {child.calls} call(s) (max_tasks_per_child)"
+        elif self.max_memory_per_child is not None and rss_kib > self.max_memory_per_child:
+            why = f"its resident memory reached {rss_kib} KiB (max_memory_per_child)"
+        else:
+            return
+        logger.info("retiring pool child pid %s: %s", child.process.pid, why)
+        child.retiring = True
+        self.retired += 1
+        with contextlib.suppress(OSError):  # already dead: its sentinel says so
+            child.conn.send(None)
 
     def _break(self, reason: str) -> None:
         """Fail everything queued: the pool cannot run calls (lock may be held)."""
