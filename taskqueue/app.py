@@ -98,7 +98,7 @@ class TaskQueue(_TaskClass):
         )
         self.tasks: dict[str, Task] = {}
         self.hostname = f"{socket.gethostname()}:{os.getpid()}"
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # lazy creations may nest
         self._transport: Transport | None = None
         self._state: StateStore | None = None
         self._results: ResultStore | None = None
@@ -137,8 +137,10 @@ class TaskQueue(_TaskClass):
         """Live job state and shared coordination records (``redis_url`` picks
         Redis, or with ``memory://`` the in-process store)."""
         if self._state is None:
-            s = self.settings
-            self._state = create_state_store(s.redis_url, s.key_prefix, s.state_ttl)
+            with self._lock:  # threads asking at once must share one store
+                if self._state is None:
+                    s = self.settings
+                    self._state = create_state_store(s.redis_url, s.key_prefix, s.state_ttl)
         return self._state
 
     @property
@@ -150,9 +152,11 @@ class TaskQueue(_TaskClass):
     def result_store(self) -> ResultStore:
         """MongoDB, or the in-process store when ``mongo_url`` is ``memory://``."""
         if self._results is None:
-            self._results = create_result_store(
-                self.settings.mongo_url, self.settings.result_database
-            )
+            with self._lock:
+                if self._results is None:
+                    self._results = create_result_store(
+                        self.settings.mongo_url, self.settings.result_database
+                    )
         return self._results
 
     @property

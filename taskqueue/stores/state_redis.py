@@ -12,6 +12,7 @@ that holds a Redis client.
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from typing import Any, Generic, TypeVar
@@ -50,6 +51,7 @@ class RedisStateStore(StateStore):
         self.keys = StateKeys(key_prefix)
         self.events_channel = self.keys.events
         self._client: redis.Redis | None = None
+        self._client_lock = threading.Lock()
         self._scripts: dict[str, Any] = {}
 
     def __repr__(self) -> str:
@@ -59,15 +61,20 @@ class RedisStateStore(StateStore):
     def client(self) -> redis.Redis:
         """The shared client (tests use it to look at raw keys)."""
         if self._client is None:
-            self._client = redis.Redis.from_url(
-                self.url,
-                socket_connect_timeout=5,
-                # Commands never hang on a server that stopped answering (the
-                # pub/sub connections have their own, blocking, clients).
-                socket_timeout=30,
-                health_check_interval=30,
-            )
-            self._scripts = {}
+            # Under a lock: two threads creating clients at once would each
+            # keep one, and the pool of the one dropped closes its sockets
+            # under the other's feet.
+            with self._client_lock:
+                if self._client is None:
+                    self._scripts = {}
+                    self._client = redis.Redis.from_url(
+                        self.url,
+                        socket_connect_timeout=5,
+                        # Commands never hang on a server that stopped answering
+                        # (the pub/sub connections have their own, blocking, clients).
+                        socket_timeout=30,
+                        health_check_interval=30,
+                    )
         return self._client
 
     def _script(self, source: str) -> Any:
