@@ -394,8 +394,17 @@ def _leased_to_another(record: dict[str, str], u: StateUpdate, now: float) -> bo
         u.attempt == int(record.get("attempt") or 0)
         and bool(owner)
         and owner != u.worker
-        and float(record.get("lease") or 0) > now
+        and _seconds(record.get("lease")) > now
     )
+
+
+def _seconds(value: str | None) -> float:
+    """A stored number, or 0 for one this store did not write (as the Redis
+    script's ``tonumber(...) or 0``)."""
+    try:
+        return float(value or 0)
+    except ValueError:
+        return 0.0
 
 
 def _decide(prev_state: str, prev_attempt: str, u: StateUpdate) -> int:

@@ -659,6 +659,8 @@ class PollLoop:
         so this is an estimate; the store decides when the copy is back."""
         try:
             until = float(self.app.state.read(job_id).get("lease") or 0)
+        except ValueError:  # a lease field this store did not write: wait a whole lease
+            return lease
         except Exception as exc:
             if not self.app.state.owns_error(exc):
                 raise

@@ -532,3 +532,13 @@ def test_a_final_job_is_superseded_not_leased(subject: Subject) -> None:
     store.write_batch([received("j", "w1")], lease=60)
     store.write(StateUpdate("j", "SUCCESS", 0, payload=1))
     assert store.write_batch([received("j", "w2")], lease=60)[0][0] == SUPERSEDED
+
+
+def test_a_lease_field_this_store_did_not_write_holds_nothing(subject: Subject) -> None:
+    store = subject.store
+    store.write_batch([received("j", "w1")], lease=60)
+    if isinstance(store, MemoryStateStore):
+        store._jobs.get("j")["lease"] = "garbage"  # type: ignore[index]
+    else:
+        store.client.hset(store.keys.job("j"), "lease", "garbage")  # type: ignore[attr-defined]
+    assert store.write_batch([received("j", "w2")], lease=60)[0][0] == OUTRANKED
