@@ -62,6 +62,7 @@ class Settings:
     max_message_bytes: int = 1_000_000
     publish_timeout: float = 15.0
     linger_ms: float = 0.0  # a lone publish leaves at once (see transport.kafka)
+    busy_linger_ms: float = 1.0  # many publishes in flight, or bulk(): share batches
     compression: str = "lz4"
     consume_batch_size: int = 500
     max_in_flight_per_partition: int = 2_000
@@ -267,6 +268,7 @@ _RULES: dict[str, r.Rule] = {
     "max_message_bytes": r.at_least(r.to_int, 1),
     "publish_timeout": r.positive(r.to_float),
     "linger_ms": r.at_least(r.to_float, 0),
+    "busy_linger_ms": r.at_least(r.to_float, 0),
     # librdkafka's compression.type values.
     "compression": r.one_of("none", "gzip", "snappy", "lz4", "zstd"),
     "consume_batch_size": r.at_least(r.to_int, 1),

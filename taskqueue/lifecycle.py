@@ -137,7 +137,7 @@ def revoked(app: TaskQueue, message: Message, error: dict[str, str] | None) -> N
     (the expiry policy), a message saying "terminated" (a revoke with
     ``terminate``), otherwise revoked before or while it ran.
     """
-    if not signals.task_revoked.receivers:
+    if not signals.task_revoked.has_listeners():
         return
     from .task import Request
 

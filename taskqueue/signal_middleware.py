@@ -35,7 +35,7 @@ class SignalMiddleware(Middleware):
         self.app = app
 
     def before_publish(self, message: Message) -> None:
-        if not signals.before_task_publish.receivers:
+        if not signals.before_task_publish.has_listeners():
             return
         headers = celery_headers(message)
         signals.before_task_publish.send(
@@ -53,7 +53,7 @@ class SignalMiddleware(Middleware):
                 message.headers[key] = value  # the envelope is frozen, its headers dict is not
 
     def after_publish(self, message: Message) -> None:
-        if not signals.after_task_publish.receivers:
+        if not signals.after_task_publish.has_listeners():
             return
         signals.after_task_publish.send(
             sender=message.task,
@@ -64,7 +64,7 @@ class SignalMiddleware(Middleware):
         )
 
     def received(self, message: Message) -> None:
-        if not signals.task_received.receivers:
+        if not signals.task_received.has_listeners():
             return
         from .task import Request
 

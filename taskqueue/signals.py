@@ -60,6 +60,12 @@ class Signal:
     def receivers(self) -> tuple[Receiver, ...]:
         return tuple(c.receiver for c in self._connections)
 
+    def has_listeners(self) -> bool:
+        """Whether any receiver is connected (Django's name). Cheap: the
+        publish path asks it twice per message, to build nothing for a
+        signal nobody listens to."""
+        return bool(self._connections)
+
     def connect(
         self,
         receiver: Receiver | None = None,

@@ -27,6 +27,7 @@ def create_transport(settings: Settings) -> Transport:
     return KafkaTransport(
         kafka_bootstrap(settings),
         linger_ms=settings.linger_ms,
+        busy_linger_ms=settings.busy_linger_ms,
         compression=settings.compression,
         max_message_bytes=settings.max_message_bytes,
         # librdkafka gives up (and reports the failure) before the caller's

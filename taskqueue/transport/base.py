@@ -26,6 +26,16 @@ from .offsets import OffsetTracker
 
 TopicPartition = tuple[str, int]
 Headers = list[tuple[str, bytes]]
+
+# Which producer a record takes (``Transport.send(lane=...)``); a transport
+# with one producer ignores it.
+PROMPT = "prompt"
+"""Sent at once: a lone publish, and records whose order must hold."""
+BUSY = "busy"
+"""Many records at once (``app.bulk()``): may wait a little to share a batch."""
+AUTO = "auto"
+"""A publish whose order against others does not matter: ``busy`` while many
+records await their acknowledgment, else ``prompt``."""
 RebalanceCallback = Callable[[list[TopicPartition]], None]
 CommitResult = tuple[TopicPartition, int, str | None]
 """The broker's answer about one partition's commit: (tp, offset, error or None)."""
@@ -105,9 +115,17 @@ class Transport(ABC):
 
     @abstractmethod
     def send(
-        self, topic: str, value: bytes, key: bytes | None = None, headers: Headers | None = None
+        self,
+        topic: str,
+        value: bytes,
+        key: bytes | None = None,
+        headers: Headers | None = None,
+        lane: str = PROMPT,
     ) -> PublishHandle:
-        """Hand a record to the transport without waiting for the broker."""
+        """Hand a record to the transport without waiting for the broker.
+
+        Records of one key keep their order within a lane (``PROMPT``,
+        ``BUSY``, ``AUTO``), not across lanes."""
 
     @abstractmethod
     def wait(self, handles: Iterable[PublishHandle], timeout: float) -> None:

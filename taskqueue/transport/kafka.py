@@ -34,6 +34,9 @@ from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
 
 from ..exceptions import ConfigurationError, PublishError
 from .base import (
+    AUTO,
+    BUSY,
+    PROMPT,
     CommitResult,
     Consumer,
     Delivery,
@@ -58,6 +61,8 @@ _PRODUCER_DEFAULTS: dict[str, Any] = {
     # under load records gather by themselves while earlier requests are in
     # flight (idempotence allows 5 per connection), so batches grow with the
     # number of concurrent publishers without anyone waiting for a batch.
+    # Past BUSY_IN_FLIGHT records awaiting their reports, a second producer
+    # that lingers a little takes over (see KafkaTransport.send).
     "batch.num.messages": 10_000,
     "queue.buffering.max.messages": 500_000,
     "queue.buffering.max.kbytes": 1_048_576,
@@ -89,6 +94,69 @@ _CONSUMER_DEFAULTS: dict[str, Any] = {
 }
 
 
+BUSY_IN_FLIGHT = 32
+"""Records awaiting their delivery reports (both producers together) from
+which a publish that may take either producer (``lane=AUTO``) takes the
+busy one. Eight threads publishing one call each stay below it; a thousand
+coroutines go above."""
+
+BUSY_HOLD_SECONDS = 0.2
+"""How long ``AUTO`` publishes stay on the busy producer after the last time
+the threshold was passed. Many concurrent publishers move in waves (a batch
+of acks wakes them all at once), and the trough between two waves must not
+send the next wave, record by record, through the prompt producer."""
+
+
+def auto_lane(in_flight: int, now: float, busy_until: float) -> tuple[str, float]:
+    """The producer of an ``AUTO`` publish (``BUSY`` or ``PROMPT``) with
+    ``in_flight`` records awaiting reports, and until when the busy one holds."""
+    if in_flight >= BUSY_IN_FLIGHT:
+        return BUSY, now + BUSY_HOLD_SECONDS
+    return (BUSY if now < busy_until else PROMPT), busy_until
+
+
+class _Producer:
+    """One idempotent librdkafka producer and the thread serving its reports;
+    created on first use, so building the app never connects."""
+
+    def __init__(self, name: str, config: dict[str, Any]) -> None:
+        self.name = name
+        self._config = config
+        self._producer: Producer | None = None
+        self._deliveries: _DeliveryThread | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def producer(self) -> Producer:
+        if self._producer is None:
+            with self._lock:
+                if self._producer is None:
+                    try:
+                        producer = Producer(self._config)
+                    except KafkaException as exc:
+                        raise ConfigurationError(f"Kafka producer config invalid: {exc}") from exc
+                    self._deliveries = _DeliveryThread(producer, self.name)
+                    self._producer = producer
+        return self._producer
+
+    def in_flight(self) -> int:
+        """Records (and requests) awaiting the broker or their report."""
+        producer = self._producer
+        return len(producer) if producer is not None else 0
+
+    def close(self) -> None:
+        with self._lock:
+            producer, deliveries = self._producer, self._deliveries
+            self._producer = self._deliveries = None
+        if producer is None:
+            return
+        remaining = producer.flush(10)
+        if remaining:
+            logger.error("%d published records were not acknowledged at close", remaining)
+        if deliveries is not None:
+            deliveries.stop()
+
+
 class KafkaTransport(Transport):
     def __init__(
         self,
@@ -98,21 +166,30 @@ class KafkaTransport(Transport):
         max_message_bytes: int = 1_000_000,
         producer_options: dict[str, Any] | None = None,
         consumer_options: dict[str, Any] | None = None,
+        busy_linger_ms: float = 1.0,
     ) -> None:
         self.bootstrap = bootstrap
-        self._producer_config = {
+        config = {
             **_PRODUCER_DEFAULTS,
             "bootstrap.servers": bootstrap,
-            "linger.ms": linger_ms,
             "compression.type": compression,
             # Room for the envelope plus Kafka's record overhead.
             "message.max.bytes": max_message_bytes + 64 * 1024,
             **(producer_options or {}),
         }
+        # Two producers: the prompt one sends a lone record at once; the busy
+        # one lingers busy_linger_ms so that many records at once travel in
+        # fewer, larger requests, which costs the broker (on the same cores,
+        # often) half the CPU per record. A caller among many waits for a
+        # round trip behind the others anyway; a lone caller never lingers.
+        self._prompt = _Producer("prompt", {**config, "linger.ms": linger_ms})
+        self._busy = (
+            _Producer("busy", {**config, "linger.ms": busy_linger_ms})
+            if busy_linger_ms > linger_ms
+            else self._prompt
+        )
+        self._busy_until = 0.0  # AUTO publishes take the busy producer until then
         self._consumer_options = {**_CONSUMER_DEFAULTS, **(consumer_options or {})}
-        self._producer: Producer | None = None
-        self._deliveries: _DeliveryThread | None = None
-        self._lock = threading.Lock()
         # Consumer lag is read through clients of their own, one per group,
         # never subscribed (see consumer_lag); created on first use.
         self._lag_readers: dict[str, KafkaConsumer] = {}
@@ -120,17 +197,14 @@ class KafkaTransport(Transport):
 
     @property
     def producer(self) -> Producer:
-        """Created on first use: building the app never connects."""
-        if self._producer is None:
-            with self._lock:
-                if self._producer is None:
-                    try:
-                        producer = Producer(self._producer_config)
-                    except KafkaException as exc:
-                        raise ConfigurationError(f"Kafka producer config invalid: {exc}") from exc
-                    self._deliveries = _DeliveryThread(producer)
-                    self._producer = producer
-        return self._producer
+        """The prompt producer (created on first use)."""
+        return self._prompt.producer
+
+    def _producer_for(self, lane: str) -> Producer:
+        if lane == AUTO:
+            in_flight = self._prompt.in_flight() + self._busy.in_flight()
+            lane, self._busy_until = auto_lane(in_flight, time.monotonic(), self._busy_until)
+        return (self._busy if lane == BUSY else self._prompt).producer
 
     def declare(
         self,
@@ -229,7 +303,12 @@ class KafkaTransport(Transport):
             raise PublishError(f"topics {topics} have no leader after 30 s")
 
     def send(
-        self, topic: str, value: bytes, key: bytes | None = None, headers: Headers | None = None
+        self,
+        topic: str,
+        value: bytes,
+        key: bytes | None = None,
+        headers: Headers | None = None,
+        lane: str = PROMPT,
     ) -> PublishHandle:
         handle = PublishHandle(topic, key)
 
@@ -239,7 +318,7 @@ class KafkaTransport(Transport):
             else:
                 handle.resolve(None, msg.partition(), msg.offset())
 
-        producer = self.producer
+        producer = self._producer_for(lane)
         while True:
             try:
                 producer.produce(
@@ -313,13 +392,8 @@ class KafkaTransport(Transport):
             readers, self._lag_readers = self._lag_readers, {}
         for reader in readers.values():
             reader.close()
-        if self._producer is not None:
-            remaining = self._producer.flush(10)
-            if remaining:
-                logger.error("%d published records were not acknowledged at close", remaining)
-            if self._deliveries is not None:
-                self._deliveries.stop()
-            self._producer = self._deliveries = None
+        self._prompt.close()
+        self._busy.close()
 
 
 class _DeliveryThread:
@@ -333,11 +407,11 @@ class _DeliveryThread:
     POLL_SECONDS = 0.2
     """Longest a poll blocks when no report comes: bounds ``stop``, not latency."""
 
-    def __init__(self, producer: Producer) -> None:
+    def __init__(self, producer: Producer, name: str) -> None:
         self._producer = producer
         self._stopping = threading.Event()
         self._thread = threading.Thread(
-            target=self._run, name="taskqueue-kafka-deliveries", daemon=True
+            target=self._run, name=f"taskqueue-kafka-deliveries-{name}", daemon=True
         )
         self._thread.start()
 

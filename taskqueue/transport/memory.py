@@ -19,6 +19,7 @@ from collections.abc import Iterable, Mapping, Sequence
 
 from ..exceptions import PublishError
 from .base import (
+    PROMPT,
     CommitResult,
     Consumer,
     Delivery,
@@ -111,8 +112,14 @@ class MemoryTransport(Transport):
             }
 
     def send(
-        self, topic: str, value: bytes, key: bytes | None = None, headers: Headers | None = None
+        self,
+        topic: str,
+        value: bytes,
+        key: bytes | None = None,
+        headers: Headers | None = None,
+        lane: str = PROMPT,
     ) -> PublishHandle:
+        del lane  # one log per partition: every lane keeps order
         handle = PublishHandle(topic, key)
         with self._lock:
             parts = self.topics.get(topic)

@@ -11,6 +11,8 @@ import threading
 import pytest
 
 from taskqueue import AsyncResult, PublishError, TaskQueue
+from taskqueue.transport.base import AUTO, BUSY, PROMPT
+from taskqueue.transport.kafka import BUSY_IN_FLIGHT
 
 from .conftest import Workers
 from .tasks_app import register
@@ -88,3 +90,38 @@ def test_an_async_publish_kafka_refuses_raises(tq_env: dict[str, str]) -> None:
             asyncio.run(app.tasks["t.add"].aapply_async((1, 2), queue="never-declared"))
     finally:
         app.close()
+
+
+def test_records_of_one_key_keep_their_order_in_each_lane(app: TaskQueue) -> None:
+    # A bulk block (the busy producer), and bursts that cross the busy
+    # threshold (AUTO moves from the prompt producer to the busy one): every
+    # record is acknowledged, and within a lane one key's records land in
+    # the order they were sent.
+    topic = app.settings.topic("default")
+    send = app.transport.send
+    for lane in (PROMPT, BUSY, AUTO):
+        handles = [
+            send(topic, f"{lane}-{i}".encode(), f"key-{lane}".encode(), None, lane)
+            for i in range(BUSY_IN_FLIGHT * 4)
+        ]
+        app.transport.wait(handles, 30)
+        offsets = [h.offset for h in handles]
+        assert len({h.partition for h in handles}) == 1, lane
+        assert offsets == sorted(offsets) and len(set(offsets)) == len(offsets), lane
+
+
+def test_a_thousand_concurrent_async_submissions_are_acknowledged_and_run_once(
+    app: TaskQueue, workers: Workers
+) -> None:
+    # 1,000 coroutines put far more than BUSY_IN_FLIGHT records in flight,
+    # so most take the busy producer, which lingers: each call still returns
+    # only once Kafka acknowledged its record, and each job runs once.
+    add = app.tasks["t.add"]
+
+    async def submit() -> list[AsyncResult]:
+        return await asyncio.gather(*(add.adelay(i, 0) for i in range(1000)))
+
+    results = asyncio.run(submit())
+    assert len({r.id for r in results}) == 1000
+    workers.start()
+    assert sorted(r.get(timeout=120) for r in results) == list(range(1000))

@@ -34,7 +34,12 @@ class HeldReports:
         self.sent: list[tuple[PublishHandle, bytes]] = []
 
     def send(
-        self, topic: str, value: bytes, key: bytes | None = None, headers: Any = None
+        self,
+        topic: str,
+        value: bytes,
+        key: bytes | None = None,
+        headers: Any = None,
+        lane: str = "prompt",
     ) -> PublishHandle:
         handle = PublishHandle(topic, key)
         self.sent.append((handle, value))
