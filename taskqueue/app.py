@@ -7,7 +7,6 @@ is always safe.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import importlib
 import logging
@@ -15,24 +14,25 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any, overload
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from . import shared
 from .config import Conf, Settings
 from .deadletter import DeadLetters, topic_configs
-from .delays import route, tier_topics
+from .delays import tier_topics
 from .discovery import Packages, autodiscover, run_pending
-from .exceptions import ConfigurationError, NotRegistered, PublishError
+from .exceptions import ConfigurationError, NotRegistered
 from .message import Message, new_id
 from .middleware import Middleware, MiddlewareChain
 from .policies import default_policies
 from .policies.ratelimit import RateLimiter, parse_rate
-from .policies.revoke import Control, Revocations, remember_due
-from .publish_outcome import publish_failed, report_sent_before_error
+from .policies.revoke import Control, Revocations
+from .publisher import Publisher
 from .replication import Shortfall, check_topics, replication_factor
 from .result import AsyncResult, ResultWaiter
 from .signal_middleware import SignalMiddleware
+from .signals import Signal, worker_init
 from .stores.results import ResultStore, create_result_store
 from .stores.state import StateStore, create_state_store
 from .task import Task, class_options
@@ -42,6 +42,8 @@ if TYPE_CHECKING:
     from .canvas import Signature
 
 logger = logging.getLogger("taskqueue.app")
+
+_T = TypeVar("_T")
 
 _CORE_TASK_OPTIONS = frozenset(
     {
@@ -108,7 +110,15 @@ class TaskQueue(_TaskClass):
         self.control = Control(self)
         self.beat_schedule: dict[str, dict[str, Any]] = {}
         """Periodic tasks for ``python -m taskqueue beat`` (see taskqueue.beat)."""
-        self._bulk = threading.local()
+        self.on_after_configure = Signal("on_after_configure", ("source",))
+        """Celery's app signal, sent once by :meth:`finalize` (sender: this app,
+        ``source``: its ``conf``): the place to ``add_periodic_task``."""
+        self.on_after_finalize = Signal("on_after_finalize")
+        """Celery's app signal, sent once by :meth:`finalize`, after
+        ``on_after_configure`` (sender: this app)."""
+        self.finalized = False
+        """Set by :meth:`finalize`; the two signals above have been sent."""
+        self.publisher = Publisher(self)
         from .builtins import register_builtins
         from .canvas import register_canvas_tasks
 
@@ -124,24 +134,52 @@ class TaskQueue(_TaskClass):
         return f"<TaskQueue {self.main} broker={self.settings.broker_url}>"
 
     # --- lazily created connections -----------------------------------------
+    def _shared(self, attr: str, build: Callable[[], _T]) -> _T:
+        """The app's one ``attr``, built on first use. Built under the lock:
+        threads asking at once must share one (a second Redis client,
+        dropped, would close sockets the other thread is using)."""
+        value = getattr(self, attr)
+        if value is None:
+            with self._lock:
+                value = getattr(self, attr)
+                if value is None:
+                    value = build()
+                    setattr(self, attr, value)
+        return value  # type: ignore[no-any-return]
+
+    def attach(
+        self,
+        transport: Transport | None = None,
+        state: StateStore | None = None,
+        result_store: ResultStore | None = None,
+    ) -> None:
+        """Use these in place of the ones the settings would build: two apps
+        of one process sharing one in-memory "cluster", or a store wrapped
+        by a test (a worker killed after its n-th write). Those not given
+        stay as they are."""
+        with self._lock:
+            if transport is not None:
+                self._transport = transport
+            if state is not None:
+                self._state = state
+            if result_store is not None:
+                self._results = result_store
+
     @property
     def transport(self) -> Transport:
-        if self._transport is None:
-            with self._lock:
-                if self._transport is None:
-                    self._transport = create_transport(self.settings)
-        return self._transport
+        transport = self._transport  # read three times per publish: no call when set
+        if transport is not None:
+            return transport
+        return self._shared("_transport", lambda: create_transport(self.settings))
 
     @property
     def state(self) -> StateStore:
         """Live job state and shared coordination records (``redis_url`` picks
         Redis, or with ``memory://`` the in-process store)."""
-        if self._state is None:
-            with self._lock:  # threads asking at once must share one store
-                if self._state is None:
-                    s = self.settings
-                    self._state = create_state_store(s.redis_url, s.key_prefix, s.state_ttl)
-        return self._state
+        s = self.settings
+        return self._shared(
+            "_state", lambda: create_state_store(s.redis_url, s.key_prefix, s.state_ttl)
+        )
 
     @property
     def state_backend(self) -> StateStore:
@@ -151,30 +189,17 @@ class TaskQueue(_TaskClass):
     @property
     def result_store(self) -> ResultStore:
         """MongoDB, or the in-process store when ``mongo_url`` is ``memory://``."""
-        if self._results is None:
-            with self._lock:
-                if self._results is None:
-                    self._results = create_result_store(
-                        self.settings.mongo_url, self.settings.result_database
-                    )
-        return self._results
+        s = self.settings
+        return self._shared("_results", lambda: create_result_store(s.mongo_url, s.result_database))
 
     @property
     def revocations(self) -> Revocations:
-        if self._revocations is None:
-            with self._lock:
-                if self._revocations is None:
-                    self._revocations = Revocations(self)
-        return self._revocations
+        return self._shared("_revocations", lambda: Revocations(self))
 
     @property
     def rate_limiter(self) -> RateLimiter:
         """The shared rate limits, as this app sees and changes them."""
-        if self._rate_limiter is None:
-            with self._lock:
-                if self._rate_limiter is None:
-                    self._rate_limiter = RateLimiter(self)
-        return self._rate_limiter
+        return self._shared("_rate_limiter", lambda: RateLimiter(self))
 
     @property
     def running_revocations(self) -> Revocations | None:
@@ -184,11 +209,7 @@ class TaskQueue(_TaskClass):
 
     @property
     def result_waiter(self) -> ResultWaiter:
-        if self._waiter is None:
-            with self._lock:
-                if self._waiter is None:
-                    self._waiter = ResultWaiter(self.state)
-        return self._waiter
+        return self._shared("_waiter", lambda: ResultWaiter(self.state))
 
     # --- registry -----------------------------------------------------------
     @overload
@@ -247,6 +268,53 @@ class TaskQueue(_TaskClass):
 
         return register(fn) if fn is not None else register
 
+    def register_task(self, task: Task | type[Task]) -> Task:
+        """Celery's way to register a class-based task; returns it, bound here::
+
+            class CustomTask(app.Task):
+                name = "custom"          # optional: else <module>.CustomTask
+
+                def run(self, x):
+                    ...
+
+            custom = app.register_task(CustomTask())
+
+        Class attributes are its options, as with ``@app.task(base=...)``.
+        """
+        instance = task() if isinstance(task, type) else task
+        cls = type(instance)
+        if not isinstance(instance, Task) or cls.run is Task.run:
+            raise ConfigurationError(f"{cls.__name__} is not a Task subclass with a run() method")
+        # Celery's automatic name: module and class name (the app's name in a script).
+        module = self.main if cls.__module__ == "__main__" else cls.__module__
+        name = getattr(cls, "name", None) or f"{module}.{cls.__name__}"
+        held = self.tasks.get(name)
+        if held is not None and type(held) is not cls:
+            raise ConfigurationError(f"task name {name!r} is already registered")
+        options = class_options(cls, self.middleware.declared_options())
+        Task.__init__(instance, self, instance.run, name, options=options)
+        instance.__doc__ = cls.__doc__
+        self.tasks[name] = instance
+        return instance
+
+    def finalize(self) -> None:
+        """Celery's: the app is complete. Once per app, it carries out the
+        ``autodiscover_tasks()`` that waited, then sends
+        ``on_after_configure`` and ``on_after_finalize``.
+
+        Called by whatever starts with the app first: loading it with ``-A``
+        (a worker, beat, any command), a :class:`~taskqueue.worker.main.Worker`
+        or a beat starting, or the program itself. A receiver connected
+        after that is not called, as in Celery.
+        """
+        with self._lock:
+            if self.finalized:
+                return
+            self.finalized = True
+        run_pending(self)
+        self.on_after_configure.send(sender=self, source=self.conf)
+        self.on_after_finalize.send(sender=self)
+
     def get_task(self, name: str) -> Task:
         if name not in self.tasks:
             run_pending(self)  # autodiscover_tasks() that waited for Django
@@ -296,12 +364,8 @@ class TaskQueue(_TaskClass):
         **options: Any,
     ) -> AsyncResult:
         """Queue a task by name (it need not be registered in this process)."""
-        if name in self.tasks:
-            return self.tasks[name].apply_async(
-                args, kwargs, task_id=task_id, queue=queue, **options
-            )
-        stub = Task(self, _unregistered, name, queue=queue)
-        return stub.apply_async(args, kwargs, task_id=task_id, **options)
+        task = self._task_to_send(name, queue)
+        return task.apply_async(args, kwargs, task_id=task_id, queue=queue, **options)
 
     async def asend_task(
         self,
@@ -314,99 +378,39 @@ class TaskQueue(_TaskClass):
         **options: Any,
     ) -> AsyncResult:
         """:meth:`send_task` for coroutines (see :meth:`Task.aapply_async`)."""
-        task = self.tasks.get(name) or Task(self, _unregistered, name, queue=queue)
+        task = self._task_to_send(name, queue)
         return await task.aapply_async(args, kwargs, task_id=task_id, queue=queue, **options)
 
+    def _task_to_send(self, name: str, queue: str | None) -> Task:
+        """The registered task, or a stand-in carrying only its name."""
+        return self.tasks.get(name) or Task(self, _unregistered, name, queue=queue)
+
+    # Publishing itself lives in taskqueue.publisher; these are its public face.
     async def publish_async(self, publish: Callable[[], AsyncResult]) -> AsyncResult:
         """Run ``publish`` (a call that publishes, such as ``apply_async``)
         without waiting inside it, then wait for Kafka's acks while the event
         loop keeps running. The delivery thread wakes this coroutine through
         the loop, so no thread is taken per call. Errors and middleware
         hooks are those of a blocking publish."""
-        if getattr(self._bulk, "pending", None) is not None:
-            return publish()  # inside bulk(): the block waits, as for apply_async
-        pending: list[tuple[Message, PublishHandle]] = []
-        acknowledged: list[Callable[[], object]] = []
-        # Nothing awaits between setting and clearing these, so no other
-        # coroutine of this thread's loop can publish into them.
-        self._bulk.pending, self._bulk.acknowledged = pending, acknowledged
-        try:
-            result = publish()
-        finally:
-            self._bulk.pending = self._bulk.acknowledged = None
-        await self.transport.wait_async([h for _, h in pending], self.settings.publish_timeout + 5)
-        if all(h.done for _, h in pending):
-            self._wait(pending)  # returns at once: raises the usual error or runs the hooks
-        else:  # librdkafka gave no answer in time (it normally does): off the loop
-            await asyncio.get_running_loop().run_in_executor(None, self._wait, pending)
-        for then in acknowledged:
-            then()
-        return result
+        return await self.publisher.publish_async(publish)
 
     def publish(self, message: Message) -> AsyncResult:
         """Send one envelope; waits for the broker's ack unless inside ``bulk()``."""
-        s = self.settings
-        self.middleware.before_publish(message)
-        data = message.encode(s.max_message_bytes)
-        key = (message.routing_key or message.id).encode()
-        # A future eta goes through the delay tiers (taskqueue.delays), never
-        # to the queue directly: no worker has to hold it in memory.
-        topic, headers = route(s, s.topic(message.queue), message.eta, message.kafka_headers())
-        if topic != s.topic(message.queue):
-            remember_due(self, message)  # a revoke must outlive a far eta
-        handle = self.transport.send(topic, data, key, headers)
-        pending: list[tuple[Message, PublishHandle]] | None = getattr(self._bulk, "pending", None)
-        if pending is not None:
-            pending.append((message, handle))
-        else:
-            self._wait([(message, handle)])
-        return AsyncResult(message.id, self, message.task, just_sent=True)
+        return self.publisher.publish(message)
 
-    def _wait(self, items: list[tuple[Message, PublishHandle]]) -> None:
-        try:
-            self.transport.wait([h for _, h in items], self.settings.publish_timeout + 5)
-        except PublishError as exc:
-            raise publish_failed(self, items, exc) from exc
-        if self.middleware:
-            for message, _ in items:
-                self.middleware.after_publish(message)
-
-    @contextlib.contextmanager
-    def bulk(self) -> Iterator[list[tuple[Message, PublishHandle]]]:
+    def bulk(self) -> contextlib.AbstractContextManager[list[tuple[Message, PublishHandle]]]:
         """Publish many and wait once: every ``apply_async`` inside returns at
         once; leaving the block waits for all acks and raises if any failed.
 
         If the block's body raises, the jobs it published before are still
         sent: they are waited for, and a note on the body's exception says
         what became of them."""
-        if getattr(self._bulk, "pending", None) is not None:
-            yield self._bulk.pending  # nested: the outer block waits
-            return
-        pending: list[tuple[Message, PublishHandle]] = []
-        self._bulk.pending = pending
-        acknowledged: list[Callable[[], object]] = []
-        self._bulk.acknowledged = acknowledged
-        try:
-            yield pending
-        except BaseException as exc:
-            self._bulk.pending = self._bulk.acknowledged = None
-            if report_sent_before_error(self, pending, exc):
-                for then in acknowledged:
-                    then()
-            raise
-        self._bulk.pending = self._bulk.acknowledged = None
-        self._wait(pending)
-        for then in acknowledged:
-            then()
+        return self.publisher.bulk()
 
     def after_acknowledged(self, then: Callable[[], object]) -> None:
         """Run ``then`` once the jobs published so far are acknowledged: now,
         or, inside ``bulk()``, when the block's wait succeeds (never if it fails)."""
-        waiting: list[Callable[[], object]] | None = getattr(self._bulk, "acknowledged", None)
-        if waiting is None:
-            then()
-        else:
-            waiting.append(then)
+        self.publisher.after_acknowledged(then)
 
     def dead_letters(self, queue: str | None = None) -> DeadLetters:
         """List, replay or purge the dead-letter topic of ``queue`` (default queue)."""
@@ -514,5 +518,16 @@ def load_app(spec: str) -> TaskQueue:
         app = found[0]
     if not isinstance(app, TaskQueue):
         raise ConfigurationError(f"{spec} is a {type(app).__name__}, not a TaskQueue")
-    run_pending(app)  # -A: the app module is fully imported, discover its tasks now
+    app.finalize()  # -A: the app module is fully imported, discover its tasks now
     return app
+
+
+def _finalize_on_worker_start(sender: Any = None, **named: Any) -> None:
+    # A worker started in-process (``Worker(app).run()``, not ``-A``)
+    # finalizes its app too; worker_init's sender is the Worker.
+    app = getattr(sender, "app", None)
+    if isinstance(app, TaskQueue):
+        app.finalize()
+
+
+worker_init.connect(_finalize_on_worker_start, dispatch_uid="taskqueue.app.finalize")

@@ -261,6 +261,9 @@ class Beat:
         self, app: TaskQueue, source: ScheduleSource | None = None, name: str | None = None
     ) -> None:
         self.app = app
+        # Entries added by on_after_configure receivers (Celery's place for
+        # add_periodic_task) exist from here on.
+        app.finalize()
         # An app may name its own source (Django: the jobs app's database).
         self.source = source or getattr(app, "beat_source", None) or CodeSchedule(app)
         self.builtin = builtin_entries(app)

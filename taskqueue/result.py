@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Protocol, Union
 
 from .exceptions import TaskRevokedError, TimeoutError
 from .remote_errors import rebuild, without_module
+from .serialization import load_tagged
 from .states import PENDING, READY_STATES, SUCCESS, State
 from .stores.state import StateStoreUnavailable, StateUpdate, event_job_id
 
@@ -219,8 +220,7 @@ class AsyncResult:
         """The result (SUCCESS), the exception (FAILURE, as ``get()`` would
         raise it), error details (REVOKED) or progress meta."""
         meta = self._meta()
-        raw = meta.get("payload")
-        payload = json.loads(raw) if raw else None
+        payload = _payload(meta)
         if meta.get("state") == State.FAILURE:
             return rebuild(self.app, payload, meta.get("traceback"))
         return payload
@@ -340,7 +340,7 @@ class AsyncResult:
             waiter.unregister(self.id, signal)
 
     def _outcome(self, meta: dict[str, str], propagate: bool) -> Any:
-        payload = json.loads(meta["payload"]) if meta.get("payload") else None
+        payload = _payload(meta)
         state = meta.get("state")
         if state == State.SUCCESS:
             return payload
@@ -366,6 +366,14 @@ class AsyncResult:
         self.app.state.forget(self.id)
         if self.app.settings.results_enabled:
             self.app.result_store.forget(self.id)
+
+
+def _payload(meta: dict[str, str]) -> Any:
+    """The value stored with a state (result, error, progress meta), None
+    without one. A result's dates, decimals, UUIDs and bytes are stored
+    tagged (taskqueue.serialization): they come back with their types."""
+    raw = meta.get("payload")
+    return load_tagged(raw) if raw else None
 
 
 AnyResult = Union[AsyncResult, "ResultSet", Any]

@@ -19,6 +19,10 @@ alone. msgpack carries bytes natively and tags the other types the same
 way. Nothing here can build an arbitrary object: the types are a fixed
 list, which is why pickle is never offered.
 
+Results take the same tags (:func:`tagged_data` when a job ends,
+:func:`load_tagged` when ``AsyncResult`` reads one), so a task's return
+value comes back with its type too, as with Celery's JSON serializer.
+
 A worker tells the two formats apart by the first byte: a JSON envelope
 starts with ``{``, a msgpack map with a map marker (0x80-0x8f, 0xde, 0xdf),
 never ``{`` (which msgpack reads as the integer 123). The ``content-type``
@@ -30,6 +34,7 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
+import json
 import uuid
 from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
@@ -100,6 +105,22 @@ def untagged(obj: dict[str, Any]) -> Any:
         return decode(text)
     except (ValueError, InvalidOperation, binascii.Error) as exc:
         raise ValueError(f"tagged {obj[TYPE_KEY]} value {text!r} is malformed: {exc}") from None
+
+
+def tagged_data(value: Any) -> Any:
+    """``value`` as plain JSON data (dicts, lists, strings, numbers), its
+    dates, decimals, UUIDs and bytes as tagged objects: the form a result is
+    stored in (Redis, MongoDB) and handed to links and chords.
+
+    TypeError (or ValueError, for a cycle) for a value JSON cannot hold.
+    NaN and the infinities pass, as they always did for results.
+    """
+    return json.loads(json.dumps(value, default=tagged))
+
+
+def load_tagged(text: str) -> Any:
+    """The value of JSON ``text`` written from :func:`tagged_data`, tags decoded."""
+    return json.loads(text, object_hook=untagged)
 
 
 def is_msgpack(data: bytes) -> bool:

@@ -175,9 +175,9 @@ class Task:
 
     def __init__(
         self,
-        app: TaskQueue,
-        fn: Callable[..., Any],
-        name: str,
+        app: TaskQueue | None = None,
+        fn: Callable[..., Any] | None = None,
+        name: str | None = None,
         bind: bool = False,
         queue: str | None = None,
         max_retries: int | None = _FROM_CLASS,
@@ -185,6 +185,10 @@ class Task:
         autoretry_for: Sequence[type[BaseException]] = _FROM_CLASS,
         options: dict[str, Any] | None = None,
     ) -> None:
+        if app is None or fn is None or name is None:
+            # Celery's class-based task, ``CustomTask()``: not bound to an
+            # app yet; ``app.register_task`` binds it by calling this again.
+            return
         self.app = app
         self.fn = fn
         self.name = name

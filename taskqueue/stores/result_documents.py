@@ -10,6 +10,10 @@ docs/protocol.md, "Result document"). Three writers produce it:
 - dead-letter replay, which reopens a final document so the replayed run can
   store a new result (:func:`reopening`).
 
+Values (``result``, ``args``, ``kwargs``) are JSON data with dates,
+decimals, UUIDs and bytes tagged as Celery's JSON serializer tags them
+(:mod:`taskqueue.serialization`); ``AsyncResult`` decodes the tags.
+
 Stores write these as they are: they decide how to merge them (see
 :class:`~taskqueue.stores.results.ResultStore`), never what is in them.
 """
@@ -20,6 +24,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from ..serialization import tagged_data
 from ..states import FAILURE, READY_STATES
 
 if TYPE_CHECKING:
@@ -70,8 +75,8 @@ def outcome_document(
         "root_id": message.root_id,
         "parent_id": message.parent_id,
         "group_id": message.group,
-        "args": list(message.args),
-        "kwargs": message.kwargs,
+        "args": tagged_data(list(message.args)),
+        "kwargs": tagged_data(message.kwargs),
         "worker": worker,
         "runtime": outcome.runtime,
         "attempts": {str(message.retries): attempt},

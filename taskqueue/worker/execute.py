@@ -31,6 +31,7 @@ from ..lifecycle import IGNORED
 from ..message import Message
 from ..middleware import Admission, Execution, Stage
 from ..policies.revoke import REVOKED_ERROR
+from ..serialization import tagged_data
 from ..states import FAILURE, RETRY, REVOKED, SUCCESS
 from ..task import Request, RequestContext, run_body
 from .caps import RESULT_TOO_LARGE, oversized_result, too_large
@@ -117,9 +118,8 @@ def execute(
     execution = Execution(message, task, in_child=_child_app is not None, abandon=abandon)
     with RequestContext(request), running(message.id):
         lifecycle.prerun(task, request)
-        outcome, cause = _run(app, task, execution, request, started)
+        outcome, cause, retval = _run(app, task, execution, request, started)
         if outcome.state != REVOKED:  # a revoke sends task_revoked, from the loop
-            retval = outcome.result if outcome.state == SUCCESS else None
             state = _hook_state(outcome, cause)
             lifecycle.ended(task, request, state, retval, cause, outcome.traceback)
     if outcome.state == SUCCESS and task.ignore_result:
@@ -131,9 +131,38 @@ def execute(
 
 def _run(
     app: TaskQueue, task: Task, execution: Execution, request: Request, started: float
+) -> tuple[Outcome, BaseException | None, Any]:
+    """The body (and ``before_start``) under the middleware; the outcome, and
+    for the hooks the exception behind it and the value the body returned
+    (the outcome holds its stored form)."""
+    outcome, cause = _attempt(app, task, execution, request, started)
+    if outcome.state != SUCCESS:
+        return outcome, cause, None
+    value = outcome.result
+    # Stored, sent to links and chords, and read by AsyncResult in one form:
+    # JSON with dates, decimals, UUIDs and bytes tagged as in messages.
+    try:
+        outcome.result = tagged_data(value)
+    except (TypeError, ValueError) as exc:  # no JSON for it, even tagged: not storable
+        refused = TypeError(f"result of {task.name} is not JSON-serializable: {exc}")
+        # Never retried: the same value would come back.
+        failed = Outcome(
+            FAILURE, error=error_info(refused), started_at=started, finished_at=outcome.finished_at
+        )
+        return failed, refused, None
+    # A result the store cannot hold is this job's failure, now: never
+    # a write that the store refuses on every retry.
+    oversized = oversized_result(outcome.result, app.settings.result_max_bytes)
+    if oversized is None:
+        return outcome, None, value
+    return too_large(outcome, oversized), TaskFailed(RESULT_TOO_LARGE, oversized), None
+
+
+def _attempt(
+    app: TaskQueue, task: Task, execution: Execution, request: Request, started: float
 ) -> tuple[Outcome, BaseException | None]:
-    """The body (and ``before_start``) under the middleware; the outcome and
-    the exception behind it, for the hooks."""
+    """The body under the middleware, as an outcome (SUCCESS: the value as
+    returned) and the exception behind it."""
     message = execution.message
     try:
         value = app.middleware.execute(app, execution, lambda: run_body(task, request))
@@ -176,14 +205,7 @@ def _run(
         if outcome.state == RETRY:
             return outcome, Retry(exc=exc, countdown=outcome.countdown)
         return outcome, exc
-    outcome = Outcome(SUCCESS, result=value, started_at=started, finished_at=time.time())
-    # A result the store cannot hold is this job's failure, now: never
-    # a write that the store refuses on every retry.
-    oversized = oversized_result(value, app.settings.result_max_bytes)
-    if oversized is None:
-        return outcome, None
-    outcome = too_large(outcome, oversized)
-    return outcome, TaskFailed(RESULT_TOO_LARGE, oversized)
+    return Outcome(SUCCESS, result=value, started_at=started, finished_at=time.time()), None
 
 
 def _failed(app: TaskQueue, message: Message, exc: Exception, started: float) -> Outcome:
@@ -198,8 +220,6 @@ def _failed(app: TaskQueue, message: Message, exc: Exception, started: float) ->
             started_at=started,
             finished_at=time.time(),
         )
-    if isinstance(exc, (TypeError, ValueError)) and "JSON serializable" in str(exc):
-        exc = TypeError(f"result of {message.task} is not JSON-serializable: {exc}")
     return Outcome(
         FAILURE,
         error=error_info(exc),

@@ -150,3 +150,67 @@ def test_a_bad_beat_schedule_entry_is_refused_with_the_reason(
     capp.conf.beat_schedule = {"bad": spec}
     with pytest.raises(ConfigurationError, match=why):
         Beat(capp).entries()
+
+
+@pytest.mark.fast
+def test_on_after_configure_sets_up_periodic_tasks_as_in_celerys_guide(capp: TaskQueue) -> None:
+    app = capp
+    heard: list[tuple[str, Any]] = []
+
+    @app.on_after_configure.connect
+    def setup_periodic_tasks(sender: TaskQueue, **kwargs: Any) -> None:
+        heard.append(("configure", sender))
+        # Calls test('hello') every 10 seconds.
+        sender.add_periodic_task(10.0, test.s("hello"), name="add every 10")
+        # Executes every Monday morning at 7:30 a.m.
+        sender.add_periodic_task(
+            crontab(hour=7, minute=30, day_of_week=1),
+            test.s("Happy Mondays!"),
+        )
+
+    @app.on_after_finalize.connect
+    def finalized(sender: TaskQueue, **kwargs: Any) -> None:
+        heard.append(("finalize", sender))
+
+    @app.task
+    def test(arg: str) -> None:
+        print(arg)
+
+    assert app.beat_schedule == {}, "nothing before the app is finalized"
+    entries = {e.name: e for e in Beat(app).entries()}
+    assert entries["add every 10"].args == ("hello",) and entries["add every 10"].schedule == 10.0
+    assert f"{test.name}('Happy Mondays!')" in entries
+    assert heard == [("configure", app), ("finalize", app)], "once each, in Celery's order"
+
+    late: list[Any] = []
+    app.on_after_configure.connect(lambda sender, **kwargs: late.append(sender))
+    app.finalize()
+    Beat(app)
+    assert late == [] and len(heard) == 2, "sent once per app; a late receiver is not called"
+
+
+@BOTH_STACKS
+def test_beat_fires_an_entry_added_on_after_configure(
+    capp: TaskQueue, tasks: dict[str, Any], request: pytest.FixtureRequest
+) -> None:
+    @capp.on_after_configure.connect
+    def setup_periodic_tasks(sender: TaskQueue, **kwargs: Any) -> None:
+        sender.add_periodic_task(10.0, tasks["add"].s(2, 3), name="add every 10")
+
+    beat = Beat(capp, name="compat")
+    request.getfixturevalue("worker")  # a worker starting later finalizes nothing again
+    fired = beat.tick(MONDAY)
+    job_id = tick_job_id("add every 10", MONDAY - MONDAY % 10)
+    assert job_id in fired
+    assert capp.AsyncResult(job_id).get(timeout=30) == 5
+
+
+@pytest.mark.fast
+def test_a_worker_starting_finalizes_its_app(
+    capp: TaskQueue, tasks: dict[str, Any], request: pytest.FixtureRequest
+) -> None:
+    heard: list[Any] = []
+    capp.on_after_finalize.connect(lambda sender, **kwargs: heard.append(sender))
+    assert not capp.finalized
+    request.getfixturevalue("worker")
+    assert capp.finalized and heard == [capp]

@@ -4,11 +4,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import datetime
+import uuid
+from decimal import Decimal
 from typing import Any
 
 import pytest
 
-from taskqueue import Task, TaskQueue, states
+from taskqueue import Task, TaskQueue, chord, group, states
 from taskqueue.exceptions import (
     Ignore,
     MaxRetriesExceededError,
@@ -147,3 +151,78 @@ def test_eager_results_raise_the_exception_itself(capp: TaskQueue) -> None:
     assert isinstance(result.info, InvalidOrder) and result.failed()
     with pytest.raises(InvalidOrder):
         result.get()
+
+
+WHEN = datetime.datetime(2024, 5, 1, 12, 0, tzinfo=datetime.UTC)
+TYPED = {
+    "at": WHEN,
+    "day": WHEN.date(),
+    "time": WHEN.time(),
+    "amount": Decimal("1.10"),
+    "id": uuid.UUID("6f1c6b4e-3c1a-4b5e-9d1e-2f0a1b2c3d4e"),
+    "text": b"ok",
+    "raw": b"\x00\xff",
+}
+"""A result of every type Celery's JSON serializer tags."""
+
+
+@BOTH_STACKS
+def test_a_result_of_dates_decimals_uuids_and_bytes_comes_back_with_its_types(
+    capp: TaskQueue, worker: Worker
+) -> None:
+    @capp.task
+    def typed() -> dict[str, Any]:
+        return TYPED
+
+    @capp.task
+    def kinds(value: Any) -> list[str]:
+        values = value if isinstance(value, list) else list(value.values())
+        return sorted(type(v).__name__ for v in values)
+
+    result = typed.delay()
+    assert result.get(timeout=T) == TYPED
+    assert result.result == TYPED and result.info == TYPED
+    assert asyncio.run(typed.delay().aget(timeout=T)) == TYPED
+    assert group(typed.s(), typed.s())().get(timeout=T) == [TYPED, TYPED]
+
+    # Read back from the result store once the live state is gone.
+    capp.state.forget(result.id)
+    assert capp.AsyncResult(result.id).get(timeout=T) == TYPED
+
+    names = sorted(type(v).__name__ for v in TYPED.values())
+    linked = typed.apply_async(link=kinds.s())
+    linked.get(timeout=T)
+    (callback,) = linked.children or []
+    assert callback.get(timeout=T) == names, "a link gets the values, typed"
+    both = chord([typed.s(), typed.s()])(kinds.s())
+    assert both.get(timeout=T) == ["dict", "dict"]
+
+
+@pytest.mark.fast
+def test_a_stored_result_keeps_celerys_json_tags(capp: TaskQueue, worker: Worker) -> None:
+    """What the web UI and GraphQL show: the document holds JSON, typed
+    values tagged as Celery's JSON serializer tags them."""
+
+    @capp.task
+    def when(day: datetime.date) -> dict[str, Any]:
+        return {"at": WHEN, "amount": Decimal("2.50")}
+
+    result = when.delay(WHEN.date())
+    result.get(timeout=T)
+    doc = capp.result_store.get(result.id) or {}
+    assert doc["result"] == {
+        "at": {"__type__": "datetime", "__value__": "2024-05-01T12:00:00+00:00"},
+        "amount": {"__type__": "decimal", "__value__": "2.50"},
+    }
+    assert doc["args"] == [{"__type__": "date", "__value__": "2024-05-01"}]
+    assert when.apply((WHEN.date(),)).get()["amount"] == Decimal("2.50"), "eager: as returned"
+
+
+@BOTH_STACKS
+def test_a_result_json_cannot_hold_still_fails_its_job(capp: TaskQueue, worker: Worker) -> None:
+    @capp.task
+    def opaque() -> object:
+        return object()
+
+    with pytest.raises(TypeError, match="not JSON-serializable"):
+        opaque.delay().get(timeout=T)

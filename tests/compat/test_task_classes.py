@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from taskqueue import Task, TaskQueue, shared_task
+from taskqueue.exceptions import ConfigurationError
 from taskqueue.worker.main import Worker
 
 from .conftest import BOTH_STACKS
@@ -182,3 +183,43 @@ def test_shared_task_registers_on_every_app_and_uses_the_current_one(
     capp.set_current()
     assert mul.app is capp and mul(3, 4) == 12
     later.close()
+
+
+@BOTH_STACKS
+def test_a_registered_class_based_task_runs_on_a_worker_and_in_canvases(
+    capp: TaskQueue, tasks: dict[str, Any], worker: Worker
+) -> None:
+    class CustomTask(capp.Task):  # type: ignore[name-defined,misc]
+        name = "custom"
+
+        def run(self, x: int, y: int) -> int:
+            return x + y + self.request.retries
+
+    custom = capp.register_task(CustomTask())
+    assert isinstance(custom, CustomTask) and capp.tasks["custom"] is custom
+    assert custom.delay(2, 2).get(timeout=T) == 4
+    assert capp.send_task("custom", (1, 2)).get(timeout=T) == 3
+    assert (custom.s(2, 2) | tasks["mul"].s(10))().get(timeout=T) == 40
+    assert custom(1, 1) == 2, "called directly, as a function"
+
+
+@pytest.mark.fast
+def test_a_class_without_a_name_gets_celerys_automatic_name(capp: TaskQueue) -> None:
+    class CustomTask(Task):
+        max_retries = 7
+        rate_limit = "5/m"
+
+        def run(self) -> str:
+            return "running"
+
+    custom = capp.register_task(CustomTask())
+    assert custom.name == f"{__name__}.CustomTask" and capp.tasks[custom.name] is custom
+    assert (custom.max_retries, custom.rate_limit) == (7, "5/m"), "class attributes are options"
+    assert custom.apply().get() == "running"
+    assert capp.register_task(CustomTask).name == custom.name, "the class itself, instantiated"
+
+    class NoBody(Task):
+        pass
+
+    with pytest.raises(ConfigurationError, match="run"):
+        capp.register_task(NoBody())
