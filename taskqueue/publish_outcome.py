@@ -91,7 +91,7 @@ def report_sent_before_error(app: TaskQueue, items: Sent, body_error: BaseExcept
         return True
     ids = ", ".join(m.id for m, _ in items[:3]) + (", ..." if len(items) > 3 else "")
     try:
-        app._wait(list(items))
+        app.publisher.wait(list(items))
     except PublishError as exc:
         body_error.add_note(
             f"taskqueue: {len(items)} job(s) published in the bulk() block before this "

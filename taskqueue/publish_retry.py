@@ -100,7 +100,7 @@ def publish(
     s = app.settings
     if not (s.task_publish_retry if retry is None else retry):
         return app.publish(message)
-    if getattr(app._bulk, "pending", None) is not None or chords_waiting_on(message):
+    if app.publisher.in_bulk or chords_waiting_on(message):
         return app.publish(message)
     chosen = retry_policy(policy) if policy is not None else s.task_publish_retry_policy
     resends = waits(chosen)

@@ -186,7 +186,7 @@ def make_app(
         **settings,
     )
     if transport is not None:
-        app._transport = transport  # the same memory "cluster" as the dead worker's
+        app.attach(transport=transport)  # the same memory "cluster" as the dead worker's
     register(app)
     app.declare_topics(["default"])
     return app
@@ -261,10 +261,11 @@ class Run:
         self.scenario = scenario
         self.expected = scenario.publish(self.first)
         # From here on the first app is the worker that dies.
-        self.first._transport = Killable(transport, self.switch)  # type: ignore[assignment]
-        self.first._state = Killable(self.first.state, self.switch)  # type: ignore[assignment]
-        results = self.first.result_store
-        self.first._results = Killable(results, self.switch)  # type: ignore[assignment]
+        self.first.attach(
+            transport=Killable(transport, self.switch),  # type: ignore[arg-type]
+            state=Killable(self.first.state, self.switch),  # type: ignore[arg-type]
+            result_store=Killable(self.first.result_store, self.switch),  # type: ignore[arg-type]
+        )
 
     def kill_first(self, until: Callable[[], bool], timeout: float = 20.0) -> None:
         """Run the first worker until it is killed, or until ``until`` holds."""
@@ -423,8 +424,10 @@ def test_a_beat_killed_after_any_step_of_a_tick_neither_loses_nor_repeats_it(
     transport = first.transport
     assert isinstance(transport, MemoryTransport)
     switch, steps = KillSwitch(kill_after), []
-    first._transport = BeatSteps(transport, switch, steps)  # type: ignore[assignment]
-    first._state = BeatSteps(first.state, switch, steps)  # type: ignore[assignment]
+    first.attach(
+        transport=BeatSteps(transport, switch, steps),  # type: ignore[arg-type]
+        state=BeatSteps(first.state, switch, steps),  # type: ignore[arg-type]
+    )
     dying = _beat(first, "b-first")
     now = time.time()
     assert dying._lead()
