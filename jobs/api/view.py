@@ -53,6 +53,14 @@ class JobsGraphQLView(GraphQLView):
         operation_name: str | None,
         show_graphiql: bool = False,
     ) -> ExecutionResult | None:
+        if query is not None and not isinstance(query, str):
+            # JSON may carry anything as "query"; graphene-django would call
+            # len() on it and answer a bare 500.
+            error = GraphQLError(
+                f"query must be a string of GraphQL, not a {type(query).__name__}",
+                extensions={"code": "BAD_REQUEST"},
+            )
+            return ExecutionResult(data=None, errors=[error])
         if query and len(query) > MAX_QUERY_CHARS:
             error = GraphQLError(
                 f"query is {len(query)} characters; the limit is {MAX_QUERY_CHARS}",

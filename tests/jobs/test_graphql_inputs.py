@@ -6,6 +6,7 @@ refusal names the field and the rule.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -140,3 +141,14 @@ def test_bulk_refuses_all_when_one_is_bad(gql: Any, client: Any, alice: Any) -> 
     assert payload["jobs"] == []
     assert payload["errors"] == [{"field": "jobs[1].params.count", "rule": "minimum"}]
     assert not Job.objects.exists()
+
+
+@pytest.mark.parametrize("query", [5, ["{ viewer { username } }"], {"a": 1}, True])
+def test_a_query_that_is_not_text_is_refused_by_name(client: Any, query: Any) -> None:
+    response = client.post(
+        "/graphql", data=json.dumps({"query": query}), content_type="application/json"
+    )
+    assert response.status_code == 400, response.content[:300]
+    error = response.json()["errors"][0]
+    assert error["extensions"]["code"] == "BAD_REQUEST"
+    assert error["message"].startswith("query must be a string of GraphQL")
