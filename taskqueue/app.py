@@ -32,7 +32,7 @@ from .publisher import Publisher
 from .replication import Shortfall, check_topics, replication_factor
 from .result import AsyncResult, ResultWaiter
 from .signal_middleware import SignalMiddleware
-from .signals import Signal, worker_init
+from .signals import Signal
 from .stores.results import ResultStore, create_result_store
 from .stores.state import StateStore, create_state_store
 from .task import Task, class_options
@@ -520,14 +520,3 @@ def load_app(spec: str) -> TaskQueue:
         raise ConfigurationError(f"{spec} is a {type(app).__name__}, not a TaskQueue")
     app.finalize()  # -A: the app module is fully imported, discover its tasks now
     return app
-
-
-def _finalize_on_worker_start(sender: Any = None, **named: Any) -> None:
-    # A worker started in-process (``Worker(app).run()``, not ``-A``)
-    # finalizes its app too; worker_init's sender is the Worker.
-    app = getattr(sender, "app", None)
-    if isinstance(app, TaskQueue):
-        app.finalize()
-
-
-worker_init.connect(_finalize_on_worker_start, dispatch_uid="taskqueue.app.finalize")

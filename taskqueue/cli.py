@@ -58,6 +58,19 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="process pool: replace a child after a task leaves it above this many KiB resident",
     )
+    worker.add_argument(
+        "--autoscale",
+        default=None,
+        metavar="MAX,MIN",
+        help="thread pool: start MIN threads, grow up to MAX while jobs wait, shrink when idle",
+    )
+    worker.add_argument(
+        "--autoscale-keepalive",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="seconds the pool stays above the demand before autoscale shrinks it (default 30)",
+    )
 
     topics = sub.add_parser("topics", help="manage the Kafka topics of the app's queues")
     topics_sub = topics.add_subparsers(dest="topics_command", required=True)
@@ -97,6 +110,7 @@ def _queues(text: str | None) -> list[str] | None:
 
 def _worker(app: TaskQueue, args: argparse.Namespace) -> int:
     from .worker import Worker
+    from .worker.sizing import AUTOSCALE_KEEPALIVE
 
     worker = Worker(
         app,
@@ -107,11 +121,21 @@ def _worker(app: TaskQueue, args: argparse.Namespace) -> int:
         name=args.name,
         max_tasks_per_child=args.max_tasks_per_child,
         max_memory_per_child=args.max_memory_per_child,
+        autoscale=args.autoscale,
+        autoscale_keepalive=(
+            AUTOSCALE_KEEPALIVE if args.autoscale_keepalive is None else args.autoscale_keepalive
+        ),
     )
     worker.install_signal_handlers()
     print(
         f"taskqueue worker {worker.name}: queues {', '.join(worker.queues)}, "
-        f"{worker.pool_kind} x{worker.concurrency}; Ctrl-C or SIGTERM for a warm shutdown",
+        f"{worker.pool_kind} x{worker.concurrency}"
+        + (
+            f" (autoscale {worker.autoscale.min} to {worker.autoscale.max})"
+            if worker.autoscale
+            else ""
+        )
+        + "; Ctrl-C or SIGTERM for a warm shutdown",
         flush=True,
     )
     worker.run(ready=lambda: print("ready", flush=True))

@@ -1,5 +1,6 @@
-"""``python -m taskqueue inspect ping|stats|active|reserved|registered|active_queues``
-and ``control revoke|rate-limit``.
+"""``python -m taskqueue inspect ping|stats|active|reserved|scheduled|revoked|registered|
+active_queues`` and ``control revoke|rate-limit|shutdown|pool_grow|pool_shrink|autoscale|
+add_consumer|cancel_consumer`` (Celery's command names).
 
 Both talk to every live worker over gRPC with a deadline (``--timeout``);
 a worker that does not answer is listed as unreachable and the command
@@ -14,18 +15,32 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ..app import TaskQueue
+    from .client import Answer, ControlClient
 
 AddApp = Callable[[argparse.ArgumentParser], None]
+
+INSPECTIONS = (
+    "ping",
+    "stats",
+    "active",
+    "reserved",
+    "scheduled",
+    "revoked",
+    "registered",
+    "active_queues",
+)
+
+COMMANDS = ("shutdown", "pool_grow", "pool_shrink", "autoscale", "add_consumer", "cancel_consumer")
+"""``control`` actions that change workers (each one a gRPC call, see worker.proto)."""
 
 
 def add_parsers(sub: Any, with_app: AddApp) -> None:
     inspect = sub.add_parser(
         "inspect",
-        help="ask live workers (gRPC): ping, stats, active, reserved, registered, active_queues",
+        help="ask live workers (gRPC): ping, stats, active, reserved, scheduled, revoked, "
+        "registered, active_queues",
     )
-    inspect.add_argument(
-        "what", choices=("ping", "stats", "active", "reserved", "registered", "active_queues")
-    )
+    inspect.add_argument("what", choices=INSPECTIONS)
     inspect.add_argument("--lag", action="store_true", help="stats: ask Kafka for consumer lag")
     inspect.add_argument("--timeout", type=float, default=1.0, help="seconds per worker")
     with_app(inspect)
@@ -46,6 +61,32 @@ def add_parsers(sub: Any, with_app: AddApp) -> None:
     rate.add_argument("rate")
     with_app(rate)
 
+    def command(name: str, help: str) -> argparse.ArgumentParser:
+        parser: argparse.ArgumentParser = actions.add_parser(name, help=help)
+        parser.add_argument(
+            "-d", "--destination", default=None, help="comma-separated worker names (default: all)"
+        )
+        parser.add_argument("--timeout", type=float, default=5.0, help="seconds per worker")
+        with_app(parser)
+        return parser
+
+    command("shutdown", "warm shutdown of workers, as on SIGTERM")
+    command("pool_grow", "add N threads/processes to each pool").add_argument(
+        "n", nargs="?", type=int, default=1
+    )
+    command("pool_shrink", "remove N threads/processes from each pool").add_argument(
+        "n", nargs="?", type=int, default=1
+    )
+    scale = command("autoscale", "set the autoscale range of workers started with --autoscale")
+    scale.add_argument("max", type=int)
+    scale.add_argument("min", type=int)
+    command("add_consumer", "start consuming a queue (join its consumer group)").add_argument(
+        "queue"
+    )
+    command(
+        "cancel_consumer", "stop consuming a queue (its fetched jobs finish first)"
+    ).add_argument("queue")
+
 
 def run(app: TaskQueue, args: argparse.Namespace) -> int:
     from .client import ControlClient
@@ -59,7 +100,10 @@ def run(app: TaskQueue, args: argparse.Namespace) -> int:
 
     client = ControlClient(app, timeout=args.timeout)
     try:
-        if args.command == "inspect":
+        if args.command == "control" and args.action in COMMANDS:
+            answers = _command(client, args)
+            show = _ok
+        elif args.command == "inspect":
             if args.what == "ping":
                 answers = client.ping()
                 show = _ping
@@ -72,6 +116,12 @@ def run(app: TaskQueue, args: argparse.Namespace) -> int:
             elif args.what == "active_queues":
                 answers = client.stats()
                 show = _queues
+            elif args.what == "revoked":
+                answers = client.revoked()
+                show = _revoked
+            elif args.what == "scheduled":
+                answers = client.scheduled()
+                show = _scheduled
             else:  # active, reserved: one call, split by whether the body started
                 answers = client.active()
                 show = _active if args.what == "active" else _reserved
@@ -89,6 +139,37 @@ def run(app: TaskQueue, args: argparse.Namespace) -> int:
         else:
             print(f"{answer.worker} ({answer.address or '-'}): {answer.error}")
     return 0 if all(a.ok for a in answers) else 1
+
+
+def _command(client: ControlClient, args: argparse.Namespace) -> list[Answer]:
+    where = [d.strip() for d in args.destination.split(",")] if args.destination else None
+    if args.action == "shutdown":
+        return client.shutdown(where, "from the command line")
+    if args.action == "pool_grow":
+        return client.pool_grow(args.n, where)
+    if args.action == "pool_shrink":
+        return client.pool_shrink(args.n, where)
+    if args.action == "autoscale":
+        return client.autoscale(args.max, args.min, where)
+    if args.action == "add_consumer":
+        return client.add_consumer(args.queue, where)
+    return client.cancel_consumer(args.queue, where)
+
+
+def _ok(r: Any) -> str:
+    return str(r.ok)
+
+
+def _revoked(r: Any) -> str:
+    return ", ".join(r.ids) or "no revoked jobs"
+
+
+def _scheduled(r: Any) -> str:
+    if not r.jobs:
+        return "no scheduled jobs (delayed jobs wait in Kafka's delay tiers)"
+    return "\n".join(
+        [f"{len(r.jobs)} scheduled"] + [f"  {j.id} {j.task} eta {j.eta:.3f}" for j in r.jobs]
+    )
 
 
 def _ping(r: Any) -> str:

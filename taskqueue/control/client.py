@@ -11,7 +11,7 @@ app's ``control_token`` (:mod:`.auth`).
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -37,6 +37,7 @@ class Answer:
     reply: Any = None
     error: str | None = None
     code: str | None = None  # gRPC status name (NOT_FOUND, UNAVAILABLE, DEADLINE_EXCEEDED...)
+    details: str = ""  # the worker's own words about a refusal
 
     @property
     def ok(self) -> bool:
@@ -103,8 +104,20 @@ class ControlClient:
                 answers.append(_failed(name, address, exc))
         return answers
 
-    def broadcast(self, method: str, request: Any, timeout: float | None = None) -> list[Answer]:
-        targets = [(n, info.get(HEARTBEAT_FIELD)) for n, info in sorted(self.workers().items())]
+    def broadcast(
+        self,
+        method: str,
+        request: Any,
+        timeout: float | None = None,
+        destination: Sequence[str] | None = None,
+    ) -> list[Answer]:
+        """Call every live worker, or only those named in ``destination``
+        (chosen before calling: a command never reaches the others)."""
+        targets = [
+            (n, info.get(HEARTBEAT_FIELD))
+            for n, info in sorted(self.workers().items())
+            if destination is None or n in destination
+        ]
         return self.call_many(targets, method, request, timeout)
 
     # --- the service's calls ------------------------------------------------------
@@ -159,6 +172,41 @@ class ControlClient:
                 return [answer]
         return self.broadcast("Revoke", request)
 
+    def revoked(self) -> list[Answer]:
+        return self.broadcast("Revoked", pb.RevokedRequest())
+
+    def scheduled(self) -> list[Answer]:
+        return self.broadcast("Scheduled", pb.ScheduledRequest())
+
+    # --- commands that change workers: only those in ``destination`` (None: all) ---
+    def shutdown(self, destination: Sequence[str] | None = None, reason: str = "") -> list[Answer]:
+        return self.broadcast(
+            "Shutdown", pb.ShutdownRequest(reason=reason), destination=destination
+        )
+
+    def pool_grow(self, n: int = 1, destination: Sequence[str] | None = None) -> list[Answer]:
+        return self.broadcast("PoolGrow", pb.PoolResizeRequest(n=n), destination=destination)
+
+    def pool_shrink(self, n: int = 1, destination: Sequence[str] | None = None) -> list[Answer]:
+        return self.broadcast("PoolShrink", pb.PoolResizeRequest(n=n), destination=destination)
+
+    def autoscale(
+        self, max: int, min: int, destination: Sequence[str] | None = None
+    ) -> list[Answer]:
+        return self.broadcast(
+            "Autoscale", pb.AutoscaleRequest(max=max, min=min), destination=destination
+        )
+
+    def add_consumer(self, queue: str, destination: Sequence[str] | None = None) -> list[Answer]:
+        return self.broadcast(
+            "AddConsumer", pb.ConsumerRequest(queue=queue), destination=destination
+        )
+
+    def cancel_consumer(self, queue: str, destination: Sequence[str] | None = None) -> list[Answer]:
+        return self.broadcast(
+            "CancelConsumer", pb.ConsumerRequest(queue=queue), destination=destination
+        )
+
     def set_rate_limit(self, task: str, rate: str) -> list[Answer]:
         return self.broadcast("SetRateLimit", pb.SetRateLimitRequest(task=task, rate=rate))
 
@@ -174,4 +222,10 @@ def _failed(worker: str, address: str | None, exc: grpc.RpcError) -> Answer:
     details = exc.details() if hasattr(exc, "details") else str(exc)
     name = code.name if code is not None else "UNKNOWN"
     text = "unreachable" if name in ("UNAVAILABLE", "DEADLINE_EXCEEDED") else "failed"
-    return Answer(worker, address, error=f"{text}: {name} {details or ''}".strip(), code=name)
+    return Answer(
+        worker,
+        address,
+        error=f"{text}: {name} {details or ''}".strip(),
+        code=name,
+        details=details or "",
+    )

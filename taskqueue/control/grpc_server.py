@@ -6,6 +6,11 @@ that present the shared ``control_token`` (:mod:`.auth`). Unary calls answer fro
 asks Kafka with a bounded timeout. A WatchProgress stream holds one server
 thread while it lasts, so concurrent watches are capped (``MAX_WATCHES``);
 one more is refused with RESOURCE_EXHAUSTED rather than starving Ping.
+
+Commands that change the worker (pool size, queues) run in the poll loop's
+thread (:mod:`taskqueue.worker.mailbox`); a refused one comes back as
+INVALID_ARGUMENT (a bad argument) or FAILED_PRECONDITION (not possible on
+this worker now), with details that say what was wrong.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -23,6 +28,8 @@ import grpc
 
 from ..exceptions import ConfigurationError
 from ..policies.revoke import revoke
+from ..worker.mailbox import BadArgument, CommandRefused
+from ..worker.snapshot import ActiveJob
 from .auth import TokenAuth, check_bind
 from .inflight import FINAL_STATES, Held, InFlight, progress_of
 from .lag import LagProbe
@@ -48,9 +55,27 @@ class WorkerView(Protocol):
 
     name: str
     pool: str
-    concurrency: int
-    queues: list[str]
     started_at: float
+
+    @property
+    def concurrency(self) -> int: ...
+
+    @property
+    def queues(self) -> list[str]: ...
+
+    def scheduled(self) -> list[ActiveJob]: ...
+
+    def shutdown(self, reason: str) -> str: ...
+
+    def pool_grow(self, n: int) -> str: ...
+
+    def pool_shrink(self, n: int) -> str: ...
+
+    def autoscale(self, max_size: int, min_size: int) -> str: ...
+
+    def add_consumer(self, queue: str) -> str: ...
+
+    def cancel_consumer(self, queue: str) -> str: ...
 
     def in_flight(self) -> int: ...
 
@@ -217,6 +242,59 @@ class WorkerService(pb_grpc.WorkerServicer):
         # The framework's own tasks are left out, as Celery leaves out ``celery.*``.
         names = sorted(n for n in self.app.tasks if not n.startswith("taskqueue."))
         return pb.RegisteredReply(tasks=names)
+
+    def Revoked(self, request: Any, context: Any) -> Any:  # noqa: N802
+        # The shared set of the state store: every worker answers the same.
+        return pb.RevokedReply(ids=sorted(self.app.state.active_revocations()))
+
+    def Scheduled(self, request: Any, context: Any) -> Any:  # noqa: N802
+        return pb.ScheduledReply(
+            jobs=[
+                pb.ScheduledJob(
+                    id=j.id,
+                    task=j.task,
+                    eta=j.eta or 0.0,
+                    priority=-1,
+                    attempt=j.attempt,
+                    topic=j.topic,
+                    partition=j.partition,
+                    offset=j.offset,
+                )
+                for j in self.view.scheduled()
+            ]
+        )
+
+    def Shutdown(self, request: Any, context: Any) -> Any:  # noqa: N802
+        return _command(context, lambda: self.view.shutdown(request.reason))
+
+    def PoolGrow(self, request: Any, context: Any) -> Any:  # noqa: N802
+        return _command(context, lambda: self.view.pool_grow(request.n))
+
+    def PoolShrink(self, request: Any, context: Any) -> Any:  # noqa: N802
+        return _command(context, lambda: self.view.pool_shrink(request.n))
+
+    def Autoscale(self, request: Any, context: Any) -> Any:  # noqa: N802
+        return _command(context, lambda: self.view.autoscale(request.max, request.min))
+
+    def AddConsumer(self, request: Any, context: Any) -> Any:  # noqa: N802
+        return _command(context, lambda: self.view.add_consumer(request.queue))
+
+    def CancelConsumer(self, request: Any, context: Any) -> Any:  # noqa: N802
+        return _command(context, lambda: self.view.cancel_consumer(request.queue))
+
+
+def _command(context: Any, command: Callable[[], str]) -> Any:
+    """Run a control command; a refusal aborts the call with what was wrong."""
+    try:
+        return pb.ControlReply(ok=command())
+    except (BadArgument, ValueError) as exc:
+        context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+    except CommandRefused as exc:
+        context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(exc))
+    except Exception as exc:  # a failure (Kafka away while adding a queue...), not a bug to hide
+        logger.exception("control command failed")
+        context.abort(grpc.StatusCode.INTERNAL, f"{type(exc).__name__}: {exc}")
+    raise AssertionError("abort raises")
 
 
 def serve(service: WorkerService, host: str, port: int, token: str = "") -> tuple[grpc.Server, str]:

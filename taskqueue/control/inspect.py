@@ -9,6 +9,7 @@ is left out, as in Celery; ``python -m taskqueue inspect`` names it instead.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from .client import DEFAULT_TIMEOUT, Answer, ControlClient
@@ -61,6 +62,18 @@ class Inspect:
         """Jobs the worker holds that have not started (waiting for a pool slot)."""
         return self._ask(ControlClient.active, lambda r: _jobs(r, started=False))
 
+    def revoked(self) -> dict[str, Any] | None:
+        """Revoked job ids that have not expired. The revocation set is the
+        cluster's, in the state store: every worker reports the same list."""
+        return self._ask(ControlClient.revoked, lambda r: list(r.ids))
+
+    def scheduled(self) -> dict[str, Any] | None:
+        """Jobs a worker holds whose eta is still ahead, in Celery's shape
+        (``{"eta", "priority", "request"}``). Usually ``[]``: delayed jobs
+        (countdown, eta, retry backoff) wait in Kafka's delay tiers, not in a
+        worker's memory, and come to a worker only when due."""
+        return self._ask(ControlClient.scheduled, _scheduled)
+
     def active_queues(self) -> dict[str, Any] | None:
         topic = self.app.settings.topic
         return self._ask(
@@ -83,6 +96,24 @@ def _jobs(reply: Any, started: bool) -> list[dict[str, Any]]:
         }
         for j in reply.jobs
         if bool(j.started_at) == started
+    ]
+
+
+def _scheduled(reply: Any) -> list[dict[str, Any]]:
+    return [
+        {
+            "eta": datetime.fromtimestamp(j.eta, UTC).isoformat(),
+            "priority": j.priority if j.priority >= 0 else None,
+            "request": {
+                "id": j.id,
+                "name": j.task,
+                "type": j.task,
+                "attempt": j.attempt,
+                "acknowledged": False,
+                "delivery_info": {"topic": j.topic, "partition": j.partition, "offset": j.offset},
+            },
+        }
+        for j in reply.jobs
     ]
 
 

@@ -10,7 +10,7 @@ are read in that topic's group. The metrics endpoint reads the same method.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -28,11 +28,21 @@ class PartitionLag:
 
 
 class LagProbe:
-    def __init__(self, transport: Transport, groups: Mapping[str, str], timeout: float = 1.0):
-        """``groups`` maps each topic to the group whose commits count."""
+    def __init__(
+        self,
+        transport: Transport,
+        groups: Mapping[str, str] | Callable[[], Mapping[str, str]],
+        timeout: float = 1.0,
+    ):
+        """``groups`` maps each topic to the group whose commits count; a
+        callable is asked at every measure (a worker's queues change at runtime)."""
         self.transport = transport
-        self.groups = dict(groups)
+        self._groups = groups if callable(groups) else (lambda fixed=dict(groups): fixed)
         self.timeout = timeout
+
+    @property
+    def groups(self) -> Mapping[str, str]:
+        return self._groups()
 
     def measure(self, partitions: list[tuple[str, int]]) -> list[PartitionLag]:
         offsets = self.transport.consumer_offsets(self.groups, partitions, self.timeout)

@@ -12,14 +12,19 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ..stores.state import WorkerHeartbeat
-from ..worker.snapshot import LoopSnapshot
+from ..worker.mailbox import CommandRefused
+from ..worker.snapshot import ActiveJob, LoopSnapshot
+from ..worker.subscriptions import check_queue_name
 from .inflight import InFlight, InFlightMiddleware
 
 if TYPE_CHECKING:
+    from ..worker.consumer import PollLoop
     from ..worker.main import Worker
+    from ..worker.subscriptions import Subscriptions
 
 logger = logging.getLogger("taskqueue.control")
 
@@ -28,20 +33,21 @@ HEARTBEAT_FIELD = "grpc"
 
 
 class WorkerAdapter:
-    """The Worker's state, read-only, as the gRPC service sees it.
+    """The Worker as the gRPC service sees it.
 
     It reads the poll loop's published snapshot (never the loop's own
     structures) and follows the partition assignment as a rebalance
     listener: asking the Kafka consumer from another thread
     (``assignment()``) can block for seconds while the poll loop owns it.
+    Commands that change the worker (pool size, queues) go to the loop's
+    mailbox and run in its thread; their errors come back here as
+    :class:`~taskqueue.worker.mailbox.CommandRefused` or ``ValueError``.
     """
 
     def __init__(self, worker: Worker) -> None:
         self.worker = worker
         self.name = worker.name
         self.pool = worker.pool_kind
-        self.concurrency = worker.concurrency
-        self.queues = list(worker.queues)
         self.started_at = worker.started_at
         self._assigned: set[tuple[str, int]] = set()
         self._lock = threading.Lock()
@@ -49,6 +55,52 @@ class WorkerAdapter:
     def _snapshot(self) -> LoopSnapshot:
         loop = self.worker.loop
         return loop.snapshot if loop is not None else LoopSnapshot()
+
+    @property
+    def concurrency(self) -> int:
+        return self._snapshot().pool_size or self.worker.concurrency
+
+    @property
+    def queues(self) -> list[str]:
+        return list(self._snapshot().queues or self.worker.queues)
+
+    def scheduled(self) -> list[ActiveJob]:
+        """Held jobs whose eta is still ahead (see ``Scheduled`` in the proto)."""
+        now = time.time()
+        return [j for j in self._snapshot().active if j.eta is not None and j.eta > now]
+
+    # --- commands (from gRPC threads) ---------------------------------------------
+    def _command(self, command: Callable[[PollLoop], str]) -> str:
+        loop = self.worker.loop
+        if loop is None or loop.stopping:
+            raise CommandRefused("the worker is shutting down")
+        return loop.mailbox.call(lambda: command(loop))
+
+    def shutdown(self, reason: str) -> str:
+        logger.warning("shutdown requested over the control plane: %s", reason or "no reason given")
+        self.worker.request_shutdown(f"remote shutdown ({reason})" if reason else "remote shutdown")
+        return "shutting down"
+
+    def pool_grow(self, n: int) -> str:
+        return self._command(lambda loop: loop.sizing.grow(n))
+
+    def pool_shrink(self, n: int) -> str:
+        return self._command(lambda loop: loop.sizing.shrink(n))
+
+    def autoscale(self, max_size: int, min_size: int) -> str:
+        return self._command(lambda loop: loop.sizing.set_autoscale(max_size, min_size))
+
+    def add_consumer(self, queue: str) -> str:
+        queue = check_queue_name(queue)
+        if self.worker.declare and queue not in self.queues:
+            # Here, not in the loop: creating a topic is a round trip to Kafka.
+            created = self.worker.app.declare_topics([queue])
+            if created:
+                logger.info("created topics %s", created)
+        return self._command(lambda loop: _subscriptions(loop).add(queue))
+
+    def cancel_consumer(self, queue: str) -> str:
+        return self._command(lambda loop: _subscriptions(loop).cancel(queue))
 
     def held_ids(self) -> set[str]:
         return self._snapshot().active_ids()
@@ -75,6 +127,12 @@ class WorkerAdapter:
     def on_revoked(self, tps: list[tuple[str, int]]) -> None:
         with self._lock:
             self._assigned.difference_update(tps)
+
+
+def _subscriptions(loop: PollLoop) -> Subscriptions:
+    if loop.subscriptions is None:
+        raise CommandRefused("the worker has not started consuming yet")
+    return loop.subscriptions
 
 
 class ControlPlane:
@@ -126,7 +184,7 @@ class ControlPlane:
             from .grpc_server import WorkerService, serve
             from .lag import LagProbe
 
-            self._lag = LagProbe(self.app.transport, self.worker.groups)
+            self._lag = LagProbe(self.app.transport, lambda: self.worker.groups)
             service = WorkerService(self.app, self.view, self.inflight, self._lag)
             self._server, self.address = serve(
                 service, s.control_host, s.control_port, s.control_token

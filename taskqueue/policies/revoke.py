@@ -44,6 +44,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..control import terminate as killer
+from ..control.commands import WorkerCommands
 from ..middleware import Admission, Middleware, Stage
 from ..states import READY_STATES, RETRY, REVOKED
 from ..stores.result_documents import revoked_error
@@ -260,8 +261,9 @@ class RevokePolicy(Middleware):
                 a.refuse(REVOKED.value, REVOKED_ERROR)
 
 
-class Control:
-    """``app.control``: Celery's remote-control entry points that need no reply."""
+class Control(WorkerCommands):
+    """``app.control``: Celery's remote-control entry points (the commands that
+    change workers, pool_grow to add_consumer, are in :mod:`taskqueue.control.commands`)."""
 
     def __init__(self, app: TaskQueue) -> None:
         self.app = app

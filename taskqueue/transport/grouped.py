@@ -13,6 +13,12 @@ per queue.
 and one table of unanswered commits (their topics are disjoint), so acks,
 windows, generations and commit answers work as for a single consumer;
 fetches, commits and pauses are routed to the member that owns the topic.
+
+Members come and go at runtime (Celery's ``add_consumer``/``cancel_consumer``):
+:meth:`GroupedConsumer.add` takes a new member in; :meth:`GroupedConsumer.remove`
+commits a member's partitions through the group, then closes it (it leaves its
+group, so the partitions move to the other workers at once). The worker
+consumes through this class even with one queue, so that it always can.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from __future__ import annotations
 import time
 
 from .base import Consumer, Delivery, TopicPartition
+from .offsets import OffsetTracker
 
 IDLE_SLICE = 0.01
 """Seconds one member may block in a fetch while the others wait: the most a
@@ -37,6 +44,48 @@ class GroupedConsumer(Consumer):
             member.offsets = self.offsets
             member._unanswered = self._unanswered
         self._next_first = 0
+
+    @property
+    def topics(self) -> list[str]:
+        return list(self._by_topic)
+
+    def add(self, topics: list[str], member: Consumer) -> None:
+        """Take in ``member``, subscribed to ``topics`` (none of them consumed here yet)."""
+        taken = [t for t in topics if t in self._by_topic]
+        if taken:
+            raise ValueError(f"topics {taken} are consumed here already")
+        member.offsets = self.offsets
+        member._unanswered = self._unanswered
+        self._by_topic.update(dict.fromkeys(topics, member))
+        self._members.append(member)
+
+    def remove(self, topic: str) -> bool:
+        """Commit and close the member consuming ``topic`` (it leaves its group).
+
+        Call it once no record of the member's partitions is in flight. False,
+        and the member kept, if Kafka refused the commit (try again later):
+        closing then would have the next owner run finished records again.
+        """
+        member = self._by_topic[topic]
+        mine = [t for t, m in self._by_topic.items() if m is member]
+        self.commit(asynchronous=False)
+        if any(tp[0] in mine for tp in self.offsets.committable()):
+            return False
+        # The member's close commits what its tracker holds: give it an empty
+        # one, or it would commit the other members' topics into its group.
+        owned = [tp for tp in member.assignment() if tp[0] in mine]
+        member.offsets = OffsetTracker(self.offsets.max_window)
+        member._unanswered = {}
+        try:
+            member.close()
+        finally:
+            for t in mine:
+                del self._by_topic[t]
+            self._members.remove(member)
+            self.offsets.forget(owned)
+            for key in [k for k in self._unanswered if k[0][0] in mine]:
+                del self._unanswered[key]
+        return True
 
     def _member(self, tp: TopicPartition) -> Consumer:
         return self._by_topic[tp[0]]
@@ -57,6 +106,8 @@ class GroupedConsumer(Consumer):
     def _fetch(self, max_messages: int, timeout: float) -> list[Delivery]:
         # Members' own _fetch, not poll: poll would track the records a
         # second time in the shared tracker.
+        if len(self._members) == 1:  # one queue: no rotation, no idle slices
+            return self._members[0]._fetch(max_messages, timeout)
         batch: list[Delivery] = []
         for member in self._rotation():
             batch += member._fetch(max_messages - len(batch), 0)

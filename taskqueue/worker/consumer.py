@@ -21,6 +21,11 @@ The loop never runs task code. Each turn it:
    a partition's in-flight window is full, resumes them when they drain;
 7. commits the highest contiguous finished offset per partition.
 
+Control commands (pool resizes, queues added or cancelled) reach the loop
+through its :class:`~taskqueue.worker.mailbox.Mailbox` and run at the start
+of a turn, in the loop's thread; autoscale (``worker.sizing``) and the
+closing of cancelled queues (``worker.subscriptions``) are steps of a turn.
+
 A store that fails as a whole (``taskqueue.worker.outage``) stops none of
 this for good: the step that failed keeps what it had (the batch waiting
 for its RECEIVED write, the outcome waiting to be recorded, the state
@@ -50,14 +55,17 @@ from ..transport import Consumer, Delivery
 from .events import EventKind
 from .execute import Outcome
 from .jobs import Job, Ledger, Outgoing, dead_letter_headers
+from .mailbox import Mailbox
 from .outage import StoreOutage
 from .pool import Pool
 from .redelivery import ended_durably, is_old
+from .sizing import PoolSizing
 from .snapshot import ActiveJob, LoopSnapshot, RebalanceListener, TopicPartition
 from .unknown import UnknownTasks
 
 if TYPE_CHECKING:
     from ..app import TaskQueue
+    from .subscriptions import Subscriptions
 
 logger = logging.getLogger("taskqueue.worker")
 
@@ -104,11 +112,21 @@ class PollLoop:
         self.snapshot = LoopSnapshot()
         """Replaced (never mutated) by the loop thread; safe to read from any thread."""
         self._changed = False
+        self.mailbox = Mailbox()
+        """Control commands from other threads, run between turns."""
+        self.sizing = PoolSizing(pool)
+        """Pool resizes on command (and autoscale, when the Worker sets one up)."""
+        self.subscriptions: Subscriptions | None = None
+        """Queues added and cancelled at runtime (set by the Worker with the consumer)."""
+        self.draining: set[str] = set()
+        """Topics of cancelled queues: their partitions stay paused while the
+        jobs already fetched from them finish."""
 
     # --- one turn -----------------------------------------------------------
     def turn(self) -> None:
         consumer = self.consumer
         assert consumer is not None
+        self.mailbox.run_pending()  # a command's error goes to its caller, not here
         outage = self.outage
         if outage.active:
             self._hold()
@@ -137,6 +155,9 @@ class PollLoop:
             return
         if self._parked:
             self._unpark()
+        self.sizing.step(self.pool.unfinished + (len(self.held) if self.held is not None else 0))
+        if self.subscriptions is not None:
+            self.subscriptions.step()
         self.backpressure()
         if time.monotonic() - self._last_commit >= COMMIT_INTERVAL:
             consumer.commit(asynchronous=True)
@@ -422,7 +443,7 @@ class PollLoop:
     def _submit(self, job: Job) -> None:
         m, d = job.message, job.delivery
         self.jobs[job] = ActiveJob(
-            m.id, m.task, m.retries, d.topic, d.partition, d.offset, job.received_at
+            m.id, m.task, m.retries, d.topic, d.partition, d.offset, job.received_at, m.eta
         )
         self._changed = True
         self.pool.submit(job)
@@ -554,17 +575,23 @@ class PollLoop:
                     tp
                     for tp in consumer.paused
                     if offsets.window(tp) < half
+                    and tp[0] not in self.draining
                     and (held is None or held.drained(self._queue_of_topic.get(tp[0], "")))
                 ]
             )
 
     # --- what other threads see ----------------------------------------------------
+    def note_change(self) -> None:
+        """Something the snapshot shows changed outside the job table (queues)."""
+        self._changed = True
+
     def publish(self) -> None:
         """Replace :attr:`snapshot` if anything it shows changed."""
         if (
             not self._changed
             and self.snapshot.stopping == self.stopping
             and self.snapshot.problem == self.outage.problem
+            and self.snapshot.pool_size == self.pool.size
         ):
             return
         self._changed = False
@@ -575,6 +602,8 @@ class PollLoop:
             problem=self.outage.problem,
             problem_since=self.outage.since,
             owned=tuple(j.message.id for j in self._live.values()),
+            queues=tuple(self.queues),
+            pool_size=self.pool.size,
         )
 
     def add_rebalance_listener(self, listener: RebalanceListener) -> None:
@@ -595,6 +624,8 @@ class PollLoop:
     def on_assign(self, tps: list[tuple[str, int]]) -> None:
         if (self.stopping or self.outage.active) and self.consumer is not None:
             self.consumer.pause(tps)
+        elif self.draining and self.consumer is not None:  # a cancelled queue fetches nothing
+            self.consumer.pause([tp for tp in tps if tp[0] in self.draining])
         self._tell(True, tps)
 
     def on_revoke(self, tps: list[tuple[str, int]]) -> None:

@@ -3,7 +3,9 @@
 Shutdown: the first SIGTERM/SIGINT starts a warm shutdown (stop fetching,
 finish in-flight jobs within ``shutdown_grace``, store, commit, leave the
 group); a second signal, or the grace period running out, makes it cold
-(commit what is finished and exit: unfinished jobs are redelivered).
+(commit what is finished and exit: unfinished jobs are redelivered). A
+remote ``shutdown`` command (:meth:`Worker.request_shutdown`) counts as the
+first signal.
 """
 
 from __future__ import annotations
@@ -27,10 +29,13 @@ from .events import new_event_queue
 from .malloc import limit_malloc_arenas
 from .metrics import serve_worker_metrics
 from .pool import Pool, ProcessPool, ThreadPool
+from .sizing import AUTOSCALE_KEEPALIVE, AutoscaleRange, PoolSizing
 
 if TYPE_CHECKING:
     from ..app import TaskQueue
     from ..config import Settings
+    from ..transport import Consumer
+    from ..transport.grouped import GroupedConsumer
     from .snapshot import LoopSnapshot
 
 logger = logging.getLogger("taskqueue.worker")
@@ -75,12 +80,36 @@ class Worker:
         group_id: str | None = None,
         max_tasks_per_child: int | None = None,
         max_memory_per_child: int | None = None,
+        autoscale: str | AutoscaleRange | None = None,
+        autoscale_keepalive: float = AUTOSCALE_KEEPALIVE,
     ) -> None:
         s = app.settings
         self.app = app
         self.queues = queues or [s.default_queue]
-        self.concurrency = concurrency or s.effective_concurrency()
+        """The queues consumed now (replaced, never mutated, by add/cancel_consumer)."""
         self.pool_kind = pool or s.pool
+        try:
+            self.autoscale = (
+                AutoscaleRange.parse(autoscale) if isinstance(autoscale, str) else autoscale
+            )
+        except ValueError as exc:
+            raise ConfigurationError(str(exc)) from None
+        if self.autoscale is not None and self.pool_kind != "threads":
+            raise ConfigurationError(
+                "--autoscale needs the thread pool (-P threads); size a process pool with "
+                "-c, or resize it at runtime with pool_grow/pool_shrink"
+            )
+        if self.autoscale is not None and autoscale_keepalive <= 0:
+            raise ConfigurationError(
+                f"autoscale keepalive must be more than 0 seconds, not {autoscale_keepalive:g}"
+            )
+        self.autoscale_keepalive = autoscale_keepalive
+        # Autoscale starts at its minimum, as Celery's does.
+        self.concurrency = (
+            self.autoscale.min
+            if self.autoscale is not None
+            else concurrency or s.effective_concurrency()
+        )
         if self.pool_kind == "processes" and not app_spec:
             raise ValueError(
                 "the process pool needs app_spec (module[:attr]) to import in children"
@@ -96,7 +125,9 @@ class Worker:
         self.name = node_name(name) if name else f"{socket.gethostname()}:{os.getpid()}"
         self.declare = declare
         self.groups = consumer_groups(s, self.queues, group_id or s.group_id)
-        """Topic -> the consumer group this worker consumes it in."""
+        """Topic -> the consumer group this worker consumes it in (replaced on changes)."""
+        self.shared_group = bool(group_id or s.group_id)
+        """All queues in one group: queues cannot be added or cancelled at runtime."""
         self._signals = 0
         self._signal_name = ""
         self._cold = False
@@ -140,11 +171,43 @@ class Worker:
     def stop(self) -> None:
         self._stop.set()
 
+    def request_shutdown(self, reason: str = "remote shutdown") -> None:
+        """A warm shutdown, as the first SIGTERM (safe from any thread); a
+        signal after it makes the shutdown cold."""
+        self._signals = max(self._signals, 1)
+        self._signal_name = self._signal_name or reason
+        self._stop.set()
+
+    def _queues_changed(self, queues: list[str], groups: dict[str, str]) -> None:
+        """Called in the loop thread when add/cancel_consumer changed the queues."""
+        self.queues = queues
+        self.groups = groups
+
+    def _consumer(self, loop: PollLoop) -> GroupedConsumer:
+        """One member consumer per group, always seen through a GroupedConsumer,
+        so that queues can be added and cancelled at runtime."""
+        from ..transport.grouped import GroupedConsumer
+
+        window = self.app.settings.max_in_flight_per_partition
+        by_group: dict[str, list[str]] = {}
+        for topic, group in self.groups.items():
+            by_group.setdefault(group, []).append(topic)
+        members: dict[str, Consumer] = {}
+        for group, topics in by_group.items():
+            member = self._member(loop, topics, group)
+            members.update(dict.fromkeys(topics, member))
+        return GroupedConsumer(members, window)
+
+    def _member(self, loop: PollLoop, topics: list[str], group: str) -> Consumer:
+        window = self.app.settings.max_in_flight_per_partition
+        return self.app.transport.consumer(topics, group, window, loop.on_assign, loop.on_revoke)
+
     def run(self, ready: Callable[[], None] | None = None) -> None:
         """Consume until stopped; returns after a clean shutdown."""
         s = self.app.settings
         limit_malloc_arenas(s.malloc_arenas)  # before the worker's threads start
         self.app.set_current()  # shared_task proxies in task bodies use this app
+        self.app.finalize()  # on_after_configure receivers, waiting autodiscovery
         signals.worker_init.send(sender=self)
         set_up_expiry(self.app)  # a TTL index where the result store has them
         if self.declare:
@@ -156,6 +219,7 @@ class Worker:
         self.app.check_replication(self.queues)
         pool = self._make_pool()
         loop = self.loop = PollLoop(self.app, pool, self.name, self.queues)
+        loop.sizing = PoolSizing(pool, self.autoscale, self.autoscale_keepalive)
         # The control plane (gRPC, progress RPC) reads the loop's snapshot and
         # follows rebalances through a listener, so it starts before the consumer.
         from ..control.plane import start_control
@@ -169,8 +233,17 @@ class Worker:
                 self.name, lambda: loop.snapshot, s.control_host, s.health_port
             ).start()
         metrics = serve_worker_metrics(self, loop)  # on metrics_port; a no-op when 0
-        loop.consumer = self.app.transport.grouped_consumer(
-            self.groups, s.max_in_flight_per_partition, loop.on_assign, loop.on_revoke
+        consumer = self._consumer(loop)
+        loop.consumer = consumer
+        from .subscriptions import Subscriptions
+
+        loop.subscriptions = Subscriptions(
+            loop,
+            consumer,
+            self.groups,
+            lambda topics, group: self._member(loop, topics, group),
+            self.shared_group,
+            self._queues_changed,
         )
         # Delay tiers: countdown/eta/retry records wait in Kafka, forwarded
         # by these consumers when due (taskqueue.delays).
@@ -189,6 +262,8 @@ class Worker:
             pool.kind,
             self.concurrency,
         )
+        if self.autoscale is not None:
+            logger.info("autoscale: %d to %d threads", self.autoscale.min, self.autoscale.max)
         signals.worker_ready.send(sender=self)
         if ready:
             ready()
@@ -270,7 +345,9 @@ class Worker:
                         pid=os.getpid(),
                         queues=",".join(self.queues),
                         pool=self.pool_kind,
-                        concurrency=self.concurrency,
+                        concurrency=snapshot.pool_size
+                        if snapshot and snapshot.pool_size
+                        else self.concurrency,
                         started_at=self.started_at,
                         last_seen=time.time(),
                         active=len(snapshot.active) if snapshot else 0,

@@ -37,10 +37,16 @@ if TYPE_CHECKING:
 logger = logging.getLogger("taskqueue.worker")
 
 
+MAX_POOL_SIZE = 1024
+"""Most threads or processes a pool may be resized to: more is a typo (one
+``pool_grow(10000)`` would otherwise start ten thousand threads)."""
+
+
 class Pool:
     """Common bookkeeping: a size, a count of unfinished jobs, the event queue."""
 
     kind = "base"
+    unit = "slot"
 
     def __init__(self, size: int, events: PoolEvents) -> None:
         self.size = size
@@ -75,12 +81,23 @@ class Pool:
     def _submit(self, job: Job) -> Future[Outcome]:
         raise NotImplementedError
 
+    def resize(self, size: int) -> None:
+        """Run ``size`` threads or processes from now on (see :func:`check_size`);
+        running bodies are never cut short by a shrink."""
+        check_size(size, self.unit)
+        self._resize(size)
+        self.size = size
+
+    def _resize(self, size: int) -> None:
+        raise NotImplementedError
+
     def shutdown(self, wait: bool, cancel: bool) -> None:
         raise NotImplementedError
 
 
 class ThreadPool(Pool):
     kind = "threads"
+    unit = "thread"
 
     def __init__(self, app: TaskQueue, size: int, events: PoolEvents) -> None:
         super().__init__(size, events)
@@ -119,6 +136,9 @@ class ThreadPool(Pool):
         if self._threads.abandon(job.future, outcome):
             job.abandoned = True
 
+    def _resize(self, size: int) -> None:
+        self._threads.resize(size)
+
     def shutdown(self, wait: bool, cancel: bool) -> None:
         self._threads.shutdown(wait=wait, cancel=cancel)
 
@@ -137,6 +157,7 @@ class ProcessPool(Pool):
     """
 
     kind = "processes"
+    unit = "process"
 
     def __init__(
         self,
@@ -264,7 +285,22 @@ class ProcessPool(Pool):
         )
         self.events.put(PoolEvent(EventKind.LOST, job, outcome))
 
+    def _resize(self, size: int) -> None:
+        self._children.resize(size)
+
     def shutdown(self, wait: bool, cancel: bool) -> None:
         # wait=False (cold shutdown): children are terminated, their jobs
         # come back CANCELLED and are redelivered.
         self._children.shutdown(wait=wait, cancel=cancel)
+
+
+def check_size(size: int, unit: str = "slot") -> None:
+    """Refuse a pool size below 1 or above :data:`MAX_POOL_SIZE`, saying which."""
+    if isinstance(size, bool) or not isinstance(size, int):
+        raise ValueError(f"a pool size is a whole number of {unit}s, not {size!r}")
+    if size < 1:
+        raise ValueError(f"the pool keeps at least one {unit}; {size} was asked")
+    if size > MAX_POOL_SIZE:
+        raise ValueError(
+            f"{size} {unit}s is more than the most a pool may have ({MAX_POOL_SIZE}, MAX_POOL_SIZE)"
+        )

@@ -22,7 +22,10 @@ and a manager thread in the parent, so it knows which call each child runs:
 - ``max_tasks_per_child`` / ``max_memory_per_child`` (Celery's options) retire
   a child after that many calls, or after a call that left its peak resident
   memory above that many KiB: the call completes, then the child exits and a
-  new one takes its place (a leak in task code is bounded, not fatal).
+  new one takes its place (a leak in task code is bounded, not fatal);
+- :meth:`ChildPool.resize` (Celery's ``pool_grow``/``pool_shrink``) starts
+  children at once, and retires surplus ones as they become idle: a
+  running call is never cut short.
 
 Children come from a ``forkserver``: they are forked from a clean server
 process, not from the worker, so they inherit none of its Kafka or Redis
@@ -189,6 +192,18 @@ class ChildPool:
         with self._lock:
             return {c.process.pid: c.future for c in self._children if c.future is not None}
 
+    def resize(self, size: int) -> None:
+        """Keep ``size`` children: new ones start now, surplus ones retire when
+        idle (the manager retires them between calls)."""
+        if size < 1:
+            raise ValueError(f"a process pool needs at least one child, not {size}")
+        with self._lock:
+            if self._closing:
+                raise PoolBroken(self._broken or "the process pool is shut down")
+            self.size = size
+            self._replace_missing()
+        self._wake()
+
     def kill(self, future: Future[Any], error: BaseException) -> bool:
         """Kill the child running the call of ``future``; the call fails with
         ``error`` and a new child takes the place. False if no child runs it
@@ -256,6 +271,7 @@ class ChildPool:
                 return False
             if closing and not self._pending and all(c.future is None for c in self._children):
                 return False
+            self._retire_surplus()
             for child in self._children:
                 idle = child.ready and child.future is None
                 if idle and child.doom is None and not child.retiring and self._pending:
@@ -364,7 +380,30 @@ class ChildPool:
             self._break(f"a pool process failed to start ({exit_info}); see the worker's log")
             return
         if not self._closing:
+            self._replace_missing()
+
+    def _serving(self) -> list[_Child]:
+        """Children that take calls: not retiring, not being killed (lock held)."""
+        return [c for c in self._children if not c.retiring and c.doom is None]
+
+    def _replace_missing(self) -> None:
+        """Start children until ``size`` of them serve (lock held)."""
+        for _ in range(self.size - len(self._serving())):
             self._children.append(self._start_child())
+
+    def _retire_surplus(self) -> None:
+        """Retire idle children beyond ``size`` (lock held); a busy surplus
+        child is retired by a later turn, once its call has answered."""
+        surplus = len(self._serving()) - self.size
+        for child in self._serving():
+            if surplus <= 0:
+                return
+            if child.ready and child.future is None:
+                logger.info("retiring pool child pid %s: the pool shrank", child.process.pid)
+                child.retiring = True
+                surplus -= 1
+                with contextlib.suppress(OSError):  # already dead: its sentinel says so
+                    child.conn.send(None)
 
     def _maybe_retire(self, child: _Child, rss_kib: int) -> None:
         """Ask a child that reached its call or memory limit to exit (lock held);

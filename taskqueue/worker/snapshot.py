@@ -30,6 +30,8 @@ class ActiveJob:
     partition: int
     offset: int
     received_at: float
+    eta: float | None = None
+    """Epoch seconds the job was due (None: at once)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +49,10 @@ class LoopSnapshot:
     owned: tuple[str, ...] = ()
     """Ids of the jobs registered here and not acked (running, queued in the
     pool, or held for their turn): the worker renews their owner leases."""
+    queues: tuple[str, ...] = ()
+    """The queues the worker consumes now (``add_consumer``/``cancel_consumer`` change them)."""
+    pool_size: int = 0
+    """Threads or processes of the pool now (resized by commands and autoscale)."""
     taken_at: float = field(default_factory=time.time)
 
     def active_ids(self) -> set[str]:

@@ -1,4 +1,4 @@
-"""A fixed-size pool of task threads that can give up on one of them.
+"""A pool of task threads that can give up on one of them, and be resized.
 
 ``concurrent.futures.ThreadPoolExecutor`` cannot replace a thread that is
 stuck in a task body: Python cannot kill a thread, and the executor has no
@@ -7,6 +7,11 @@ running call's future with a stand-in result, retires the thread that runs
 it (it exits whenever the body finally returns, and its late result is
 dropped) and starts a replacement, so the pool keeps ``size`` working
 threads.
+
+:meth:`TaskThreads.resize` (Celery's ``pool_grow``/``pool_shrink``, and
+autoscale) starts threads at once; a shrink never interrupts a body: each
+thread checks, when it is between calls, whether the pool has more threads
+than its size and exits if so (an idle thread is woken for that check).
 """
 
 from __future__ import annotations
@@ -24,6 +29,9 @@ T = TypeVar("T")
 
 _STOP = None
 """Queue item that makes a thread exit (each exiting thread puts it back for the next)."""
+
+_WAKE = object()
+"""Queue item that wakes an idle thread to check whether the pool shrank."""
 
 
 class PoolShutDown(RuntimeError):
@@ -46,7 +54,7 @@ class TaskThreads:
             raise ValueError(f"a thread pool needs at least one thread, not {size}")
         self.size = size
         self.name = name
-        self._queue: queue.SimpleQueue[_Call[Any] | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._running: dict[Future[Any], threading.Thread] = {}
         self._threads: set[threading.Thread] = set()  # working, not retired
@@ -77,10 +85,25 @@ class TaskThreads:
                 return False
             self._threads.discard(thread)
             self._abandoned.add(thread)
-            if not self._closed:
+            if not self._closed and len(self._threads) < self.size:
                 self._spawn()
         future.set_result(result)
         return True
+
+    def resize(self, size: int) -> None:
+        """Run ``size`` working threads: new ones start now; surplus ones exit
+        as soon as they are between calls (a running body is never cut)."""
+        if size < 1:
+            raise ValueError(f"a thread pool needs at least one thread, not {size}")
+        with self._lock:
+            if self._closed:
+                raise PoolShutDown("the thread pool is shut down")
+            self.size = size
+            surplus = len(self._threads) - size
+            for _ in range(-surplus):
+                self._spawn()
+        for _ in range(surplus):
+            self._queue.put(_WAKE)  # behind queued calls: those run first anyway
 
     @property
     def threads(self) -> int:
@@ -107,7 +130,7 @@ class TaskThreads:
                     call = self._queue.get_nowait()
                 except queue.Empty:
                     break
-                if call is not None:
+                if isinstance(call, _Call):  # not a _STOP or _WAKE marker
                     call.future.cancel()
         self._queue.put(_STOP)
         if wait:
@@ -124,13 +147,26 @@ class TaskThreads:
         self._threads.add(thread)
         thread.start()
 
+    def _surplus(self, me: threading.Thread) -> bool:
+        """Leave the pool if it has more working threads than its size."""
+        with self._lock:
+            if len(self._threads) <= self.size or me not in self._threads:
+                return False
+            self._threads.discard(me)
+        logger.info("task thread %s leaves the pool (shrunk to %d)", me.name, self.size)
+        return True
+
     def _work(self) -> None:
         me = threading.current_thread()
         while True:
+            if self._surplus(me):
+                return
             call = self._queue.get()
             if call is _STOP:
                 self._queue.put(_STOP)
                 return
+            if call is _WAKE:
+                continue  # the check above decides
             future = call.future
             if not future.set_running_or_notify_cancel():
                 continue  # cancelled while queued

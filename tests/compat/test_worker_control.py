@@ -211,3 +211,208 @@ def test_inspect_returns_celery_shaped_replies(rapp: TaskQueue, rworkers: Worker
     assert cli.returncode == 0, cli.stderr
     assert name in cli.stdout and "t.slow" in cli.stdout
     rapp.control.revoke(busy.id, terminate=True)
+
+
+# --- remote control of live workers: Celery's remaining inspect and control commands ---
+
+
+def _short_name(prefix: str) -> str:
+    return f"{prefix}@{socket.getfqdn().split('.')[0]}"
+
+
+def _live(rapp: TaskQueue, name: str) -> None:
+    inspect = rapp.control.inspect(timeout=5)
+    wait_for(lambda: (inspect.ping() or {}).get(name) == {"ok": "pong"}, 30)
+
+
+def _size(rapp: TaskQueue, name: str) -> int:
+    stats = rapp.control.inspect(timeout=5, destination=name).stats() or {}
+    return int(stats[name]["pool"]["max-concurrency"]) if name in stats else -1
+
+
+def _run_cli(rworkers: Workers, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "taskqueue", *args, "-A", TASKS_APP],
+        cwd=ROOT,
+        env={**os.environ, **rworkers.env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_inspect_revoked_is_the_shared_set_and_scheduled_is_empty(
+    rapp: TaskQueue, rworkers: Workers
+) -> None:
+    rworkers.start("-n", "revoked-a@%n", concurrency=1)
+    rworkers.start("-n", "revoked-b@%n", concurrency=1)
+    first, second = _short_name("revoked-a"), _short_name("revoked-b")
+    _live(rapp, first)
+    _live(rapp, second)
+    rapp.control.revoke("never-sent-1")
+    rapp.control.revoke(["never-sent-2"])
+    revoked = rapp.control.inspect(timeout=5).revoked()
+    assert revoked is not None
+    assert set(revoked) == {first, second}
+    for ids in revoked.values():
+        assert {"never-sent-1", "never-sent-2"} <= set(ids), (
+            "every worker reports the cluster's set"
+        )
+    # A countdown waits in Kafka's delay tiers, not in a worker.
+    rapp.send_task("t.add", (1, 2), countdown=60)
+    assert rapp.control.inspect(timeout=5).scheduled() == {first: [], second: []}
+    cli = _run_cli(rworkers, "inspect", "revoked")
+    assert cli.returncode == 0, cli.stderr
+    assert "never-sent-1" in cli.stdout and first in cli.stdout
+
+
+def test_pool_grow_and_shrink_resize_a_live_worker(rapp: TaskQueue, rworkers: Workers) -> None:
+    rworkers.start("-n", "resized@%n", concurrency=2)
+    name = _short_name("resized")
+    _live(rapp, name)
+    assert rapp.control.pool_grow(3, destination=name, reply=True) == [
+        {name: {"ok": "pool will grow"}}
+    ]
+    wait_for(lambda: _size(rapp, name) == 5, 30)
+    refused = rapp.control.pool_shrink(-1, destination=[name], reply=True)
+    assert refused is not None and "pool_shrink(n=-1)" in refused[0][name]["error"]
+    refused = rapp.control.pool_shrink(5, destination=[name], reply=True)
+    assert refused is not None and "keeps at least one" in refused[0][name]["error"]
+    cli = _run_cli(rworkers, "control", "pool_shrink", "4", "-d", name)
+    assert cli.returncode == 0, cli.stderr
+    assert "pool will shrink" in cli.stdout
+    wait_for(lambda: _size(rapp, name) == 1, 30)
+    assert rapp.send_task("t.add", (2, 3)).get(timeout=30) == 5, "one thread still works"
+
+
+def test_autoscale_grows_under_load_and_shrinks_when_idle(
+    rapp: TaskQueue, rworkers: Workers
+) -> None:
+    rworkers.start(
+        "-n", "scaled@%n", "--autoscale", "4,1", "--autoscale-keepalive", "1", concurrency=1
+    )
+    name = _short_name("scaled")
+    _live(rapp, name)
+    assert _size(rapp, name) == 1, "autoscale starts at its min"
+    jobs = [rapp.send_task("t.slow", (f"load{i}", 3)) for i in range(8)]
+    wait_for(lambda: _size(rapp, name) == 4, 30)
+    active = rapp.control.inspect(timeout=5).active() or {}
+    assert len(active.get(name, [])) >= 2, "the new threads run jobs"
+    assert [j.get(timeout=60) for j in jobs] == [f"load{i}" for i in range(8)]
+    wait_for(lambda: _size(rapp, name) == 1, 30)
+    refused = rapp.control.pool_grow(1, destination=name, reply=True)
+    assert refused is not None and "not supported with autoscale" in refused[0][name]["error"]
+    assert rapp.control.autoscale(3, 2, destination=name, reply=True) == [
+        {name: {"ok": "autoscale now max=3 min=2"}}
+    ]
+    wait_for(lambda: _size(rapp, name) == 2, 30)
+
+
+def test_add_and_cancel_consumer_on_a_live_worker(rapp: TaskQueue, rworkers: Workers) -> None:
+    rworkers.start("-n", "consumer@%n", concurrency=2)
+    name = _short_name("consumer")
+    _live(rapp, name)
+    inspect = rapp.control.inspect(timeout=5)
+    topic = rapp.settings.topic("extra")
+    rapp.declare_topics(["extra"])  # a job waits there before the worker takes the queue
+    early = rapp.send_task("t.add", (1, 1), queue="extra")
+    assert rapp.control.add_consumer("extra", destination=name, reply=True, timeout=30) == [
+        {name: {"ok": "add consumer extra"}}
+    ]
+    assert early.get(timeout=60) == 2
+    assert inspect.active_queues() == {
+        name: [
+            {"name": "default", "topic": rapp.settings.topic("default")},
+            {"name": "extra", "topic": topic},
+        ]
+    }
+
+    running = rapp.send_task("t.slow", ("draining", 3), queue="extra")
+    wait_for(lambda: [j["id"] for j in (inspect.active() or {}).get(name, [])] == [running.id], 30)
+    assert rapp.control.cancel_consumer("extra", reply=True) == [
+        {name: {"ok": "no longer consuming from extra"}}
+    ]
+    assert (inspect.active_queues() or {}).get(name) == [
+        {"name": "default", "topic": rapp.settings.topic("default")}
+    ]
+    later = rapp.send_task("t.add", (2, 2), queue="extra")
+    assert running.get(timeout=60) == "draining", "the in-flight job finishes"
+    group = f"{rapp.settings.topic_prefix}workers.extra"
+    partitions = [(topic, p) for p in range(rapp.settings.partitions)]
+
+    def waiting() -> int:
+        return sum(rapp.transport.consumer_lag({topic: group}, partitions, 5).values())
+
+    # Committed before the group was left: only the job sent after the cancel waits.
+    wait_for(lambda: waiting() == 1, 30)
+    assert rapp.AsyncResult(later.id).state == "PENDING"
+
+    def extra_partitions() -> list[str]:
+        stats = inspect.stats() or {}
+        return [p for p in stats.get(name, {}).get("partitions", []) if p.startswith(topic)]
+
+    wait_for(lambda: not extra_partitions(), 30)  # the group was left: none assigned here
+    refused = rapp.control.cancel_consumer("nope", reply=True)
+    assert refused == [{name: {"error": "not consuming from queue 'nope' (consuming: default)"}}]
+    assert rapp.send_task("t.add", (3, 3)).get(timeout=30) == 6
+
+
+def test_remote_shutdown_is_warm(rapp: TaskQueue, rworkers: Workers) -> None:
+    worker = rworkers.start("-n", "stopped@%n", concurrency=1)
+    name = _short_name("stopped")
+    _live(rapp, name)
+    running = rapp.send_task("t.slow", ("last", 2))
+    inspect = rapp.control.inspect(timeout=5)
+    wait_for(lambda: bool((inspect.active() or {}).get(name)), 30)
+    assert rapp.control.shutdown(destination=name, reply=True) == [{name: {"ok": "shutting down"}}]
+    assert worker.wait(60) == 0, worker.output()
+    assert running.get(timeout=10) == "last", "the running job finished before the exit"
+    assert "remote shutdown" in worker.output()
+
+
+def test_control_commands_need_the_token(
+    tq_env: dict[str, str], tmp_path: Path, rapp: TaskQueue
+) -> None:
+    env = {**tq_env, "TASKQUEUE_CONTROL_TOKEN": "right-token"}
+    secured = Workers(env, tmp_path)
+    try:
+        secured.start("-n", "secured@%n", concurrency=2)
+        name = _short_name("secured")
+        wrong = TaskQueue("tests", env={**tq_env, "TASKQUEUE_CONTROL_TOKEN": "wrong-token"})
+        right = TaskQueue("tests", env=env)
+        try:
+            wait_for(lambda: name in right.state.live_workers(), 30)
+            _live(right, name)
+            refused = wrong.control.pool_grow(2, destination=name, reply=True)
+            assert refused == [{name: {"error": "missing or wrong control token"}}]
+            assert wrong.control.shutdown(destination=name, reply=True) == [
+                {name: {"error": "missing or wrong control token"}}
+            ]
+            assert _size(right, name) == 2, "the refused call changed nothing"
+            assert right.control.pool_grow(1, destination=name, reply=True) == [
+                {name: {"ok": "pool will grow"}}
+            ]
+        finally:
+            wrong.close()
+            right.close()
+    finally:
+        secured.stop_all()
+
+
+def test_pool_grow_and_shrink_on_the_process_pool(rapp: TaskQueue, rworkers: Workers) -> None:
+    rworkers.start("-n", "children@%n", pool="processes", concurrency=1)
+    name = _short_name("children")
+    _live(rapp, name)
+    assert rapp.control.pool_grow(1, destination=name, reply=True) == [
+        {name: {"ok": "pool will grow"}}
+    ]
+    wait_for(lambda: _size(rapp, name) == 2, 30)
+    jobs = [rapp.send_task("t.slow", (f"child{i}", 3)) for i in range(2)]
+    inspect = rapp.control.inspect(timeout=5)
+    wait_for(lambda: len((inspect.active() or {}).get(name, [])) == 2, 30)  # both at once
+    assert rapp.control.pool_shrink(1, destination=name, reply=True) == [
+        {name: {"ok": "pool will shrink"}}
+    ]
+    assert [j.get(timeout=60) for j in jobs] == ["child0", "child1"], "no running body is cut"
+    wait_for(lambda: _size(rapp, name) == 1, 30)
+    assert rapp.send_task("t.add", (4, 4)).get(timeout=60) == 8
