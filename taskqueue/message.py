@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import json
 import operator
+import os
 import time
-import uuid
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -70,7 +70,15 @@ _OPTIONAL: dict[str, type | tuple[type, ...]] = {
 
 
 def new_id() -> str:
-    return str(uuid.uuid4())
+    """A random (version 4) UUID as text, the form ``str(uuid.uuid4())`` gives.
+
+    Formatted from the random bytes directly: building a ``UUID`` object
+    first was a tenth of a coroutine's publish. 122 random bits from the
+    operating system, the 4 version bits and the 2 variant bits set (RFC 9562).
+    """
+    h = os.urandom(16).hex()
+    variant = "89ab"[int(h[16], 16) & 3]
+    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{variant}{h[17:20]}-{h[20:]}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -95,11 +95,11 @@ def publish(
     policy: Mapping[str, Any] | None,
 ) -> AsyncResult:
     """``app.publish(message)``, resent under the policy while its outcome is unknown."""
-    from .canvas import chords_waiting_on
-
     s = app.settings
     if not (s.task_publish_retry if retry is None else retry):
-        return app.publish(message)
+        return app.publish(message)  # the usual case: nothing more per call
+    from .canvas import chords_waiting_on
+
     if app.publisher.in_bulk or chords_waiting_on(message):
         return app.publish(message)
     chosen = retry_policy(policy) if policy is not None else s.task_publish_retry_policy

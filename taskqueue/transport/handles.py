@@ -152,35 +152,41 @@ class _LoopWakeups:
     (scheduled, then cancelled) was a tenth of a coroutine's publish.
     """
 
-    __slots__ = ("_loop", "_ready", "_lock", "_scheduled", "_deadlines", "_sweep", "__weakref__")
+    __slots__ = ("_loop", "_ready", "_lock", "_scheduled", "_deadlines", "_sweeping", "__weakref__")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._loop = loop
+        # Weakly: the loop is this object's key in _WAKEUPS, and a value that
+        # held its key would keep every finished loop alive.
+        self._loop = weakref.ref(loop)
         self._ready: list[asyncio.Future[None]] = []
         self._lock = threading.Lock()
         self._scheduled = False
         # Touched only in the loop's thread, so no lock.
         self._deadlines: dict[asyncio.Future[None], float] = {}
-        self._sweep: asyncio.TimerHandle | None = None
+        # A flag, not the timer: a timer handle refers to its loop.
+        self._sweeping = False
 
     def watch(self, future: asyncio.Future[None], timeout: float) -> None:
         """Settle ``future`` once ``timeout`` seconds pass (in the loop's thread)."""
-        self._deadlines[future] = self._loop.time() + timeout
-        if self._sweep is None:
-            self._sweep = self._loop.call_later(_SWEEP_SECONDS, self._expire)
+        loop = future.get_loop()
+        self._deadlines[future] = loop.time() + timeout
+        if not self._sweeping:
+            loop.call_later(_SWEEP_SECONDS, self._expire)
+            self._sweeping = True
 
     def unwatch(self, future: asyncio.Future[None]) -> None:
         self._deadlines.pop(future, None)
 
     def _expire(self) -> None:
-        now = self._loop.time()
+        loop = asyncio.get_running_loop()  # a timer's callback runs in its loop
+        now = loop.time()
         expired = [f for f, deadline in self._deadlines.items() if deadline <= now]
         for future in expired:
             del self._deadlines[future]
             _settle(future)
-        self._sweep = (
-            self._loop.call_later(_SWEEP_SECONDS, self._expire) if self._deadlines else None
-        )
+        self._sweeping = bool(self._deadlines)
+        if self._sweeping:
+            loop.call_later(_SWEEP_SECONDS, self._expire)
 
     def add(self, future: asyncio.Future[None]) -> None:
         """Resolve ``future`` soon, in its loop (callable from any thread)."""
@@ -189,8 +195,11 @@ class _LoopWakeups:
             if self._scheduled:
                 return
             self._scheduled = True
+        loop = self._loop()
+        if loop is None:
+            return  # the loop is gone, and with it everyone waiting in it
         with contextlib.suppress(RuntimeError):  # a closed loop: nobody is left to wake
-            self._loop.call_soon_threadsafe(self._drain)
+            loop.call_soon_threadsafe(self._drain)
 
     def _drain(self) -> None:
         with self._lock:
@@ -206,13 +215,22 @@ _WAKEUPS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopWakeups] = (
 _WAKEUPS_LOCK = threading.Lock()
 
 
+_last_wakeups: _LoopWakeups | None = None
+"""The loop asked for last: usually the only one, found without a lookup."""
+
+
 def _wakeups_of(loop: asyncio.AbstractEventLoop) -> _LoopWakeups:
+    global _last_wakeups
+    wakeups = _last_wakeups
+    if wakeups is not None and wakeups._loop() is loop:
+        return wakeups
     wakeups = _WAKEUPS.get(loop)
     if wakeups is None:
         with _WAKEUPS_LOCK:
             wakeups = _WAKEUPS.get(loop)
             if wakeups is None:
                 wakeups = _WAKEUPS[loop] = _LoopWakeups(loop)
+    _last_wakeups = wakeups
     return wakeups
 
 

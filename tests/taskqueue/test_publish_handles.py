@@ -113,3 +113,22 @@ def test_an_awaited_handle_never_answered_reports_the_timeout() -> None:
     hs = handles(2)
     hs[0].resolve(None, 0, 0)
     assert asyncio.run(wait_resolved_async(hs, 0.01)) is False
+
+
+def test_a_finished_event_loop_is_not_kept_alive_by_its_waits() -> None:
+    # Each asyncio.run() makes a loop; a process that runs many (tests, a
+    # script per request) must not keep every one of them.
+    import gc
+    import weakref
+
+    loops: list[weakref.ref[asyncio.AbstractEventLoop]] = []
+
+    async def one_wait() -> bool:
+        loops.append(weakref.ref(asyncio.get_running_loop()))
+        [h] = handles(1)
+        threading.Timer(0.01, h.resolve, args=(None, 0, 1)).start()
+        return await wait_resolved_async([h], 30)
+
+    assert asyncio.run(one_wait()) and asyncio.run(one_wait())  # a second loop works too
+    gc.collect()
+    assert [ref() for ref in loops] == [None, None]

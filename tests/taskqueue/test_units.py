@@ -341,3 +341,21 @@ def test_load_app_finds_the_module_app() -> None:
     assert load_app("tests.taskqueue.tasks_app:app") is app
     with pytest.raises(ConfigurationError, match="tasks"):
         load_app("tests.taskqueue.tasks_app:tasks")
+
+
+@pytest.mark.fast
+def test_job_ids_are_random_version_4_uuids_in_their_usual_text_form() -> None:
+    import uuid
+
+    from taskqueue.message import new_id
+
+    ids = [new_id() for _ in range(5000)]
+    assert len(set(ids)) == len(ids)
+    for job_id in ids:
+        parsed = uuid.UUID(job_id)
+        assert (parsed.version, parsed.variant) == (4, uuid.RFC_4122)
+        assert str(parsed) == job_id
+    # Every hex digit outside the fixed version and variant bits varies.
+    free = [i for i in range(36) if i not in (8, 13, 14, 18, 19, 23)]
+    assert all(len({job_id[i] for job_id in ids}) == 16 for i in free)
+    assert {job_id[19] for job_id in ids} == set("89ab")
